@@ -1,0 +1,78 @@
+/* apply: the sink side of the file system.  Every change to a mirror tree on
+ * the receiving node goes through here.
+ *
+ * Paths are wire paths (checked with path_check() by the caller) and are
+ * resolved beneath the root fd with path.h; no symlink is ever followed.
+ * File content goes to a temporary file beside the target (".mirrord.tmp.*"),
+ * whose metadata is set before it is renamed into place.  Durability is
+ * batched (group commit): apply_commit() flushes the data of all pending
+ * temporary files with one syncfs(), renames them into place, creates the
+ * hardlinks deferred so far, sets the directory metadata deferred so far and
+ * syncs again.  Only after apply_commit() returns 0 may the caller
+ * acknowledge the changes as durable.
+ *
+ * Namespace changes that could interact with pending files (delete, rename)
+ * commit first.  All functions return 0 or a negative errno; none logs. */
+#ifndef MIRROR_APPLY_H
+#define MIRROR_APPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+#include "hash.h"
+
+struct apply;
+struct apply_file;
+
+struct apply_opts {
+	unsigned meta_flags;   /* enum fsmeta_flags */
+};
+
+struct apply_stats {
+	uint64_t files_written, bytes_written, entries, deletes, renames, commits;
+};
+
+/* rootfd is borrowed and must outlive the apply object. */
+struct apply *apply_new(int rootfd, const struct apply_opts *opts);
+/* Unlinks the temporary files still pending.  NULL is a no-op. */
+void apply_free(struct apply *a);
+
+/* lstat beneath the root.  Fills ret (type ENT_NONE when absent, xattrs
+ * when the meta flags ask for them); 0 or -errno. */
+int apply_lookup(struct apply *a, const char *path, size_t len, struct entry *ret);
+
+/* Create or update a non-content entry: ENT_DIR (mkdir; metadata deferred to
+ * commit), ENT_SYMLINK (atomic replace), ENT_FIFO/CHR/BLK/SOCK, ENT_HARDLINK
+ * (deferred to commit) and ENT_FILE (metadata only, on the existing file).
+ * Something of another type in the way is removed (recursively). */
+int apply_entry(struct apply *a, const struct entry *e);
+
+/* Start writing new content for e (ENT_FILE).  *ret owns the temp file. */
+int apply_file_open(struct apply *a, const struct entry *e, struct apply_file **ret);
+/* The current file at the target path, opened read-only for a patch basis;
+ * -ENOENT if none.  The fd belongs to f (closed by close/abort). */
+int apply_file_basis(struct apply_file *f);
+/* Append content.  Runs of zero bytes aligned to 4 KiB become holes. */
+int apply_file_write(struct apply_file *f, const void *p, size_t n);
+/* Finish: check size and digest, set metadata, queue the rename.  Frees f.
+ * -EBADMSG when the digest or size does not match (temp removed). */
+int apply_file_close(struct apply_file *f, const uint8_t digest[HASH_LEN]);
+void apply_file_abort(struct apply_file *f);   /* frees f; NULL is a no-op */
+
+/* Remove path (recursively for directories).  Absent is success. */
+int apply_delete(struct apply *a, const char *path, size_t len);
+/* Rename from -> to, replacing to (a directory in the way is removed). */
+int apply_rename(struct apply *a, const char *from, size_t flen, const char *to, size_t tlen);
+/* Delete every child of dir for which keep() returns false; pending
+ * temporary files of this apply are never touched. */
+int apply_prune(struct apply *a, const char *dir, size_t dlen,
+		bool (*keep)(void *ctx, const char *name, size_t nlen, bool is_dir), void *ctx);
+
+int apply_commit(struct apply *a);
+/* Number of changes waiting for apply_commit(). */
+size_t apply_pending(const struct apply *a);
+const struct apply_stats *apply_stats(const struct apply *a);
+
+#endif

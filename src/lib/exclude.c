@@ -1,0 +1,1 @@
+/* exclude: not written yet */

@@ -1,0 +1,1 @@
+/* fsmeta: not written yet */

@@ -1,0 +1,1 @@
+/* hash: not written yet */

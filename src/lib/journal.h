@@ -1,0 +1,1 @@
+/* journal.h: not written yet */

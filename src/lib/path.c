@@ -1,0 +1,1 @@
+/* path: not written yet */

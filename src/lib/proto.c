@@ -1,0 +1,1 @@
+/* proto: not written yet */

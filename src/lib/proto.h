@@ -1,0 +1,1 @@
+/* proto.h: not written yet */

@@ -1,0 +1,1 @@
+/* receiver: not written yet */

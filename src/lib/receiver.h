@@ -1,0 +1,1 @@
+/* receiver.h: not written yet */

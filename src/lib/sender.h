@@ -1,0 +1,1 @@
+/* sender.h: not written yet */

@@ -1,0 +1,1 @@
+/* stream.h: not written yet */

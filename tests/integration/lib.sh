@@ -1,0 +1,156 @@
+# lib.sh: helpers for integration tests that run the real daemons in network
+# namespaces created here.  Source it from a test script:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   need_root                  # exit 77 off CI when not root; hard error in CI
+#   net_setup master slave     # bridge namespace + one namespace per host
+#   in_ns master cmd ...       # run cmd inside the "master" namespace
+#   start_bg master NAME cmd   # start a process in a namespace, record its PID
+#   wait_until 10 "what" cmd   # poll cmd every 50 ms for at most 10 s
+#
+# Hosts get 192.0.2.(10+i)/24 in the order given (master .11, slave .12,
+# client .13 ...).  Namespaces are named mt-<pid>-<host> so parallel runs do
+# not collide; everything is removed by the EXIT trap.  Processes are stopped
+# by the PIDs recorded here only.
+
+set -u
+
+T_NAME=$(basename "$0" .sh)
+T_ID="mt$$"
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mirrord-$T_NAME.XXXXXX")
+T_HOSTS=""
+T_PIDS=""
+T_FAILED=0
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+MIRRORD="$top_builddir/src/mirrord/mirrord"
+FAILOVERD="$top_builddir/src/failoverd/failoverd"
+MKTREE="$top_builddir/tests/tools/mktree"
+TREECMP="$top_builddir/tests/tools/treecmp"
+
+log() { printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$T_NAME" "$*"; }
+fail() { log "FAIL: $*"; T_FAILED=1; exit 1; }
+pass() { log "PASS: $*"; }
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] && command -v ip >/dev/null 2>&1 && return 0
+	if [ "${CI:-}" = true ]; then
+		log "ERROR: needs root and iproute2, and CI must run it"
+		exit 99
+	fi
+	log "SKIP: needs root and iproute2"
+	exit 77
+}
+
+ns_name() { printf '%s-%s' "$T_ID" "$1"; }
+in_ns() { local h=$1; shift; ip netns exec "$(ns_name "$h")" "$@"; }
+host_addr() { # host_addr HOST -> 192.0.2.N
+	local i=11 h
+	for h in $T_HOSTS; do
+		[ "$h" = "$1" ] && { echo "192.0.2.$i"; return 0; }
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# net_setup HOST...: a bridge in namespace "<id>-br" and one veth per host.
+net_setup() {
+	local br i=11 h ns
+	br=$(ns_name br)
+	ip netns add "$br" || fail "ip netns add $br"
+	ip -n "$br" link add br0 type bridge || fail "bridge"
+	ip -n "$br" link set br0 up
+	ip -n "$br" link set lo up
+	for h in "$@"; do
+		ns=$(ns_name "$h")
+		ip netns add "$ns" || fail "ip netns add $ns"
+		T_HOSTS="$T_HOSTS $h"
+		ip link add "v$$$i" type veth peer name eth0 netns "$ns" || fail "veth for $h"
+		ip link set "v$$$i" netns "$br"
+		ip -n "$br" link set "v$$$i" master br0 up
+		ip -n "$ns" link set lo up
+		ip -n "$ns" addr add "192.0.2.$i/24" dev eth0
+		ip -n "$ns" link set eth0 up
+		i=$((i + 1))
+	done
+	# the bridge forwards at once (no STP learning delay)
+	ip -n "$br" link set br0 type bridge forward_delay 0 2>/dev/null || true
+}
+
+# link_down HOST / link_up HOST: cut or restore a host's cable at the bridge.
+host_port() {
+	local i=11 h
+	for h in $T_HOSTS; do
+		[ "$h" = "$1" ] && { echo "v$$$i"; return 0; }
+		i=$((i + 1))
+	done
+}
+link_down() { ip -n "$(ns_name br)" link set "$(host_port "$1")" down; }
+link_up() { ip -n "$(ns_name br)" link set "$(host_port "$1")" up; }
+
+# start_bg HOST NAME CMD...: run CMD in HOST's namespace, output to
+# $T_DIR/NAME.log; the PID is stored in variable PID_NAME.
+start_bg() {
+	local h=$1 name=$2; shift 2
+	ip netns exec "$(ns_name "$h")" "$@" >"$T_DIR/$name.log" 2>&1 &
+	local pid=$!
+	T_PIDS="$T_PIDS $pid"
+	eval "PID_$name=$pid"
+}
+
+# stop_pid PID [SIGNAL]: signal a recorded process and wait (bounded) for it.
+stop_pid() {
+	local pid=$1 sig=${2:-TERM} i
+	kill -"$sig" "$pid" 2>/dev/null || return 0
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# wait_until SECONDS WHAT CMD...: poll CMD every 50 ms; fail with WHAT.
+wait_until() {
+	local secs=$1 what=$2; shift 2
+	local end=$(( $(date +%s%N) + secs * 1000000000 ))
+	while [ "$(date +%s%N)" -lt "$end" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	fail "timed out after ${secs}s waiting for: $what"
+}
+
+# wait_port HOST ADDR PORT SECONDS: until a TCP listener answers.
+tcp_open() { in_ns "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; }
+wait_port() { wait_until "$4" "$2:$3 listening in $1" tcp_open "$1" "$2" "$3"; }
+
+# veth byte counters of HOST's eth0 (rx+tx), for bytes-on-the-wire checks.
+wire_bytes() {
+	in_ns "$1" cat /sys/class/net/eth0/statistics/rx_bytes /sys/class/net/eth0/statistics/tx_bytes |
+		awk '{s += $1} END {print s}'
+}
+
+dump_logs() {
+	local f
+	for f in "$T_DIR"/*.log; do
+		[ -f "$f" ] || continue
+		echo "---- $(basename "$f") (last 40 lines)"
+		tail -n 40 "$f"
+	done
+}
+
+cleanup() {
+	local rc=$? pid h
+	trap - EXIT INT TERM
+	for pid in $T_PIDS; do stop_pid "$pid" TERM; done
+	for h in $T_HOSTS br; do ip netns del "$(ns_name "$h")" 2>/dev/null; done
+	if [ $rc -ne 0 ] || [ $T_FAILED -ne 0 ]; then
+		dump_logs
+	fi
+	case "$T_DIR" in */mirrord-*) rm -rf "$T_DIR" ;; esac
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM

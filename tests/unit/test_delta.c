@@ -1,0 +1,2 @@
+/* test_delta: not written yet; fails on purpose */
+int main(void) { return 99; }

@@ -1,0 +1,2 @@
+/* test_proto: not written yet; fails on purpose */
+int main(void) { return 99; }

@@ -1,0 +1,2 @@
+/* test_wire: not written yet; fails on purpose */
+int main(void) { return 99; }
