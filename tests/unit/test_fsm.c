@@ -1,0 +1,666 @@
+/* test_fsm: every transition of failoverd's state machine, with a fake
+ * clock, and the dual-master tie-break. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "fsm.h"
+
+#define IV 100
+#define DEAD 3
+
+static const struct fsm_config cfg_a = {
+	.name = "alpha", .priority = 150, .interval_ms = IV, .dead_after = DEAD,
+};
+
+static struct fsm_event hb(const char *name, enum fsm_state st, uint8_t prio,
+			   uint64_t term)
+{
+	struct fsm_event ev = { .type = FSM_EV_HB };
+
+	snprintf(ev.peer.name, sizeof(ev.peer.name), "%s", name);
+	ev.peer.state = st;
+	ev.peer.priority = prio;
+	ev.peer.term = term;
+	return ev;
+}
+
+static struct fsm_event simple(enum fsm_event_type t)
+{
+	struct fsm_event ev = { .type = t };
+
+	return ev;
+}
+
+static struct fsm_out step(struct fsm *f, struct fsm_event ev, int64_t now)
+{
+	struct fsm_out out;
+
+	fsm_step(f, &ev, now, &out);
+	return out;
+}
+
+/* A node that reached MASTER at t=1000 with term 1 (no peer at start). */
+static void make_master(struct fsm *f)
+{
+	struct fsm_out o;
+
+	fsm_init(f, &cfg_a, NULL, 0);
+	o = step(f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
+/* A node in BACKUP following master "beta" with term 1. */
+static void make_backup(struct fsm *f)
+{
+	struct fsm_out o;
+
+	fsm_init(f, &cfg_a, NULL, 0);
+	o = step(f, hb("beta", FSM_MASTER, 100, 1), 10);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_names(void **state)
+{
+	enum fsm_state s;
+
+	assert_string_equal(fsm_state_name(FSM_STALE), "stale");
+	assert_string_equal(fsm_state_name((enum fsm_state)42), "unknown");
+	assert_int_equal(fsm_state_parse("master", &s), 0);
+	assert_int_equal(s, FSM_MASTER);
+	assert_int_equal(fsm_state_parse("boss", &s), -EINVAL);
+}
+
+static void test_init_grace_no_peer_takes_over(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	assert_int_equal(f.state, FSM_INIT);
+	o = step(&f, simple(FSM_EV_TICK), 500);
+	assert_int_equal(o.actions, 0);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.from, FSM_INIT);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_VIP_ADD);
+	assert_true(o.actions & FSM_ACT_GARP);
+	assert_true(o.actions & FSM_ACT_MIRROR_PROMOTE);
+	assert_true(o.actions & FSM_ACT_NOTIFY);
+	assert_true(o.actions & FSM_ACT_PERSIST);
+	assert_int_equal(f.p.term, 1);
+	assert_true(f.p.was_master);
+}
+
+static void test_init_hears_master_goes_backup(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	assert_int_equal(f.p.term, 1);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.actions, 0);
+	assert_int_equal(f.state, FSM_BACKUP);
+	assert_false(f.p.was_master);
+}
+
+static void test_init_hears_backup_waits(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	o = step(&f, hb("beta", FSM_BACKUP, 200, 0), 10);
+	assert_int_equal(o.to, FSM_INIT);
+	/* beta has the higher priority: alpha waits in BACKUP */
+	o = step(&f, hb("beta", FSM_BACKUP, 200, 0), 990);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+}
+
+static void test_init_election_won(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	step(&f, hb("beta", FSM_BACKUP, 100, 0), 990);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_VIP_ADD);
+	assert_int_equal(f.p.term, 1);
+}
+
+static void test_init_link_down_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	o = step(&f, simple(FSM_EV_LINK_DOWN), 5);
+	assert_int_equal(o.to, FSM_INIT);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_FAULT);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	o = step(&f, simple(FSM_EV_LINK_UP), 1100);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_init_check_fail_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	step(&f, simple(FSM_EV_CHECK_FAIL), 5);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_FAULT);
+	o = step(&f, simple(FSM_EV_CHECK_OK), 1100);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_init_master_heard_while_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	step(&f, simple(FSM_EV_LINK_DOWN), 5);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 3), 10);
+	assert_int_equal(o.to, FSM_FAULT);
+}
+
+static void test_returning_master_goes_stale(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 4, .was_master = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 5), 10);
+	assert_int_equal(o.to, FSM_STALE);
+	assert_true(o.actions & FSM_ACT_PERSIST);
+	assert_true(o.actions & FSM_ACT_NOTIFY);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	assert_true(f.p.stale);
+	assert_int_equal(f.p.term, 4);   /* not adopted while stale */
+}
+
+static void test_returning_master_same_term_not_stale(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 5, .was_master = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 5), 10);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_stale_persisted_survives_restart(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 4, .was_master = true, .stale = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	assert_int_equal(f.state, FSM_STALE);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 1000);
+	assert_int_equal(o.to, FSM_STALE);
+	o = step(&f, simple(FSM_EV_TICK), 99999);
+	assert_int_equal(o.actions, 0);
+}
+
+static void test_stale_never_takes_vip(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 1, .was_master = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	step(&f, hb("beta", FSM_MASTER, 100, 2), 10);
+	assert_int_equal(f.state, FSM_STALE);
+	/* peer dies, peer fault, link flaps, admin promote: still stale */
+	o = step(&f, simple(FSM_EV_TICK), 100000);
+	assert_int_equal(o.to, FSM_STALE);
+	o = step(&f, hb("beta", FSM_FAULT, 100, 2), 100010);
+	assert_int_equal(o.to, FSM_STALE);
+	step(&f, simple(FSM_EV_LINK_DOWN), 100020);
+	o = step(&f, simple(FSM_EV_LINK_UP), 100030);
+	assert_int_equal(o.to, FSM_STALE);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE },
+				  100040, &o), -EPERM);
+	assert_int_equal(f.state, FSM_STALE);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+}
+
+static void test_clear_stale(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 1, .was_master = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	step(&f, hb("beta", FSM_MASTER, 100, 2), 10);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_CLEAR_STALE },
+				  20, &o), 0);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_true(o.actions & FSM_ACT_PERSIST);
+	assert_false(f.p.stale);
+	assert_false(f.p.was_master);
+	assert_int_equal(f.p.term, 2);
+	/* peer still master: stays backup even with higher priority */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 2), 50);
+	assert_int_equal(o.to, FSM_BACKUP);
+	/* not stale any more: clearing again is refused */
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_CLEAR_STALE },
+				  60, &o), -EPERM);
+}
+
+static void test_clear_stale_link_down_goes_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_persist p = { .term = 1, .was_master = true, .stale = true };
+
+	fsm_init(&f, &cfg_a, &p, 0);
+	step(&f, simple(FSM_EV_LINK_DOWN), 5);
+	fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_CLEAR_STALE }, 10, &o);
+	assert_int_equal(o.to, FSM_FAULT);
+}
+
+static void test_backup_takes_over_after_dead(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 1000);
+	o = step(&f, simple(FSM_EV_TICK), 1000 + IV * DEAD);
+	assert_int_equal(o.to, FSM_BACKUP);       /* exactly dead_after: not yet */
+	o = step(&f, simple(FSM_EV_TICK), 1000 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_VIP_ADD);
+	assert_true(o.actions & FSM_ACT_MIRROR_PROMOTE);
+	assert_int_equal(f.p.term, 2);
+	assert_true(f.p.was_master);
+}
+
+static void test_backup_peer_fault_or_stale(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_FAULT, 100, 1), 100);
+	assert_int_equal(o.to, FSM_MASTER);
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 100);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
+static void test_backup_no_preempt_by_default(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);   /* alpha 150 > beta 100 */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 100);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_backup_preempt(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_config c = cfg_a;
+
+	c.preempt = true;
+	fsm_init(&f, &c, NULL, 0);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 10);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(f.p.term, 2);
+}
+
+static void test_backup_lost_election_waits(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_BACKUP, 200, 1), 100);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 1), 200);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
+static void test_backup_adopts_term(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 7), 100);
+	assert_true(o.actions & FSM_ACT_PERSIST);
+	assert_int_equal(f.p.term, 7);
+}
+
+static void test_backup_link_down_no_takeover(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, simple(FSM_EV_LINK_DOWN), 100);
+	assert_int_equal(o.to, FSM_FAULT);
+	o = step(&f, simple(FSM_EV_TICK), 100000);
+	assert_int_equal(o.to, FSM_FAULT);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+}
+
+static void test_backup_check_fail(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	o = step(&f, simple(FSM_EV_CHECK_FAIL), 100);
+	assert_int_equal(o.to, FSM_FAULT);
+	o = step(&f, simple(FSM_EV_CHECK_OK), 200);
+	assert_int_equal(o.to, FSM_BACKUP);
+}
+
+static void test_fault_recovery_listens_first(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	step(&f, simple(FSM_EV_LINK_DOWN), 100);
+	o = step(&f, simple(FSM_EV_LINK_UP), 5000);
+	assert_int_equal(o.to, FSM_BACKUP);
+	/* the peer was last heard long ago, but we listen a full dead time */
+	o = step(&f, simple(FSM_EV_TICK), 5000 + IV);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 5000 + 2 * IV);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, simple(FSM_EV_TICK), 5000 + 2 * IV + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
+static void test_master_link_down_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	o = step(&f, simple(FSM_EV_LINK_DOWN), 2000);
+	assert_int_equal(o.from, FSM_MASTER);
+	assert_int_equal(o.to, FSM_FAULT);
+	assert_true(o.actions & FSM_ACT_VIP_DEL);
+	assert_true(o.actions & FSM_ACT_MIRROR_DEMOTE);
+	assert_true(o.actions & FSM_ACT_NOTIFY);
+	assert_true(f.p.was_master);
+}
+
+static void test_master_check_fail_fault(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	o = step(&f, simple(FSM_EV_CHECK_FAIL), 2000);
+	assert_int_equal(o.to, FSM_FAULT);
+	assert_true(o.actions & FSM_ACT_VIP_DEL);
+}
+
+static void test_fault_deposed_on_return(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	step(&f, simple(FSM_EV_LINK_DOWN), 2000);
+	/* heard while in fault (link flapping) */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 2), 2500);
+	assert_int_equal(o.to, FSM_STALE);
+	assert_false(o.actions & FSM_ACT_VIP_DEL);  /* already released */
+}
+
+static void test_fault_link_up_then_deposed(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	step(&f, simple(FSM_EV_LINK_DOWN), 2000);
+	step(&f, simple(FSM_EV_LINK_UP), 3000);
+	assert_int_equal(f.state, FSM_BACKUP);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 2), 3010);
+	assert_int_equal(o.to, FSM_STALE);
+}
+
+static void test_master_ignores_backup_peer(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	o = step(&f, hb("beta", FSM_BACKUP, 250, 1), 2000);
+	assert_int_equal(o.actions, 0);
+	o = step(&f, simple(FSM_EV_TICK), 900000);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
+static void test_dual_master_we_win(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);    /* term 1, prio 150, "alpha" */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 2000);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_GARP);
+	assert_true(o.actions & FSM_ACT_SEND_HB);
+	assert_false(o.actions & FSM_ACT_VIP_DEL);
+}
+
+static void test_dual_master_higher_term_wins(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 1, 2), 2000);
+	assert_int_equal(o.to, FSM_STALE);
+	assert_true(o.actions & FSM_ACT_VIP_DEL);
+	assert_true(o.actions & FSM_ACT_MIRROR_DEMOTE);
+	assert_true(f.p.stale);
+}
+
+static void test_dual_master_priority_then_name(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 151, 1), 2000);
+	assert_int_equal(o.to, FSM_STALE);
+	make_master(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 150, 1), 2000);
+	assert_int_equal(o.to, FSM_STALE);         /* "beta" > "alpha" */
+	make_master(&f);
+	o = step(&f, hb("aaa", FSM_MASTER, 150, 1), 2000);
+	assert_int_equal(o.to, FSM_MASTER);        /* "alpha" > "aaa" */
+}
+
+static void test_tiebreak_symmetric(void **state)
+{
+	static const struct { uint64_t t; uint8_t p; const char *n; } nodes[] = {
+		{ 1, 100, "a" }, { 1, 100, "b" }, { 1, 200, "a" }, { 2, 1, "a" },
+		{ 2, 1, "z" }, { 0, 254, "m" },
+	};
+	size_t n = sizeof(nodes) / sizeof(nodes[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			int a = fsm_cmp(nodes[i].t, nodes[i].p, nodes[i].n,
+					nodes[j].t, nodes[j].p, nodes[j].n);
+			int b = fsm_cmp(nodes[j].t, nodes[j].p, nodes[j].n,
+					nodes[i].t, nodes[i].p, nodes[i].n);
+			assert_int_equal(a, -b);
+			assert_int_equal(a == 0, i == j);
+		}
+	}
+	assert_true(fsm_cmp(2, 1, "a", 1, 254, "z") > 0);
+	assert_true(fsm_cmp(1, 2, "a", 1, 1, "z") > 0);
+	assert_true(fsm_cmp(1, 1, "b", 1, 1, "a") > 0);
+}
+
+static void test_admin_promote(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE },
+				  100, &o), 0);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(f.p.term, 2);
+	/* again: no-op */
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE },
+				  110, &o), 0);
+	assert_int_equal(o.actions, 0);
+}
+
+static void test_admin_promote_refused(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	fsm_init(&f, &cfg_a, NULL, 0);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE },
+				  10, &o), -EPERM);
+	make_backup(&f);
+	step(&f, simple(FSM_EV_LINK_DOWN), 20);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE },
+				  30, &o), -EPERM);
+	assert_int_equal(f.state, FSM_FAULT);
+}
+
+static void test_admin_demote(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_DEMOTE },
+				  2000, &o), 0);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_true(o.actions & FSM_ACT_VIP_DEL);
+	assert_false(f.p.was_master);
+	assert_int_equal(fsm_advertised_priority(&f), 0);
+	/* a backup peer must now win; we do not re-elect ourselves */
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 1), 2010);
+	assert_int_equal(o.to, FSM_BACKUP);
+	/* the peer takes over: hold is released, no stale (planned) */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 2), 2100);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_int_equal(fsm_advertised_priority(&f), 150);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_DEMOTE },
+				  2200, &o), 0);
+	assert_int_equal(o.to, FSM_BACKUP);
+	step(&f, simple(FSM_EV_LINK_DOWN), 2300);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_DEMOTE },
+				  2400, &o), -EPERM);
+}
+
+static void test_max_lag_refuses(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_config c = cfg_a;
+	struct fsm_event ev = hb("beta", FSM_MASTER, 100, 1);
+
+	c.max_lag_sec = 5;
+	fsm_init(&f, &c, NULL, 0);
+	ev.peer.position = 100000;
+	step(&f, ev, 10);
+	fsm_set_local_position(&f, 90000);   /* 10 s behind */
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_true(o.actions & FSM_ACT_NOTE);
+	assert_int_equal(o.lag_ms, 10000);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 2);
+	assert_int_equal(o.actions, 0);     /* noted once */
+	fsm_set_local_position(&f, 98000);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 3);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(o.lag_ms, 2000);
+}
+
+static void test_lag_unknown(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_config c = cfg_a;
+
+	c.max_lag_sec = 1;
+	fsm_init(&f, &c, NULL, 0);
+	step(&f, hb("beta", FSM_MASTER, 100, 1), 10);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(o.lag_ms, -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_init_grace_no_peer_takes_over),
+		cmocka_unit_test(test_init_hears_master_goes_backup),
+		cmocka_unit_test(test_init_hears_backup_waits),
+		cmocka_unit_test(test_init_election_won),
+		cmocka_unit_test(test_init_link_down_fault),
+		cmocka_unit_test(test_init_check_fail_fault),
+		cmocka_unit_test(test_init_master_heard_while_fault),
+		cmocka_unit_test(test_returning_master_goes_stale),
+		cmocka_unit_test(test_returning_master_same_term_not_stale),
+		cmocka_unit_test(test_stale_persisted_survives_restart),
+		cmocka_unit_test(test_stale_never_takes_vip),
+		cmocka_unit_test(test_clear_stale),
+		cmocka_unit_test(test_clear_stale_link_down_goes_fault),
+		cmocka_unit_test(test_backup_takes_over_after_dead),
+		cmocka_unit_test(test_backup_peer_fault_or_stale),
+		cmocka_unit_test(test_backup_no_preempt_by_default),
+		cmocka_unit_test(test_backup_preempt),
+		cmocka_unit_test(test_backup_lost_election_waits),
+		cmocka_unit_test(test_backup_adopts_term),
+		cmocka_unit_test(test_backup_link_down_no_takeover),
+		cmocka_unit_test(test_backup_check_fail),
+		cmocka_unit_test(test_fault_recovery_listens_first),
+		cmocka_unit_test(test_master_link_down_fault),
+		cmocka_unit_test(test_master_check_fail_fault),
+		cmocka_unit_test(test_fault_deposed_on_return),
+		cmocka_unit_test(test_fault_link_up_then_deposed),
+		cmocka_unit_test(test_master_ignores_backup_peer),
+		cmocka_unit_test(test_dual_master_we_win),
+		cmocka_unit_test(test_dual_master_higher_term_wins),
+		cmocka_unit_test(test_dual_master_priority_then_name),
+		cmocka_unit_test(test_tiebreak_symmetric),
+		cmocka_unit_test(test_admin_promote),
+		cmocka_unit_test(test_admin_promote_refused),
+		cmocka_unit_test(test_admin_demote),
+		cmocka_unit_test(test_max_lag_refuses),
+		cmocka_unit_test(test_lag_unknown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
