@@ -3,7 +3,7 @@
  *   "*.swp"      no '/': matched against the last component, at any depth
  *   "/cache/"    leading '/': anchored at the mirror root
  *   "tmp/"       trailing '/': matches directories only
- *   "a/*.o"      inner '/': matched against the whole relative path
+ *   "a/b*.o"     inner '/': matched against the whole relative path
  *   "**"         matches across '/'; '*' and '?' do not; [...] classes
  * A matched directory excludes its whole subtree. */
 #ifndef MIRROR_EXCLUDE_H

@@ -1,1 +1,123 @@
-/* proto.h: not written yet */
+/* proto: the mirrord messages and their payload codecs.  Pure: no I/O.
+ * doc/PROTOCOL.md is the reference; change both together.
+ *
+ * Every message travels in one frame (wire.h).  proto_check_frame() applies
+ * the per-type table (direction, length bounds, allowed flag bits) before a
+ * payload is decoded, so handlers see only frames of plausible shape. */
+#ifndef MIRROR_PROTO_H
+#define MIRROR_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "entry.h"
+#include "hash.h"
+#include "wire.h"
+
+#define PROTO_MAGIC 0x4d52524eu     /* "MRRN" */
+#define PROTO_VERSION 1
+#define PROTO_NAME_MAX 255           /* mirror and node names */
+#define PROTO_CHUNK 262144           /* data carried by one DATA/SIG frame */
+#define PROTO_MSG_MAX 1024
+
+enum proto_msg {
+	MSG_HELLO = 1,       /* source -> sink: magic, versions, features, mirror, node */
+	MSG_HELLO_OK = 2,    /* sink -> source: version, features, journal id, acked */
+	MSG_ERROR = 3,       /* either way: code, text; the sender then closes */
+	MSG_ENTRY = 10,      /* id, entry: create/update anything but file content */
+	MSG_DIR_DONE = 11,   /* id, dir path: all children of dir were sent */
+	MSG_DELETE = 12,     /* id, path */
+	MSG_RENAME = 13,     /* id, from, to */
+	MSG_END = 14,        /* id: no more operations in this pass */
+	MSG_DATA = 20,       /* id, chunk (whole content or delta, maybe zstd) */
+	MSG_FILE_END = 21,   /* id, status, size, digest */
+	MSG_NEED = 30,       /* sink -> source: id, mode (whole / delta) */
+	MSG_SIG = 31,        /* id, signature chunk */
+	MSG_SIG_END = 32,    /* id */
+	MSG_ACK = 33,        /* id: every op <= id durable (files: see DONE) */
+	MSG_DONE = 34,       /* id, status: a file's content is durable (or failed) */
+	MSG_END_OK = 35,     /* id, stats */
+	MSG_PING = 40,
+	MSG_PONG = 41,
+};
+
+enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
+
+#define DATA_ZSTD 0x01               /* MSG_DATA flag: chunk is zstd-compressed */
+
+enum need_mode { NEED_WHOLE = 0, NEED_DELTA = 1 };
+enum file_status { FILE_OK = 0, FILE_ABORTED = 1 };
+
+struct proto_hello {
+	uint32_t magic;
+	uint16_t min_version, max_version;
+	uint64_t features;
+	const uint8_t *mirror; size_t mirror_len;
+	const uint8_t *node; size_t node_len;
+};
+
+struct proto_hello_ok {
+	uint16_t version;
+	uint64_t features;
+	uint64_t journal_id;
+	uint64_t acked;
+};
+
+struct proto_file_end {
+	uint64_t id;
+	uint8_t status;
+	uint64_t size;
+	uint8_t digest[HASH_LEN];
+};
+
+struct proto_end_ok {
+	uint64_t id;
+	uint64_t files, bytes, entries, deletes, errors;
+};
+
+/* Table check: 0, or -EBADMSG (unknown type, wrong direction, length out of
+ * bounds, unknown flag bits).  dir is the direction the frame travelled. */
+int proto_check_frame(const struct wire_hdr *h, enum proto_dir dir);
+const char *proto_msg_name(uint8_t type);
+
+/* Encoders append a complete frame (header + payload) to out; errors are
+ * latched in out->err. */
+void proto_put_hello(struct wbuf *out, const char *mirror, const char *node);
+void proto_put_hello_ok(struct wbuf *out, const struct proto_hello_ok *m);
+void proto_put_error(struct wbuf *out, uint32_t code, const char *text);
+void proto_put_entry(struct wbuf *out, uint64_t id, const struct entry *e);
+void proto_put_path(struct wbuf *out, uint8_t type, uint64_t id, const char *p, size_t len);
+void proto_put_rename(struct wbuf *out, uint64_t id, const char *from, size_t flen,
+		      const char *to, size_t tlen);
+void proto_put_id(struct wbuf *out, uint8_t type, uint64_t id);
+void proto_put_chunk(struct wbuf *out, uint8_t type, uint8_t flags, uint64_t id,
+		     const void *p, size_t len);
+void proto_put_file_end(struct wbuf *out, const struct proto_file_end *m);
+void proto_put_need(struct wbuf *out, uint64_t id, uint8_t mode);
+void proto_put_done(struct wbuf *out, uint64_t id, int32_t status);
+void proto_put_end_ok(struct wbuf *out, const struct proto_end_ok *m);
+
+/* Decoders: 0 or -EBADMSG.  Pointers in the results borrow from payload;
+ * proto_get_entry copies into ret (caller: entry_clear) and validates paths,
+ * type and xattr bounds. */
+int proto_get_hello(const uint8_t *p, size_t n, struct proto_hello *ret);
+int proto_get_hello_ok(const uint8_t *p, size_t n, struct proto_hello_ok *ret);
+int proto_get_error(const uint8_t *p, size_t n, uint32_t *ret_code, const uint8_t **ret_text,
+		    size_t *ret_len);
+int proto_get_entry(const uint8_t *p, size_t n, uint64_t *ret_id, struct entry *ret);
+/* Paths are validated with path_check() and returned as NUL-terminated heap
+ * copies the caller frees. */
+int proto_get_path(const uint8_t *p, size_t n, uint64_t *ret_id, char **ret_path,
+		   size_t *ret_len);
+int proto_get_rename(const uint8_t *p, size_t n, uint64_t *ret_id, char **ret_from,
+		     size_t *ret_flen, char **ret_to, size_t *ret_tlen);
+int proto_get_id(const uint8_t *p, size_t n, uint64_t *ret_id);
+int proto_get_chunk(const uint8_t *p, size_t n, uint64_t *ret_id, const uint8_t **ret_data,
+		    size_t *ret_len);
+int proto_get_file_end(const uint8_t *p, size_t n, struct proto_file_end *ret);
+int proto_get_need(const uint8_t *p, size_t n, uint64_t *ret_id, uint8_t *ret_mode);
+int proto_get_done(const uint8_t *p, size_t n, uint64_t *ret_id, int32_t *ret_status);
+int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret);
+
+#endif

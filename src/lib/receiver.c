@@ -1,1 +1,613 @@
-/* receiver: not written yet */
+/* receiver: sink side of a transfer session. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "compress.h"
+#include "delta.h"
+#include "fsmeta.h"
+#include "log.h"
+#include "path.h"
+#include "proto.h"
+#include "receiver.h"
+
+/* Files at least this big on both sides travel as deltas. */
+#define DELTA_MIN_SIZE 16384
+#define COMMIT_EVERY 1024
+#define READ_STEP 262144
+
+struct await {                  /* a file NEEDed, content not yet received */
+	uint64_t id;
+	uint8_t mode;
+	struct entry e;
+};
+
+struct current {                /* the file whose content is arriving */
+	uint64_t id;
+	uint8_t mode;
+	bool failed;            /* skip its data, report at FILE_END */
+	int err;
+	struct entry e;
+	struct apply_file *f;
+	struct delta_job *patch;
+};
+
+struct names {                  /* children of one directory seen so far */
+	char *dir;
+	size_t dir_len;
+	char **v;
+	size_t n, cap;
+};
+
+struct receiver {
+	int rootfd;
+	struct receiver_opts opts;
+	struct wbuf *out;
+	struct apply *apply;
+	struct compress *zstd;
+	uint8_t *buf;           /* decompression / patch output scratch */
+	struct await *await;    /* FIFO ring of RECEIVER_MAX_AWAIT */
+	size_t await_head, await_n;
+	struct current cur;
+	bool have_cur;
+	uint64_t *done_ids;     /* files closed, DONE after the next commit */
+	size_t done_n, done_cap;
+	uint64_t last_id, acked_id;
+	bool dirty;
+	struct names names;
+	struct receiver_stats stats;
+};
+
+#define SCRATCH (PROTO_CHUNK + 65536)
+
+struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, struct wbuf *out)
+{
+	struct receiver *r = calloc(1, sizeof(*r));
+	struct apply_opts ao = { .meta_flags = opts->meta_flags };
+
+	if (!r)
+		return NULL;
+	r->rootfd = rootfd;
+	r->opts = *opts;
+	r->out = out;
+	r->apply = apply_new(rootfd, &ao);
+	r->zstd = compress_new(1);
+	r->buf = malloc(SCRATCH);
+	r->await = calloc(RECEIVER_MAX_AWAIT, sizeof(*r->await));
+	if (!r->apply || !r->zstd || !r->buf || !r->await) {
+		receiver_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void names_reset(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	ns->n = 0;
+	free(ns->dir);
+	ns->dir = NULL;
+	ns->dir_len = 0;
+}
+
+static void current_clear(struct receiver *r)
+{
+	if (!r->have_cur)
+		return;
+	delta_job_free(r->cur.patch);
+	apply_file_abort(r->cur.f);
+	entry_clear(&r->cur.e);
+	memset(&r->cur, 0, sizeof(r->cur));
+	r->have_cur = false;
+}
+
+void receiver_free(struct receiver *r)
+{
+	if (!r)
+		return;
+	current_clear(r);
+	for (size_t i = 0; r->await && i < r->await_n; i++)
+		entry_clear(&r->await[(r->await_head + i) % RECEIVER_MAX_AWAIT].e);
+	free(r->await);
+	names_reset(&r->names);
+	free(r->names.v);
+	free(r->done_ids);
+	apply_free(r->apply);
+	compress_free(r->zstd);
+	free(r->buf);
+	free(r);
+}
+
+const struct receiver_stats *receiver_stats(const struct receiver *r)
+{
+	return &r->stats;
+}
+
+static void op_error(struct receiver *r, const char *what, const char *path, int err)
+{
+	r->stats.errors++;
+	log_err("mirror %s: %s '%s': %s", r->opts.mirror, what, path, strerror(-err));
+}
+
+/* ---- directory children, for pruning at DIR_DONE ---- */
+
+static bool same_dir(const struct names *ns, const char *dir, size_t len)
+{
+	return ns->dir && ns->dir_len == len && memcmp(ns->dir, dir, len) == 0;
+}
+
+static int names_add(struct names *ns, const char *path, size_t len)
+{
+	size_t dlen = path_dirlen(path, len);
+	const char *name = path + dlen + (dlen > 0);
+
+	if (!same_dir(ns, path, dlen)) {
+		names_reset(ns);
+		ns->dir = strndup(path, dlen);
+		if (!ns->dir)
+			return -ENOMEM;
+		ns->dir_len = dlen;
+	}
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 64;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	ns->v[ns->n] = strdup(name);
+	return ns->v[ns->n] ? (ns->n++, 0) : -ENOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct prune_ctx {
+	struct receiver *r;
+	const char *dir;
+	size_t dlen;
+	bool have_names;
+};
+
+static bool prune_keep(void *ctx, const char *name, size_t nlen, bool is_dir)
+{
+	struct prune_ctx *pc = ctx;
+	struct names *ns = &pc->r->names;
+
+	if (pc->have_names && bsearch(&name, ns->v, ns->n, sizeof(*ns->v), cmp_str))
+		return true;
+	if (!pc->r->opts.ex)
+		return false;
+	size_t plen;
+	char *p = path_join(pc->dir, pc->dlen, name, nlen, &plen);
+	bool keep = !p || exclude_match(pc->r->opts.ex, p, plen, is_dir);
+	free(p);
+	return keep;
+}
+
+static int on_dir_done(struct receiver *r, const char *dir, size_t len)
+{
+	struct prune_ctx pc = { r, dir, len, same_dir(&r->names, dir, len) };
+	int rc;
+
+	if (pc.have_names)
+		qsort(r->names.v, r->names.n, sizeof(*r->names.v), cmp_str);
+	rc = apply_prune(r->apply, dir, len, prune_keep, &pc);
+	if (rc < 0 && rc != -ENOENT)
+		op_error(r, "cannot prune", dir, rc);
+	names_reset(&r->names);
+	return 0;
+}
+
+/* ---- ENTRY ---- */
+
+static bool content_same(const struct entry *have, const struct entry *want)
+{
+	return have->type == ENT_FILE && have->size == want->size &&
+	       have->mtime_sec == want->mtime_sec && have->mtime_nsec == want->mtime_nsec;
+}
+
+static int await_push(struct receiver *r, uint64_t id, uint8_t mode, struct entry *e)
+{
+	if (r->await_n == RECEIVER_MAX_AWAIT)
+		return -EPROTO;
+	struct await *a = &r->await[(r->await_head + r->await_n) % RECEIVER_MAX_AWAIT];
+	a->id = id;
+	a->mode = mode;
+	a->e = *e;              /* takes ownership */
+	memset(e, 0, sizeof(*e));
+	r->await_n++;
+	return 0;
+}
+
+/* Stream the signature of the current file at e->path as SIG frames. */
+static int send_signature(struct receiver *r, uint64_t id, int fd, uint64_t size)
+{
+	struct delta_job *job = delta_sig_new(size);
+	uint8_t *in = NULL;
+	int rc = job ? 0 : -ENOMEM;
+	bool eof = false;
+	size_t in_len = 0, in_off = 0;
+
+	if (rc == 0 && !(in = malloc(READ_STEP)))
+		rc = -ENOMEM;
+	while (rc == 0) {
+		if (in_off == in_len && !eof) {
+			ssize_t n = read(fd, in, READ_STEP);
+			if (n < 0) {
+				rc = errno == EINTR ? 0 : -errno;
+				continue;
+			}
+			in_len = (size_t)n;
+			in_off = 0;
+			eof = n == 0;
+		}
+		size_t used, produced;
+		rc = delta_step(job, in + in_off, in_len - in_off, eof, r->buf,
+				PROTO_CHUNK, &used, &produced);
+		in_off += used;
+		if (produced > 0)
+			proto_put_chunk(r->out, MSG_SIG, 0, id, r->buf, produced);
+		if (rc == 1)
+			break;
+	}
+	delta_job_free(job);
+	free(in);
+	if (rc < 0)
+		return rc;
+	proto_put_id(r->out, MSG_SIG_END, id);
+	return 0;
+}
+
+/* Decide whole or delta, and ask for the content. */
+static int need_content(struct receiver *r, uint64_t id, struct entry *want,
+			const struct entry *have)
+{
+	uint8_t mode = NEED_WHOLE;
+	int fd = -1;
+
+	if (have->type == ENT_FILE && have->size >= DELTA_MIN_SIZE &&
+	    want->size >= DELTA_MIN_SIZE) {
+		const char *name;
+		int dfd = path_open_parent(r->rootfd, want->path, want->path_len, &name);
+		if (dfd >= 0) {
+			fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+			close(dfd);
+		}
+		if (fd >= 0)
+			mode = NEED_DELTA;
+	}
+	int rc = await_push(r, id, mode, want);
+	if (rc == 0) {
+		proto_put_need(r->out, id, mode);
+		if (mode == NEED_DELTA)
+			rc = send_signature(r, id, fd, have->size);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;       /* a failed signature ends the session */
+}
+
+static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
+{
+	struct entry have = { 0 };
+	int rc = apply_lookup(r->apply, e->path, e->path_len, &have);
+
+	if (rc < 0 && rc != -ENOENT) {
+		op_error(r, "cannot look up", e->path, rc);
+		have.type = ENT_NONE;
+	}
+	if (content_same(&have, e)) {
+		if (!fsmeta_equal(&have, e, r->opts.meta_flags) &&
+		    (rc = apply_entry(r->apply, e)) < 0)
+			op_error(r, "cannot set metadata of", e->path, rc);
+		entry_clear(&have);
+		return 0;
+	}
+	rc = need_content(r, id, e, &have);
+	entry_clear(&have);
+	return rc;
+}
+
+static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
+{
+	struct entry e;
+	uint64_t id;
+	int rc = proto_get_entry(p, n, &id, &e);
+
+	if (rc < 0)
+		return rc;
+	r->last_id = id;
+	r->dirty = true;
+	r->stats.entries++;
+	if (e.path_len > 0 && (rc = names_add(&r->names, e.path, e.path_len)) < 0)
+		goto out;
+	if (e.type == ENT_FILE) {
+		rc = on_file_entry(r, id, &e);
+	} else if ((rc = apply_entry(r->apply, &e)) < 0) {
+		op_error(r, "cannot apply", e.path, rc);
+		rc = 0;
+	}
+out:
+	entry_clear(&e);
+	return rc;
+}
+
+/* ---- content ---- */
+
+static int current_open(struct receiver *r, uint64_t id)
+{
+	struct await *a = &r->await[r->await_head];
+	int rc;
+
+	if (r->await_n == 0 || a->id != id)
+		return -EPROTO;        /* content must come in NEED order */
+	r->cur.id = id;
+	r->cur.mode = a->mode;
+	r->cur.e = a->e;
+	memset(&a->e, 0, sizeof(a->e));
+	r->await_head = (r->await_head + 1) % RECEIVER_MAX_AWAIT;
+	r->await_n--;
+	r->have_cur = true;
+	rc = apply_file_open(r->apply, &r->cur.e, &r->cur.f);
+	if (rc == 0 && r->cur.mode == NEED_DELTA) {
+		int basis = apply_file_basis(r->cur.f);
+		r->cur.patch = basis >= 0 ? delta_patch_new(basis) : NULL;
+		rc = basis < 0 ? basis : r->cur.patch ? 0 : -ENOMEM;
+	}
+	if (rc < 0) {
+		r->cur.failed = true;
+		r->cur.err = rc;
+	}
+	return 0;
+}
+
+static int patch_feed(struct receiver *r, const uint8_t *p, size_t n, bool eof)
+{
+	uint8_t *out = r->buf + PROTO_CHUNK;
+	size_t out_cap = SCRATCH - PROTO_CHUNK;
+
+	for (;;) {
+		size_t used, produced;
+		int rc = delta_step(r->cur.patch, p, n, eof, out, out_cap, &used, &produced);
+		if (rc < 0)
+			return rc;
+		p += used;
+		n -= used;
+		if (produced > 0 && (rc = apply_file_write(r->cur.f, out, produced)) < 0)
+			return rc;
+		if (rc == 1 || (n == 0 && produced == 0 && !eof))
+			return 0;
+		if (eof && n == 0 && produced == 0 && used == 0)
+			return -EBADMSG;     /* delta ended early */
+	}
+}
+
+static int content_write(struct receiver *r, const uint8_t *p, size_t n)
+{
+	r->stats.bytes_written += n;
+	if (r->cur.mode == NEED_DELTA)
+		return patch_feed(r, p, n, false);
+	return apply_file_write(r->cur.f, p, n);
+}
+
+static int on_data(struct receiver *r, const struct wire_hdr *h, const uint8_t *p, size_t n)
+{
+	const uint8_t *data;
+	size_t len;
+	uint64_t id;
+	int rc = proto_get_chunk(p, n, &id, &data, &len);
+
+	if (rc < 0)
+		return rc;
+	if (!r->have_cur && (rc = current_open(r, id)) < 0)
+		return rc;
+	if (r->cur.id != id)
+		return -EPROTO;
+	if (r->cur.failed)
+		return 0;
+	if (h->flags & DATA_ZSTD) {
+		long m = compress_expand(r->zstd, data, len, r->buf, PROTO_CHUNK);
+		if (m < 0) {
+			r->cur.failed = true;
+			r->cur.err = (int)m;
+			return 0;
+		}
+		data = r->buf;
+		len = (size_t)m;
+	}
+	if ((rc = content_write(r, data, len)) < 0) {
+		r->cur.failed = true;
+		r->cur.err = rc;
+	}
+	return 0;
+}
+
+static int done_push(struct receiver *r, uint64_t id)
+{
+	if (r->done_n == r->done_cap) {
+		size_t cap = r->done_cap ? r->done_cap * 2 : 256;
+		uint64_t *v = realloc(r->done_ids, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->done_ids = v;
+		r->done_cap = cap;
+	}
+	r->done_ids[r->done_n++] = id;
+	return 0;
+}
+
+static int file_finish(struct receiver *r, const struct proto_file_end *m)
+{
+	int rc = r->cur.failed ? r->cur.err : 0;
+
+	if (rc == 0 && r->cur.mode == NEED_DELTA)
+		rc = patch_feed(r, NULL, 0, true);
+	if (rc == 0) {
+		rc = apply_file_close(r->cur.f, m->digest);
+		r->cur.f = NULL;
+	}
+	if (rc < 0)
+		return rc;
+	r->stats.files++;
+	r->stats.deltas += r->cur.mode == NEED_DELTA;
+	return done_push(r, r->cur.id);
+}
+
+static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
+{
+	struct proto_file_end m;
+	int rc = proto_get_file_end(p, n, &m);
+
+	if (rc < 0)
+		return rc;
+	if (!r->have_cur && (rc = current_open(r, m.id)) < 0)
+		return rc;
+	if (r->cur.id != m.id)
+		return -EPROTO;
+	if (m.status == FILE_ABORTED) {
+		proto_put_done(r->out, m.id, -EAGAIN);
+	} else if ((rc = file_finish(r, &m)) < 0) {
+		op_error(r, "cannot write", r->cur.e.path, rc);
+		proto_put_done(r->out, m.id, rc);
+	}
+	r->dirty = true;
+	current_clear(r);
+	if (apply_pending(r->apply) >= COMMIT_EVERY)
+		return receiver_idle(r);
+	return 0;
+}
+
+/* ---- namespace operations ---- */
+
+static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
+{
+	char *path;
+	size_t len;
+	uint64_t id;
+	int rc = proto_get_path(p, n, &id, &path, &len);
+
+	if (rc < 0)
+		return rc;
+	r->last_id = id;
+	r->dirty = true;
+	if ((rc = apply_delete(r->apply, path, len)) < 0)
+		op_error(r, "cannot delete", path, rc);
+	else
+		r->stats.deletes++;
+	free(path);
+	return 0;
+}
+
+static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
+{
+	char *from, *to;
+	size_t flen, tlen;
+	uint64_t id;
+	int rc = proto_get_rename(p, n, &id, &from, &flen, &to, &tlen);
+
+	if (rc < 0)
+		return rc;
+	r->last_id = id;
+	r->dirty = true;
+	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
+		op_error(r, "cannot rename", from, rc);
+	else
+		r->stats.renames++;
+	free(from);
+	free(to);
+	return 0;
+}
+
+static int on_dir_done_frame(struct receiver *r, const uint8_t *p, size_t n)
+{
+	char *path;
+	size_t len;
+	uint64_t id;
+	int rc = proto_get_path(p, n, &id, &path, &len);
+
+	if (rc < 0)
+		return rc;
+	r->last_id = id;
+	r->dirty = true;
+	rc = on_dir_done(r, path, len);
+	free(path);
+	return rc;
+}
+
+static int on_end(struct receiver *r, const uint8_t *p, size_t n)
+{
+	uint64_t id;
+	int rc = proto_get_id(p, n, &id);
+
+	if (rc < 0)
+		return rc;
+	if (r->have_cur || r->await_n > 0)
+		return -EPROTO;        /* END before all content arrived */
+	r->last_id = id;
+	r->dirty = true;
+	if ((rc = receiver_idle(r)) < 0)
+		return rc;
+	struct proto_end_ok m = { .id = id, .files = r->stats.files,
+				  .bytes = r->stats.bytes_written,
+				  .entries = r->stats.entries, .deletes = r->stats.deletes,
+				  .errors = r->stats.errors };
+	proto_put_end_ok(r->out, &m);
+	return 1;
+}
+
+int receiver_idle(struct receiver *r)
+{
+	int rc;
+
+	if (!r->dirty)
+		return 0;
+	if ((rc = apply_commit(r->apply)) < 0) {
+		/* nothing is acknowledged; the source keeps the changes */
+		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
+		return rc;
+	}
+	for (size_t i = 0; i < r->done_n; i++)
+		proto_put_done(r->out, r->done_ids[i], 0);
+	r->done_n = 0;
+	if (r->last_id != r->acked_id)
+		proto_put_id(r->out, MSG_ACK, r->last_id);
+	r->acked_id = r->last_id;
+	r->dirty = false;
+	return r->out->err;
+}
+
+int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *p)
+{
+	if (r->have_cur && h->type != MSG_DATA && h->type != MSG_FILE_END)
+		return -EPROTO;        /* a file's content is not interleaved */
+	switch (h->type) {
+	case MSG_ENTRY: return on_entry(r, p, h->len);
+	case MSG_DIR_DONE: return on_dir_done_frame(r, p, h->len);
+	case MSG_DELETE: return on_delete(r, p, h->len);
+	case MSG_RENAME: return on_rename(r, p, h->len);
+	case MSG_END: return on_end(r, p, h->len);
+	case MSG_DATA: return on_data(r, h, p, h->len);
+	case MSG_FILE_END: return on_file_end(r, p, h->len);
+	case MSG_PING: {
+		uint64_t nonce;
+		if (proto_get_id(p, h->len, &nonce) < 0)
+			return -EBADMSG;
+		proto_put_id(r->out, MSG_PONG, nonce);
+		return 0;
+	}
+	default:
+		return -EPROTO;
+	}
+}

@@ -1,1 +1,49 @@
-/* receiver.h: not written yet */
+/* receiver: the sink side of a transfer session, one per connection.
+ *
+ * It consumes frames from the source (after the handshake, which the
+ * program does) and appends replies to an output buffer the program
+ * flushes.  File system work goes through apply.h; the librsync patch and
+ * signature jobs through delta.h.  Per-operation failures (a file that
+ * cannot be written, a digest mismatch) are logged here, where the decision
+ * to skip is made, and reported to the source with DONE(status); only
+ * protocol violations end the session.
+ *
+ * Durability: replies ACK(id) and DONE(id) are sent only after
+ * apply_commit(), i.e. once the changes are on disk.  The program calls
+ * receiver_idle() whenever no complete frame is buffered, before it blocks
+ * on the socket (group commit). */
+#ifndef MIRROR_RECEIVER_H
+#define MIRROR_RECEIVER_H
+
+#include <stdint.h>
+
+#include "exclude.h"
+#include "wire.h"
+
+#define RECEIVER_MAX_AWAIT 65536   /* files NEEDed and not yet received */
+
+struct receiver;
+
+struct receiver_opts {
+	const char *mirror;            /* name, for logs; borrowed */
+	unsigned meta_flags;           /* enum fsmeta_flags */
+	const struct exclude *ex;      /* excluded names are never pruned; borrowed */
+};
+
+struct receiver_stats {
+	uint64_t entries, files, deltas, bytes_written, deletes, renames, errors;
+};
+
+/* rootfd and out are borrowed for the receiver's life. */
+struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, struct wbuf *out);
+void receiver_free(struct receiver *r);     /* NULL is a no-op; unlinks temp files */
+
+/* Handle one frame (already checked with proto_check_frame for TO_SINK).
+ * 0 to go on, 1 after END was handled, <0 on a protocol violation (the
+ * program sends MSG_ERROR and closes). */
+int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *payload);
+/* Commit what is pending and queue ACK/DONE replies.  0 or -errno. */
+int receiver_idle(struct receiver *r);
+const struct receiver_stats *receiver_stats(const struct receiver *r);
+
+#endif

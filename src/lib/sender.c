@@ -1,1 +1,584 @@
-/* sender: not written yet */
+/* sender: source side of a transfer session. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compress.h"
+#include "delta.h"
+#include "hash.h"
+#include "log.h"
+#include "path.h"
+#include "proto.h"
+#include "scan.h"
+#include "sender.h"
+
+#define READ_STEP 262144
+#define RETRY_MAX 1024
+
+enum slot_state {
+	SLOT_FREE = 0,
+	SLOT_SENT,          /* waiting for ACK or NEED */
+	SLOT_NEEDED,        /* content requested; signature may be arriving */
+	SLOT_DATA_SENT,     /* content sent, waiting for DONE */
+};
+
+struct slot {
+	uint8_t state;
+	uint8_t mode;
+	uint8_t tries;
+	bool is_file;
+	struct entry e;             /* files only */
+	struct delta_job *sig;      /* NEED_DELTA: signature being loaded */
+};
+
+struct retry {
+	char *path;
+	size_t len;
+	uint8_t tries;
+};
+
+struct current {
+	uint64_t id;
+	struct slot *slot;
+	int fd;
+	struct delta_job *diff;
+	uint64_t read;
+	uint64_t wire;              /* content bytes put on the wire */
+	bool eof;
+};
+
+struct sender {
+	int rootfd;
+	struct sender_opts opts;
+	struct sender_feed feed;
+	struct slot *slots;         /* ring of SENDER_WINDOW, index id % window */
+	uint64_t base, next;        /* oldest incomplete id, next id */
+	uint64_t *ready;            /* FIFO of ids whose content can be sent */
+	size_t ready_head, ready_n;
+	struct retry *retry;        /* files to send again */
+	size_t retry_n;
+	struct current cur;
+	bool have_cur;
+	uint8_t next_tries;         /* tries of the op next_op() returned */
+	bool feed_done, end_sent, finished;
+	struct hash *hash;
+	struct compress *zstd;
+	uint8_t *in, *out, *zout;
+	struct sender_stats stats;
+};
+
+static struct slot *slot_of(struct sender *s, uint64_t id)
+{
+	return &s->slots[id % SENDER_WINDOW];
+}
+
+struct sender *sender_new(int rootfd, const struct sender_opts *opts,
+			  const struct sender_feed *feed)
+{
+	struct sender *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->rootfd = rootfd;
+	s->opts = *opts;
+	s->feed = *feed;
+	s->base = s->next = 1;
+	s->slots = calloc(SENDER_WINDOW, sizeof(*s->slots));
+	s->ready = calloc(SENDER_WINDOW, sizeof(*s->ready));
+	s->retry = calloc(RETRY_MAX, sizeof(*s->retry));
+	s->hash = hash_new();
+	s->zstd = compress_new(opts->compress_level > 0 ? opts->compress_level : 1);
+	s->in = malloc(READ_STEP);
+	s->out = malloc(PROTO_CHUNK);
+	s->zout = malloc(compress_bound(PROTO_CHUNK));
+	if (!s->slots || !s->ready || !s->retry || !s->hash || !s->zstd || !s->in ||
+	    !s->out || !s->zout) {
+		sender_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void slot_clear(struct slot *sl)
+{
+	entry_clear(&sl->e);
+	delta_job_free(sl->sig);
+	memset(sl, 0, sizeof(*sl));
+}
+
+static void current_clear(struct sender *s)
+{
+	if (!s->have_cur)
+		return;
+	if (s->cur.fd >= 0)
+		close(s->cur.fd);
+	delta_job_free(s->cur.diff);
+	memset(&s->cur, 0, sizeof(s->cur));
+	s->have_cur = false;
+}
+
+void sender_free(struct sender *s)
+{
+	if (!s)
+		return;
+	current_clear(s);
+	for (size_t i = 0; s->slots && i < SENDER_WINDOW; i++)
+		slot_clear(&s->slots[i]);
+	for (size_t i = 0; s->retry && i < s->retry_n; i++)
+		free(s->retry[i].path);
+	free(s->slots);
+	free(s->ready);
+	free(s->retry);
+	hash_free(s->hash);
+	compress_free(s->zstd);
+	free(s->in);
+	free(s->out);
+	free(s->zout);
+	free(s);
+}
+
+bool sender_finished(const struct sender *s)
+{
+	return s->finished;
+}
+
+uint64_t sender_in_flight(const struct sender *s)
+{
+	return s->next - s->base;
+}
+
+const struct sender_stats *sender_stats(const struct sender *s)
+{
+	return &s->stats;
+}
+
+/* ---- completion bookkeeping ---- */
+
+static void advance_base(struct sender *s)
+{
+	while (s->base < s->next && slot_of(s, s->base)->state == SLOT_FREE)
+		s->base++;
+}
+
+static void complete(struct sender *s, uint64_t id)
+{
+	slot_clear(slot_of(s, id));
+	if (s->opts.on_complete)
+		s->opts.on_complete(s->opts.ctx, id);
+}
+
+static void retry_push(struct sender *s, const struct slot *sl)
+{
+	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
+		s->stats.errors++;
+		log_err("mirror %s: giving up on '%s' after %u tries", s->opts.mirror,
+			sl->e.path, sl->tries + 1);
+		return;
+	}
+	char *p = strndup(sl->e.path, sl->e.path_len);
+	if (!p) {
+		s->stats.errors++;
+		return;
+	}
+	s->retry[s->retry_n++] = (struct retry){ p, sl->e.path_len, (uint8_t)(sl->tries + 1) };
+	s->stats.retries++;
+}
+
+static bool id_in_flight(const struct sender *s, uint64_t id)
+{
+	return id >= s->base && id < s->next;
+}
+
+static int on_ack(struct sender *s, const uint8_t *p, size_t n)
+{
+	uint64_t id;
+
+	if (proto_get_id(p, n, &id) < 0 || id >= s->next)
+		return -EBADMSG;
+	for (uint64_t i = s->base; i <= id; i++)
+		if (slot_of(s, i)->state == SLOT_SENT)
+			complete(s, i);
+	advance_base(s);
+	return 0;
+}
+
+static int on_need(struct sender *s, const uint8_t *p, size_t n)
+{
+	uint64_t id;
+	uint8_t mode;
+	struct slot *sl;
+
+	if (proto_get_need(p, n, &id, &mode) < 0 || !id_in_flight(s, id))
+		return -EBADMSG;
+	sl = slot_of(s, id);
+	if (sl->state != SLOT_SENT || !sl->is_file)
+		return -EPROTO;
+	sl->state = SLOT_NEEDED;
+	sl->mode = mode;
+	if (mode == NEED_DELTA) {
+		sl->sig = delta_load_new();
+		return sl->sig ? 0 : -ENOMEM;
+	}
+	s->ready[(s->ready_head + s->ready_n++) % SENDER_WINDOW] = id;
+	return 0;
+}
+
+static struct slot *sig_slot(struct sender *s, uint64_t id)
+{
+	if (!id_in_flight(s, id))
+		return NULL;
+	struct slot *sl = slot_of(s, id);
+	return sl->state == SLOT_NEEDED && sl->sig ? sl : NULL;
+}
+
+static int on_sig(struct sender *s, const uint8_t *p, size_t n)
+{
+	const uint8_t *data;
+	size_t len, used, produced;
+	uint64_t id;
+	struct slot *sl;
+
+	if (proto_get_chunk(p, n, &id, &data, &len) < 0 || !(sl = sig_slot(s, id)))
+		return -EBADMSG;
+	while (len > 0) {
+		int rc = delta_step(sl->sig, data, len, false, s->out, PROTO_CHUNK, &used,
+				    &produced);
+		if (rc < 0)
+			return rc;
+		if (used == 0)
+			return -EBADMSG;
+		data += used;
+		len -= used;
+	}
+	return 0;
+}
+
+static int on_sig_end(struct sender *s, const uint8_t *p, size_t n)
+{
+	size_t used, produced;
+	uint64_t id;
+	struct slot *sl;
+
+	if (proto_get_id(p, n, &id) < 0 || !(sl = sig_slot(s, id)))
+		return -EBADMSG;
+	int rc = delta_step(sl->sig, NULL, 0, true, s->out, PROTO_CHUNK, &used, &produced);
+	if (rc != 1)
+		return rc < 0 ? rc : -EBADMSG;
+	s->ready[(s->ready_head + s->ready_n++) % SENDER_WINDOW] = id;
+	return 0;
+}
+
+static int on_done(struct sender *s, const uint8_t *p, size_t n)
+{
+	uint64_t id;
+	int32_t status;
+	struct slot *sl;
+
+	if (proto_get_done(p, n, &id, &status) < 0 || !id_in_flight(s, id))
+		return -EBADMSG;
+	sl = slot_of(s, id);
+	if (sl->state != SLOT_DATA_SENT)
+		return -EPROTO;
+	if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
+		log_warn("mirror %s: sink could not apply '%s': %s, sending it again",
+			 s->opts.mirror, sl->e.path, strerror(-status));
+		retry_push(s, sl);
+	}
+	complete(s, id);
+	advance_base(s);
+	return 0;
+}
+
+static int on_end_ok(struct sender *s, const uint8_t *p, size_t n)
+{
+	struct proto_end_ok m;
+
+	if (proto_get_end_ok(p, n, &m) < 0 || !s->end_sent)
+		return -EBADMSG;
+	s->finished = true;
+	return 0;
+}
+
+static int on_error(struct sender *s, const uint8_t *p, size_t n)
+{
+	uint32_t code;
+	const uint8_t *text;
+	size_t len;
+
+	if (proto_get_error(p, n, &code, &text, &len) < 0)
+		return -EBADMSG;
+	log_err("mirror %s: sink refused the session: %.*s", s->opts.mirror, (int)len,
+		(const char *)text);
+	return code > 0 && code < 4096 ? -(int)code : -EPROTO;
+}
+
+int sender_frame(struct sender *s, const struct wire_hdr *h, const uint8_t *p)
+{
+	switch (h->type) {
+	case MSG_ACK: return on_ack(s, p, h->len);
+	case MSG_NEED: return on_need(s, p, h->len);
+	case MSG_SIG: return on_sig(s, p, h->len);
+	case MSG_SIG_END: return on_sig_end(s, p, h->len);
+	case MSG_DONE: return on_done(s, p, h->len);
+	case MSG_END_OK: return on_end_ok(s, p, h->len);
+	case MSG_ERROR: return on_error(s, p, h->len);
+	case MSG_PONG: return 0;
+	default: return -EPROTO;
+	}
+}
+
+/* ---- content ---- */
+
+static bool same_file(const struct entry *e, const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && (uint64_t)st->st_size == e->size &&
+	       st->st_mtim.tv_sec == e->mtime_sec &&
+	       (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec;
+}
+
+/* Open the file of the slot and check it is still what the ENTRY said. */
+static int open_checked(struct sender *s, const struct entry *e)
+{
+	const char *name;
+	struct stat st;
+	int dfd = path_open_parent(s->rootfd, e->path, e->path_len, &name);
+
+	if (dfd < 0)
+		return dfd;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int err = fd < 0 ? -errno : 0;
+	close(dfd);
+	if (fd < 0)
+		return err;
+	if (fstat(fd, &st) < 0 || !same_file(e, &st)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+static void put_data(struct sender *s, struct wbuf *out, const uint8_t *p, size_t n)
+{
+	long z = compress_chunk(s->zstd, p, n, s->zout, compress_bound(PROTO_CHUNK));
+
+	if (z > 0)
+		proto_put_chunk(out, MSG_DATA, DATA_ZSTD, s->cur.id, s->zout, (size_t)z);
+	else
+		proto_put_chunk(out, MSG_DATA, 0, s->cur.id, p, n);
+	s->stats.data_bytes_sent += z > 0 ? (uint64_t)z : n;
+	s->cur.wire += z > 0 ? (uint64_t)z : n;
+}
+
+static void finish_current(struct sender *s, struct wbuf *out, int err)
+{
+	struct slot *sl = s->cur.slot;
+	struct proto_file_end m = { .id = s->cur.id, .size = sl->e.size };
+	struct stat st;
+
+	if (!err && (fstat(s->cur.fd, &st) < 0 || !same_file(&sl->e, &st) ||
+		     s->cur.read != sl->e.size))
+		err = -ESTALE;
+	m.status = err ? FILE_ABORTED : FILE_OK;
+	hash_final(s->hash, m.digest);
+	proto_put_file_end(out, &m);
+	if (err == -ESTALE) {
+		log_info("mirror %s: '%s' changed while being sent, sending it again",
+			 s->opts.mirror, sl->e.path);
+		retry_push(s, sl);
+	} else if (err && err != -ENOENT) {
+		log_err("mirror %s: cannot read '%s': %s", s->opts.mirror, sl->e.path,
+			strerror(-err));
+		s->stats.errors++;
+	}
+	if (!err && sl->mode == NEED_DELTA) {
+		s->stats.files_delta++;
+		if (sl->e.size > s->cur.wire)
+			s->stats.delta_saved += sl->e.size - s->cur.wire;
+	} else if (!err) {
+		s->stats.files_whole++;
+	}
+	sl->state = SLOT_DATA_SENT;
+	current_clear(s);
+}
+
+static int start_current(struct sender *s, struct wbuf *out)
+{
+	uint64_t id = s->ready[s->ready_head];
+	struct slot *sl = slot_of(s, id);
+
+	s->ready_head = (s->ready_head + 1) % SENDER_WINDOW;
+	s->ready_n--;
+	memset(&s->cur, 0, sizeof(s->cur));
+	s->cur.id = id;
+	s->cur.slot = sl;
+	s->cur.fd = -1;
+	s->have_cur = true;
+	hash_reset(s->hash);
+	if (sl->mode == NEED_DELTA) {
+		s->cur.diff = delta_diff_new(sl->sig);
+		delta_job_free(sl->sig);
+		sl->sig = NULL;
+		if (!s->cur.diff) {
+			finish_current(s, out, -ENOMEM);
+			return 0;
+		}
+	}
+	s->cur.fd = open_checked(s, &sl->e);
+	if (s->cur.fd < 0)
+		finish_current(s, out, s->cur.fd);
+	return 0;
+}
+
+/* Read the next piece of the current file; 0, or -errno. */
+static int read_more(struct sender *s, size_t *ret_n)
+{
+	ssize_t n;
+
+	do
+		n = pread(s->cur.fd, s->in, READ_STEP, (off_t)s->cur.read);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	*ret_n = (size_t)n;
+	s->cur.read += (uint64_t)n;
+	s->cur.eof = n == 0;
+	s->stats.bytes_read += (uint64_t)n;
+	hash_update(s->hash, s->in, (size_t)n);
+	if (s->cur.read > s->cur.slot->e.size)
+		return -ESTALE;       /* grew while being read */
+	return 0;
+}
+
+static int step_whole(struct sender *s, struct wbuf *out)
+{
+	size_t n;
+	int rc = read_more(s, &n);
+
+	if (rc < 0 || n == 0) {
+		finish_current(s, out, rc);
+		return 0;
+	}
+	put_data(s, out, s->in, n);
+	return 0;
+}
+
+static int step_delta(struct sender *s, struct wbuf *out)
+{
+	size_t n = 0, off = 0, used, produced;
+	int rc = read_more(s, &n);
+
+	if (rc < 0) {
+		finish_current(s, out, rc);
+		return 0;
+	}
+	do {
+		rc = delta_step(s->cur.diff, s->in + off, n - off, s->cur.eof, s->out,
+				PROTO_CHUNK, &used, &produced);
+		if (rc < 0) {
+			finish_current(s, out, rc);
+			return 0;
+		}
+		off += used;
+		if (produced > 0)
+			put_data(s, out, s->out, produced);
+	} while (rc == 0 && (off < n || (s->cur.eof && produced > 0)));
+	if (rc == 1)
+		finish_current(s, out, 0);
+	return 0;
+}
+
+/* ---- operations ---- */
+
+static int next_op(struct sender *s, struct sender_op *op)
+{
+	if (s->retry_n > 0) {
+		struct retry r = s->retry[--s->retry_n];
+		int rc = scan_stat(s->rootfd, r.path, r.len, true, &op->e);
+		s->next_tries = r.tries;
+		free(r.path);
+		if (rc < 0)
+			return rc == -ENOENT ? 3 : rc;   /* gone: nothing to resend */
+		op->kind = SOP_ENTRY;
+		return 1;
+	}
+	s->next_tries = 0;
+	if (s->feed_done)
+		return 2;
+	int rc = s->feed.next(s->feed.ctx, op);
+	if (rc == 2)
+		s->feed_done = true;
+	return rc;
+}
+
+static void put_op(struct wbuf *out, uint64_t id, const struct sender_op *op)
+{
+	const struct entry *e = &op->e;
+
+	switch (op->kind) {
+	case SOP_ENTRY: proto_put_entry(out, id, e); break;
+	case SOP_DIR_DONE: proto_put_path(out, MSG_DIR_DONE, id, e->path, e->path_len); break;
+	case SOP_DELETE: proto_put_path(out, MSG_DELETE, id, e->path, e->path_len); break;
+	case SOP_RENAME: proto_put_rename(out, id, e->path, e->path_len, e->link, e->link_len); break;
+	}
+}
+
+/* Send one operation; 1 if sent, 0 if none available, <0 on error. */
+static int send_op(struct sender *s, struct wbuf *out)
+{
+	struct sender_op op = { 0 };
+	int rc;
+
+	do
+		rc = next_op(s, &op);
+	while (rc == 3);
+	if (rc != 1)
+		return rc == 2 ? 0 : rc;
+	uint64_t id = s->next++;
+	struct slot *sl = slot_of(s, id);
+	put_op(out, id, &op);
+	sl->state = SLOT_SENT;
+	sl->tries = s->next_tries;
+	sl->is_file = op.kind == SOP_ENTRY && op.e.type == ENT_FILE;
+	if (sl->is_file)
+		sl->e = op.e;           /* keep: content may be needed */
+	else
+		entry_clear(&op.e);
+	s->stats.ops++;
+	return 1;
+}
+
+int sender_produce(struct sender *s, struct wbuf *out, size_t high)
+{
+	int rc;
+
+	while (out->len < high && !out->err) {
+		if (s->have_cur) {
+			rc = s->cur.slot->mode == NEED_DELTA ? step_delta(s, out)
+							     : step_whole(s, out);
+		} else if (s->ready_n > 0) {
+			rc = start_current(s, out);
+		} else if (s->next - s->base < SENDER_WINDOW &&
+			   (rc = send_op(s, out)) != 0) {
+			/* sent one, or failed */
+		} else {
+			if (s->feed_done && s->retry_n == 0 && s->base == s->next &&
+			    !s->end_sent) {
+				uint64_t id = s->next++;
+				slot_of(s, id)->state = SLOT_SENT;
+				proto_put_id(out, MSG_END, id);
+				s->end_sent = true;
+			}
+			break;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	if (out->err)
+		return out->err;
+	return out->len >= high;
+}

@@ -1,1 +1,80 @@
-/* sender.h: not written yet */
+/* sender: the source side of a transfer session, one per connection.
+ *
+ * Operations come from a feed (a tree scan for a one-shot sync, the journal
+ * for live mirroring).  The sender numbers them, sends them, answers the
+ * sink's NEED requests with file content (whole and zstd-compressed when it
+ * pays, or a librsync delta against the signature the sink sent), and keeps
+ * at most SENDER_WINDOW operations in flight.  It never blocks: the program
+ * feeds it frames with sender_frame() and lets it append output with
+ * sender_produce() while the socket drains (see push.c).
+ *
+ * An operation is complete when the sink acknowledged it durable (ACK) and,
+ * for file content, confirmed it (DONE).  A file that changed while it was
+ * read, or whose digest did not match on the sink, is sent again (up to
+ * SENDER_TRIES times). */
+#ifndef MIRROR_SENDER_H
+#define MIRROR_SENDER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "entry.h"
+#include "wire.h"
+
+#define SENDER_WINDOW 8192
+#define SENDER_TRIES 3
+
+enum sender_op_kind {
+	SOP_ENTRY = 1,       /* e: anything; files get their content on NEED */
+	SOP_DIR_DONE = 2,    /* e.path: all children of this directory were sent */
+	SOP_DELETE = 3,      /* e.path */
+	SOP_RENAME = 4,      /* e.path -> e.link */
+};
+
+struct sender_op {
+	uint8_t kind;
+	struct entry e;      /* owned by the op; the sender takes it */
+};
+
+/* next(): 1 with *ret filled, 0 when nothing is available right now, 2 when
+ * the feed has ended (one-shot), <0 on error (the session fails). */
+struct sender_feed {
+	int (*next)(void *ctx, struct sender_op *ret);
+	void *ctx;
+};
+
+struct sender_opts {
+	const char *mirror;        /* for logs; borrowed */
+	int compress_level;        /* zstd level, 1..19 */
+	/* Called when an operation becomes complete on the sink (may be NULL). */
+	void (*on_complete)(void *ctx, uint64_t id);
+	void *ctx;
+};
+
+struct sender_stats {
+	uint64_t ops, files_whole, files_delta, bytes_read, data_bytes_sent, retries,
+		 errors, delta_saved;
+};
+
+struct sender;
+
+/* rootfd is borrowed for the sender's life. */
+struct sender *sender_new(int rootfd, const struct sender_opts *opts,
+			  const struct sender_feed *feed);
+void sender_free(struct sender *s);      /* NULL is a no-op */
+
+/* Handle one frame from the sink (already checked for TO_SOURCE).
+ * 0, or <0 on a protocol violation or a sink ERROR (session over). */
+int sender_frame(struct sender *s, const struct wire_hdr *h, const uint8_t *payload);
+/* Append frames to out until it holds at least high bytes or there is
+ * nothing to send now.  Returns 1 when it stopped because out reached high
+ * (call again once it drained), 0 when there is nothing to send until the
+ * next frame from the sink or the next feed item, <0 on a fatal error. */
+int sender_produce(struct sender *s, struct wbuf *out, size_t high);
+/* The feed ended, END was sent and END_OK received. */
+bool sender_finished(const struct sender *s);
+/* Operations sent and not yet complete. */
+uint64_t sender_in_flight(const struct sender *s);
+const struct sender_stats *sender_stats(const struct sender *s);
+
+#endif

@@ -1,1 +1,154 @@
-int main(void){return 0;}
+/* mirrord: live mirroring daemon.  Sink role (receive + apply) for every
+ * configured mirror; one-shot push with --once.  See mirrord(8). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+#include "push.h"
+#include "serve.h"
+
+/* Exit codes, documented in mirrord(8). */
+enum {
+	EXIT_OK = 0,
+	EXIT_PARTIAL = 1,     /* --once: some files could not be synced */
+	EXIT_USAGE = 2,
+	EXIT_CONFIG = 3,
+	EXIT_SESSION = 4,     /* --once: connection or protocol failure */
+	EXIT_RUNTIME = 5,     /* daemon: could not start (bind, ...) */
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: mirrord [-c FILE] [-f] [-v] [-n] [--once MIRROR]\n"
+		"  -c, --config FILE   configuration file (default %s)\n"
+		"  -f, --foreground    stay in the foreground, log to stderr\n"
+		"  -v, --verbose       more logging; with -n print the effective config\n"
+		"  -n, --check-config  check the configuration and exit\n"
+		"      --once MIRROR   make the peer's copy of MIRROR identical, then exit\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n",
+		CONF_DEFAULT_PATH);
+}
+
+struct args {
+	const char *config;
+	const char *once;
+	bool foreground, check;
+	int verbose;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "once", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	a->config = CONF_DEFAULT_PATH;
+	while ((c = getopt_long(argc, argv, "c:fvnhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case 'f': a->foreground = true; break;
+		case 'v': a->verbose++; break;
+		case 'n': a->check = true; break;
+		case 'o': a->once = optarg; break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		case 'V': printf("mirrord %s\n", PACKAGE_VERSION); exit(EXIT_OK);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static void set_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int run_once(const struct conf *c, const char *name)
+{
+	const struct conf_mirror *m = conf_find_mirror(c, name);
+	struct push_result r;
+
+	if (!m || !m->has_peer) {
+		log_err("mirror %s: %s in %s", name, m ? "has no peer" : "not configured", c->file);
+		return EXIT_CONFIG;
+	}
+	int rc = push_once(c, m, &stop_flag, &r);
+	if (rc < 0)
+		return EXIT_SESSION;
+	log_notice("mirror %s: %s in %.3f s: %llu ops, %llu files whole, %llu by delta, "
+		   "%llu bytes read, %llu bytes sent, %llu received, %llu saved by deltas, "
+		   "%llu errors", m->name, rc == 0 ? "in sync" : "done with errors", r.seconds,
+		   (unsigned long long)r.ops, (unsigned long long)r.files_whole,
+		   (unsigned long long)r.files_delta, (unsigned long long)r.bytes_read,
+		   (unsigned long long)r.wire_out, (unsigned long long)r.wire_in,
+		   (unsigned long long)r.delta_saved, (unsigned long long)r.errors);
+	return rc == 0 ? EXIT_OK : EXIT_PARTIAL;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct conf c;
+	char err[1024];
+
+	if (parse_args(argc, argv, &a) < 0)
+		return EXIT_USAGE;
+	bool interactive = a.foreground || a.check || a.once;
+	log_open("mirrord", interactive, a.verbose ? LOG_DEBUG : LOG_INFO);
+	if (conf_load(a.config, &c, err, sizeof(err)) < 0) {
+		fprintf(stderr, "mirrord: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (a.check) {
+		if (a.verbose)
+			conf_print(&c, stdout);
+		conf_free(&c);
+		return EXIT_OK;
+	}
+	set_signals();
+	int rc;
+	if (a.once) {
+		rc = run_once(&c, a.once);
+	} else {
+		log_notice("mirrord %s starting as %s", PACKAGE_VERSION, c.node_name);
+		rc = serve_run(&c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
+		log_notice("mirrord stopping");
+	}
+	conf_free(&c);
+	return rc;
+}

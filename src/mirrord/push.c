@@ -1,1 +1,255 @@
-/* push */
+/* push: one-shot sync of a mirror (sender session driven by poll). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exclude.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "push.h"
+#include "scan.h"
+#include "sender.h"
+#include "stream.h"
+
+#define CONNECT_MS 10000
+#define HELLO_MS 10000
+#define IDLE_MS 300000
+#define OUT_LOW (1u << 20)
+#define OUT_HIGH (4u << 20)
+
+struct scan_feed {
+	const char *mirror;
+	struct scan *scan;
+	uint64_t errors;
+};
+
+/* Turn scan items into sender operations. */
+static int scan_feed_next(void *ctx, struct sender_op *op)
+{
+	struct scan_feed *f = ctx;
+
+	for (;;) {
+		memset(op, 0, sizeof(*op));
+		int rc = scan_next(f->scan, &op->e);
+		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
+			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
+			return 1;
+		}
+		if (rc == SCAN_END) {
+			entry_clear(&op->e);
+			return 2;
+		}
+		log_err("mirror %s: cannot read '%s': %s", f->mirror,
+			op->e.path ? op->e.path : "?", strerror(-rc));
+		f->errors++;
+		entry_clear(&op->e);
+	}
+}
+
+static double now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Connect and exchange HELLO / HELLO_OK; returns the stream or NULL. */
+static struct stream *handshake(const struct conf *c, const struct conf_mirror *m, int *ret_err)
+{
+	struct wire_hdr h;
+	const uint8_t *p;
+	struct proto_hello_ok ok;
+	int fd = net_connect((const struct sockaddr *)&m->peer.ss, m->peer.len, CONNECT_MS);
+
+	if (fd < 0) {
+		*ret_err = fd;
+		log_err("mirror %s: cannot connect to %s: %s", m->name, m->peer.text, strerror(-fd));
+		return NULL;
+	}
+	struct stream *s = stream_new(fd);
+	if (!s) {
+		close(fd);
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	proto_put_hello(stream_out(s), m->name, c->node_name);
+	int rc = stream_flush(s);
+	if (rc == 0)
+		rc = stream_recv(s, HELLO_MS, &h, &p);
+	if (rc == 1 && h.type == MSG_ERROR) {
+		uint32_t code;
+		const uint8_t *text;
+		size_t len;
+		if (proto_get_error(p, h.len, &code, &text, &len) == 0)
+			log_err("mirror %s: %s refused: %.*s", m->name, m->peer.text, (int)len,
+				(const char *)text);
+		rc = -ECONNREFUSED;
+	} else if (rc == 1) {
+		rc = h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
+		     ok.version == PROTO_VERSION ? 0 : -EPROTO;
+		if (rc < 0)
+			log_err("mirror %s: %s answered the handshake with %s", m->name,
+				m->peer.text, proto_msg_name(h.type));
+	} else {
+		rc = rc == 0 ? -ECONNRESET : rc;
+		log_err("mirror %s: handshake with %s failed: %s", m->name, m->peer.text,
+			strerror(-rc));
+	}
+	if (rc < 0) {
+		stream_free(s);
+		*ret_err = rc;
+		return NULL;
+	}
+	return s;
+}
+
+/* Read what the socket has and hand every complete frame to the sender. */
+static int pump_input(struct stream *s, struct sender *snd)
+{
+	struct wire_hdr h;
+	const uint8_t *p;
+	int rc;
+
+	for (;;) {
+		long n = stream_fill(s);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return -ECONNRESET;
+		while ((rc = stream_frame(s, &h, &p)) == 1) {
+			if (proto_check_frame(&h, TO_SOURCE) < 0)
+				return -EBADMSG;
+			if ((rc = sender_frame(snd, &h, p)) < 0)
+				return rc;
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int wait_io(struct stream *s, bool want_out)
+{
+	struct pollfd pfd = { .fd = stream_fd(s), .events = POLLIN };
+	int rc;
+
+	if (want_out)
+		pfd.events |= POLLOUT;
+	do
+		rc = poll(&pfd, 1, IDLE_MS);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return -errno;
+	return rc == 0 ? -ETIMEDOUT : 0;
+}
+
+/* The session loop: produce while the output drains, read what arrives. */
+static int drive(struct stream *s, struct sender *snd, volatile sig_atomic_t *stop)
+{
+	int rc, more = 0;
+
+	while (!sender_finished(snd)) {
+		if (*stop)
+			return -EINTR;
+		if (stream_pending_out(s) < OUT_LOW &&
+		    (more = sender_produce(snd, stream_out(s), OUT_HIGH)) < 0)
+			return more;
+		rc = stream_flush(s);
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		if (more && stream_pending_out(s) < OUT_LOW) {
+			if ((rc = pump_input(s, snd)) < 0)
+				return rc;
+			continue;
+		}
+		if ((rc = wait_io(s, stream_pending_out(s) > 0)) < 0)
+			return rc;
+		if ((rc = pump_input(s, snd)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static struct exclude *build_excludes(const struct conf_mirror *m)
+{
+	struct exclude *ex = exclude_new();
+
+	for (size_t i = 0; ex && i < m->n_excludes; i++)
+		if (exclude_add(ex, m->excludes[i]) < 0) {
+			exclude_free(ex);
+			return NULL;
+		}
+	return ex;
+}
+
+static void fill_result(struct push_result *r, const struct sender *snd,
+			const struct stream *s, const struct scan_feed *f, double t0)
+{
+	const struct sender_stats *st = sender_stats(snd);
+
+	r->ops = st->ops;
+	r->files_whole = st->files_whole;
+	r->files_delta = st->files_delta;
+	r->bytes_read = st->bytes_read;
+	r->delta_saved = st->delta_saved;
+	r->errors = st->errors + f->errors;
+	r->wire_out = stream_stats(s)->bytes_out;
+	r->wire_in = stream_stats(s)->bytes_in;
+	r->seconds = now_sec() - t0;
+}
+
+int push_once(const struct conf *c, const struct conf_mirror *m,
+	      volatile sig_atomic_t *stop, struct push_result *ret)
+{
+	double t0 = now_sec();
+	int rc = 0, rootfd = open(m->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct exclude *ex = build_excludes(m);
+	struct stream *s = NULL;
+	struct sender *snd = NULL;
+	struct scan_feed feed = { .mirror = m->name };
+	struct scan_opts so = { .one_fs = m->one_fs, .xattrs = m->xattrs, .ex = ex };
+
+	memset(ret, 0, sizeof(*ret));
+	if (rootfd < 0) {
+		rc = -errno;
+		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rc));
+		goto out;
+	}
+	if (!ex || !(feed.scan = scan_new(rootfd, &so))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (!(s = handshake(c, m, &rc)))
+		goto out;
+	struct sender_feed sf = { scan_feed_next, &feed };
+	struct sender_opts opts = { .mirror = m->name, .compress_level = 1 };
+	if (!(snd = sender_new(rootfd, &opts, &sf)) || (rc = net_set_nonblock(stream_fd(s), true)) < 0) {
+		rc = rc ? rc : -ENOMEM;
+		goto out;
+	}
+	rc = drive(s, snd, stop);
+	if (rc < 0)
+		log_err("mirror %s: session with %s failed: %s", m->name, m->peer.text,
+			strerror(-rc));
+	fill_result(ret, snd, s, &feed, t0);
+	if (rc == 0 && ret->errors > 0)
+		rc = 1;
+out:
+	sender_free(snd);
+	stream_free(s);
+	scan_free(feed.scan);
+	exclude_free(ex);
+	if (rootfd >= 0)
+		close(rootfd);
+	return rc;
+}

@@ -1,1 +1,270 @@
-/* serve */
+/* serve: sink role, one receiver session per connection thread. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exclude.h"
+#include "fsmeta.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "receiver.h"
+#include "serve.h"
+#include "stream.h"
+
+#define FLUSH_AT (256u << 10)
+
+struct serve {
+	const struct conf *conf;
+	pthread_mutex_t lock;
+	unsigned active;
+	bool *busy;                 /* per configured mirror */
+	struct exclude **ex;        /* per configured mirror */
+};
+
+struct session {
+	struct serve *sv;
+	int fd;
+	char peer[80];
+};
+
+static int send_error(struct stream *s, int code, const char *text)
+{
+	proto_put_error(stream_out(s), (uint32_t)code, text);
+	return stream_flush(s);
+}
+
+/* Claim the mirror for this session; false when another session has it. */
+static bool mirror_claim(struct serve *sv, size_t i, bool claim)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&sv->lock);
+	if (claim && sv->busy[i])
+		ok = false;
+	else
+		sv->busy[i] = claim;
+	pthread_mutex_unlock(&sv->lock);
+	return ok;
+}
+
+/* Open (creating if needed) the root of a mirror on this node. */
+static int open_root(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && mkdir(path, 0755) == 0)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Read HELLO and pick the mirror; returns its index or -errno. */
+static int hello(struct session *se, struct stream *s)
+{
+	const struct conf *c = se->sv->conf;
+	struct proto_hello m;
+	struct wire_hdr h;
+	const uint8_t *p;
+	int rc = stream_recv(s, SERVE_HANDSHAKE_MS, &h, &p);
+
+	if (rc != 1 || h.type != MSG_HELLO || proto_check_frame(&h, TO_SINK) < 0 ||
+	    proto_get_hello(p, h.len, &m) < 0) {
+		log_warn("connection from %s: no valid HELLO (%s), closing", se->peer,
+			 rc < 0 ? strerror(-rc) : "bad frame");
+		send_error(s, EPROTO, "expected HELLO");
+		return -EPROTO;
+	}
+	if (m.min_version > PROTO_VERSION || m.max_version < PROTO_VERSION) {
+		log_warn("connection from %s: protocol %u..%u not supported", se->peer,
+			 m.min_version, m.max_version);
+		send_error(s, EPROTONOSUPPORT, "protocol version not supported");
+		return -EPROTONOSUPPORT;
+	}
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		if (strlen(c->mirrors[i].name) == m.mirror_len &&
+		    memcmp(c->mirrors[i].name, m.mirror, m.mirror_len) == 0)
+			return (int)i;
+	}
+	log_warn("connection from %s: unknown mirror '%.*s', closing", se->peer,
+		 (int)m.mirror_len, (const char *)m.mirror);
+	send_error(s, ENOENT, "unknown mirror");
+	return -ENOENT;
+}
+
+/* Frames until the peer closes or breaks the protocol. */
+static int session_loop(struct session *se, struct stream *s, struct receiver *r,
+			const char *mirror)
+{
+	struct wire_hdr h;
+	const uint8_t *p;
+	int rc;
+
+	for (;;) {
+		if (!stream_has_frame(s)) {
+			if ((rc = receiver_idle(r)) < 0 || (rc = stream_flush(s)) < 0)
+				return rc;
+		}
+		rc = stream_recv(s, SERVE_IDLE_MS, &h, &p);
+		if (rc <= 0)
+			return rc;
+		if (proto_check_frame(&h, TO_SINK) < 0) {
+			log_warn("mirror %s: bad frame type %u len %u from %s, closing", mirror,
+				 h.type, h.len, se->peer);
+			send_error(s, EBADMSG, "malformed frame");
+			return -EBADMSG;
+		}
+		rc = receiver_frame(r, &h, p);
+		if (rc < 0) {
+			log_warn("mirror %s: protocol error in %s from %s: %s, closing", mirror,
+				 proto_msg_name(h.type), se->peer, strerror(-rc));
+			send_error(s, EPROTO, "protocol error");
+			return rc;
+		}
+		if ((rc == 1 || stream_pending_out(s) >= FLUSH_AT) && (rc = stream_flush(s)) < 0)
+			return rc;
+	}
+}
+
+static void session_run(struct session *se, struct stream *s)
+{
+	const struct conf *c = se->sv->conf;
+	int i = hello(se, s);
+
+	if (i < 0)
+		return;
+	const struct conf_mirror *m = &c->mirrors[i];
+	if (!mirror_claim(se->sv, (size_t)i, true)) {
+		log_warn("mirror %s: %s connected while another session runs, refused",
+			 m->name, se->peer);
+		send_error(s, EBUSY, "mirror busy");
+		return;
+	}
+	int rootfd = open_root(m->path);
+	struct receiver *r = NULL;
+	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
+			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
+	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i] };
+	if (rootfd < 0) {
+		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rootfd));
+		send_error(s, (int)-rootfd, "cannot open mirror root");
+	} else if (!(r = receiver_new(rootfd, &ro, stream_out(s)))) {
+		send_error(s, ENOMEM, "out of memory");
+	} else {
+		struct proto_hello_ok ok = { .version = PROTO_VERSION };
+		proto_put_hello_ok(stream_out(s), &ok);
+		log_info("mirror %s: session from %s", m->name, se->peer);
+		int rc = stream_flush(s);
+		if (rc == 0)
+			rc = session_loop(se, s, r, m->name);
+		const struct receiver_stats *st = receiver_stats(r);
+		log_info("mirror %s: session from %s ended (%s): %llu entries, %llu files "
+			 "(%llu by delta), %llu deletes, %llu errors", m->name, se->peer,
+			 rc == 0 ? "closed" : strerror(-rc), (unsigned long long)st->entries,
+			 (unsigned long long)st->files, (unsigned long long)st->deltas,
+			 (unsigned long long)st->deletes, (unsigned long long)st->errors);
+	}
+	receiver_free(r);
+	if (rootfd >= 0)
+		close(rootfd);
+	mirror_claim(se->sv, (size_t)i, false);
+}
+
+static void *session_thread(void *arg)
+{
+	struct session *se = arg;
+	struct stream *s = stream_new(se->fd);
+
+	if (s)
+		session_run(se, s);
+	else
+		close(se->fd);
+	stream_free(s);
+	pthread_mutex_lock(&se->sv->lock);
+	se->sv->active--;
+	pthread_mutex_unlock(&se->sv->lock);
+	free(se);
+	return NULL;
+}
+
+static void spawn_session(struct serve *sv, int fd)
+{
+	struct session *se = calloc(1, sizeof(*se));
+	pthread_t t;
+	bool full;
+
+	pthread_mutex_lock(&sv->lock);
+	full = sv->active >= SERVE_MAX_SESSIONS;
+	if (!full && se)
+		sv->active++;
+	pthread_mutex_unlock(&sv->lock);
+	if (full || !se) {
+		log_warn("too many sessions, refusing a connection");
+		free(se);
+		close(fd);
+		return;
+	}
+	se->sv = sv;
+	se->fd = fd;
+	net_peer_name(fd, se->peer, sizeof(se->peer));
+	int rc = pthread_create(&t, NULL, session_thread, se);
+	if (rc == 0) {
+		pthread_detach(t);
+		return;
+	}
+	log_err("cannot start a session thread: %s", strerror(rc));
+	close(fd);
+	free(se);
+	pthread_mutex_lock(&sv->lock);
+	sv->active--;
+	pthread_mutex_unlock(&sv->lock);
+}
+
+static int serve_init(struct serve *sv, const struct conf *c)
+{
+	sv->conf = c;
+	pthread_mutex_init(&sv->lock, NULL);
+	sv->busy = calloc(c->n_mirrors + 1, sizeof(*sv->busy));
+	sv->ex = calloc(c->n_mirrors + 1, sizeof(*sv->ex));
+	if (!sv->busy || !sv->ex)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		if (!(sv->ex[i] = exclude_new()))
+			return -ENOMEM;
+		for (size_t j = 0; j < c->mirrors[i].n_excludes; j++)
+			if (exclude_add(sv->ex[i], c->mirrors[i].excludes[j]) < 0)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+int serve_run(const struct conf *c, volatile sig_atomic_t *stop)
+{
+	static struct serve sv;    /* lives as long as the detached sessions */
+	int rc = serve_init(&sv, c);
+	int lfd = rc < 0 ? rc : net_listen((const struct sockaddr *)&c->listen.ss, c->listen.len, 64);
+
+	if (lfd < 0) {
+		log_err("cannot listen on %s: %s", c->listen.text, strerror(-lfd));
+		return lfd;
+	}
+	log_info("listening on %s for %zu mirror(s)", c->listen.text, c->n_mirrors);
+	while (!*stop) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		if (poll(&pfd, 1, 1000) <= 0)
+			continue;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			spawn_session(&sv, fd);
+		else if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			log_warn("accept failed: %s", strerror(errno));
+	}
+	close(lfd);
+	return 0;
+}
