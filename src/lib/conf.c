@@ -613,13 +613,30 @@ static uint64_t key_bit(enum conf_sec sec, const char *name)
 	return 0;
 }
 
-static void failover_close(struct parse *p)
+/* Derived defaults, and a heartbeat socket that can reach its peer. */
+static int failover_close(struct parse *p)
 {
 	struct conf_failover *f = &p->c->failover;
 	uint64_t grace = 3ULL * f->dead_after * f->interval_ms;
+	const struct conf_key *listen = NULL;
+	char why[160];
 
 	if (!(p->seen & key_bit(SEC_FAILOVER, "startup_grace_ms")))
 		f->startup_grace_ms = (uint32_t)grace;	/* <= 3 * 100 * 10000 */
+	if (f->peer.ss.ss_family == f->listen.ss.ss_family)
+		return 0;
+	if (p->seen & key_bit(SEC_FAILOVER, "listen"))
+		return parse_fail(p, p->sec_line, -EINVAL,
+				  "[failover] 'listen' and 'peer' are not of "
+				  "the same address family");
+	for (size_t i = 0; i < N_KEYS && !listen; i++)
+		if (conf_keys[i].sec == SEC_FAILOVER &&
+		    !strcmp(conf_keys[i].name, "listen"))
+			listen = &conf_keys[i];
+	/* the default listen address follows the peer's family */
+	if (key_parse(listen, f, "::", why, sizeof(why)) < 0)
+		return parse_fail(p, p->sec_line, -EINVAL, "%s", why);
+	return 0;
 }
 
 static int sec_close(struct parse *p)
@@ -641,8 +658,7 @@ static int sec_close(struct parse *p)
 	case SEC_SECURITY:
 		return security_close(p);
 	case SEC_FAILOVER:
-		failover_close(p);
-		return 0;
+		return failover_close(p);
 	default:
 		return 0;
 	}
@@ -662,7 +678,7 @@ static int mirror_open(struct parse *p, const char *name)
 		return parse_fail(p, p->lineno, -EINVAL,
 				  "duplicate section [mirror %s]", name);
 	if (c->n_mirrors >= CONF_MAX_MIRRORS)
-		return parse_fail(p, p->lineno, -E2BIG,
+		return parse_fail(p, p->lineno, -EINVAL,
 				  "more than %d mirrors", CONF_MAX_MIRRORS);
 	grown = realloc(c->mirrors, (c->n_mirrors + 1) * sizeof(*grown));
 	if (!grown)
@@ -829,7 +845,7 @@ static int key_set(struct parse *p, const char *name, const char *v)
 	if (r == -ENOMEM)
 		return parse_fail(p, p->lineno, r, "out of memory");
 	if (r < 0)
-		return parse_fail(p, p->lineno, r, "bad value for '%s' in [%s]: "
+		return parse_fail(p, p->lineno, -EINVAL, "bad value for '%s' in [%s]: "
 				  "%s", name, label, why);
 	return 0;
 }
