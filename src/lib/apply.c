@@ -1,1 +1,1120 @@
-/* apply: not written yet */
+/* apply: every change the sink makes to a mirror tree.
+ *
+ * New content and new non-directory nodes are created under a temporary name
+ * (".mirrord.tmp.<16 hex>") in the target's directory and renamed over the
+ * target.  File renames, hardlinks and directory metadata wait in three queues
+ * for apply_commit(); the queues are kept in operation order, and an
+ * operation that removes something a queued change depends on commits first. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "fsmeta.h"
+#include "path.h"
+
+#define TMP_PREFIX ".mirrord.tmp."
+#define TMP_PREFIX_LEN (sizeof(TMP_PREFIX) - 1)
+#define TMP_NAME_LEN (TMP_PREFIX_LEN + 16)
+#define TMP_TRIES 16
+#define BLOCK 4096
+#define LINK_MAX_LEN 4095        /* PATH_MAX - 1 */
+
+struct pend_file {
+	char *path;              /* wire path of the target */
+	size_t len;
+	char *tmp;               /* temporary name in the target's directory */
+};
+
+struct apply {
+	int rootfd;
+	unsigned flags;
+	uint64_t rnd;
+	struct pend_file *files;
+	size_t nfiles, cfiles;
+	struct entry *links;     /* deferred ENT_HARDLINK entries */
+	size_t nlinks, clinks;
+	struct entry *dirs;      /* deferred directory metadata */
+	size_t ndirs, cdirs;
+	struct apply_file *open; /* files between open and close/abort */
+	struct apply_stats st;
+};
+
+struct apply_file {
+	struct apply *a;
+	struct apply_file *next, *prev;
+	struct entry e;
+	const char *name;        /* last component, inside e.path */
+	int dirfd, fd, basis;
+	char tmp[TMP_NAME_LEN + 1];
+	struct hash *h;
+	uint64_t got;            /* bytes received */
+	uint64_t wpos;           /* file offset of blk[0], 4 KiB aligned */
+	uint8_t *blk;            /* the partial block not yet written */
+	size_t blen;
+};
+
+/* ---- small helpers ---- */
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : 16;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	p = reallocarray(*v, c, size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
+static int entry_ok(const struct entry *e)
+{
+	return e && e->path && path_check(e->path, e->path_len) == 0 &&
+	       e->path[e->path_len] == '\0';
+}
+
+/* path equals p, or lies beneath p (every path lies beneath the root ""). */
+static int path_covers(const char *p, size_t len, const char *path, size_t plen, int under)
+{
+	if (plen == len)
+		return memcmp(p, path, len) == 0;
+	if (!under || plen < len)
+		return 0;
+	return len == 0 || (memcmp(p, path, len) == 0 && path[len] == '/');
+}
+
+/* Will a queued file rename or hardlink create something at p? */
+static int pending_node_at(const struct apply *a, const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < a->nfiles; i++)
+		if (path_covers(p, len, a->files[i].path, a->files[i].len, 0))
+			return 1;
+	for (i = 0; i < a->nlinks; i++)
+		if (path_covers(p, len, a->links[i].path, a->links[i].path_len, 0))
+			return 1;
+	return 0;
+}
+
+/* Does any queued change touch p (or, with under, something beneath p)? */
+static int pending_at(const struct apply *a, const char *p, size_t len, int under)
+{
+	size_t i;
+
+	for (i = 0; i < a->nfiles; i++)
+		if (path_covers(p, len, a->files[i].path, a->files[i].len, under))
+			return 1;
+	for (i = 0; i < a->nlinks; i++)
+		if (path_covers(p, len, a->links[i].path, a->links[i].path_len, under) ||
+		    path_covers(p, len, a->links[i].link, a->links[i].link_len, under))
+			return 1;
+	for (i = 0; i < a->ndirs; i++)
+		if (path_covers(p, len, a->dirs[i].path, a->dirs[i].path_len, under))
+			return 1;
+	return 0;
+}
+
+static int commit_if(struct apply *a, const char *p, size_t len, int under)
+{
+	return pending_at(a, p, len, under) ? apply_commit(a) : 0;
+}
+
+static void tmp_name(struct apply *a, char out[TMP_NAME_LEN + 1])
+{
+	uint64_t z = (a->rnd += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	snprintf(out, TMP_NAME_LEN + 1, TMP_PREFIX "%016" PRIx64, z);
+}
+
+/* Create something under a fresh temporary name with mk (which returns an fd
+ * or 0, or -errno); retried on a name collision. */
+static int make_temp(struct apply *a, int dfd, char tmp[TMP_NAME_LEN + 1],
+		     int (*mk)(int dfd, const char *tmp, const void *ctx), const void *ctx)
+{
+	int i, r = -EEXIST;
+
+	for (i = 0; i < TMP_TRIES && r == -EEXIST; i++) {
+		tmp_name(a, tmp);
+		r = mk(dfd, tmp, ctx);
+	}
+	return r;
+}
+
+static int mk_file(int dfd, const char *tmp, const void *ctx)
+{
+	int fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	(void)ctx;
+	return fd < 0 ? -errno : fd;
+}
+
+static int mk_symlink(int dfd, const char *tmp, const void *ctx)
+{
+	return symlinkat(ctx, dfd, tmp) < 0 ? -errno : 0;
+}
+
+static int mk_node(int dfd, const char *tmp, const void *ctx)
+{
+	const struct entry *e = ctx;
+	static const mode_t fmt[] = {
+		[ENT_FIFO] = S_IFIFO, [ENT_CHR] = S_IFCHR,
+		[ENT_BLK] = S_IFBLK, [ENT_SOCK] = S_IFSOCK,
+	};
+
+	return mknodat(dfd, tmp, fmt[e->type] | 0600, (dev_t)e->rdev) < 0 ? -errno : 0;
+}
+
+struct link_src {
+	int dfd;
+	const char *name;
+};
+
+static int mk_link(int dfd, const char *tmp, const void *ctx)
+{
+	const struct link_src *s = ctx;
+
+	return linkat(s->dfd, s->name, dfd, tmp, 0) < 0 ? -errno : 0;
+}
+
+/* ---- removal ---- */
+
+static int rm_tree(int dfd, const char *name);
+
+static int rm_children(int fd)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			r = errno ? -errno : 0;
+			break;
+		}
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			r = rm_tree(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+/* Remove dfd/name, recursively, never following a symlink.  Absent: 0. */
+static int rm_tree(int dfd, const char *name)
+{
+	int fd, r;
+
+	if (unlinkat(dfd, name, 0) == 0)
+		return 0;
+	if (errno == ENOENT)
+		return 0;
+	if (errno != EISDIR)
+		return -errno;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = rm_children(fd);
+	if (r == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+/* Rename within or across directories; whatever is in the way at the target
+ * (an empty or non-empty directory, or a non-directory when moving a
+ * directory) is removed first. */
+static int rename_over(int fdf, const char *fname, int fdt, const char *tname)
+{
+	int r;
+
+	if (renameat(fdf, fname, fdt, tname) == 0)
+		return 0;
+	if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST && errno != ENOTDIR)
+		return -errno;
+	r = rm_tree(fdt, tname);
+	if (r < 0)
+		return r;
+	return renameat(fdf, fname, fdt, tname) < 0 ? -errno : 0;
+}
+
+/* ---- object ---- */
+
+struct apply *apply_new(int rootfd, const struct apply_opts *opts)
+{
+	struct apply *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->rootfd = rootfd;
+	a->flags = opts ? opts->meta_flags : 0;
+	if (getrandom(&a->rnd, sizeof(a->rnd), GRND_NONBLOCK) != sizeof(a->rnd))
+		a->rnd ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)a;
+	return a;
+}
+
+/* Remove the temporary file of a queued rename. */
+static void unlink_pending(struct apply *a, const struct pend_file *pf)
+{
+	const char *name;
+	int dfd;
+
+	dfd = path_open_parent(a->rootfd, pf->path, pf->len, &name);
+	if (dfd < 0)
+		return;
+	unlinkat(dfd, pf->tmp, 0);   /* best effort: nothing to report to */
+	close(dfd);
+}
+
+static void drop_queues(struct apply *a, int unlink_temps)
+{
+	size_t i;
+
+	for (i = 0; i < a->nfiles; i++) {
+		if (unlink_temps)
+			unlink_pending(a, &a->files[i]);
+		free(a->files[i].path);
+		free(a->files[i].tmp);
+	}
+	for (i = 0; i < a->nlinks; i++)
+		entry_clear(&a->links[i]);
+	for (i = 0; i < a->ndirs; i++)
+		entry_clear(&a->dirs[i]);
+	a->nfiles = a->nlinks = a->ndirs = 0;
+}
+
+void apply_free(struct apply *a)
+{
+	if (!a)
+		return;
+	while (a->open)
+		apply_file_abort(a->open);
+	drop_queues(a, 1);
+	free(a->files);
+	free(a->links);
+	free(a->dirs);
+	free(a);
+}
+
+size_t apply_pending(const struct apply *a)
+{
+	return a->nfiles + a->nlinks + a->ndirs;
+}
+
+const struct apply_stats *apply_stats(const struct apply *a)
+{
+	return &a->st;
+}
+
+/* ---- commit ---- */
+
+/* The directory fd of a wire path's parent, reusing *cache for runs of
+ * entries in the same directory. */
+struct dir_cache {
+	int fd;
+	char *dir;
+	size_t dlen;
+};
+
+static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, size_t len)
+{
+	size_t dlen = path_dirlen(p, len);
+	const char *name;
+	int fd;
+
+	if (c->fd >= 0 && c->dlen == dlen && memcmp(c->dir, p, dlen) == 0)
+		return c->fd;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->dir);
+	c->dir = NULL;
+	c->fd = -1;
+	fd = path_open_parent(a->rootfd, p, len, &name);
+	if (fd < 0)
+		return fd;
+	c->dir = strndup(p, dlen);
+	if (!c->dir) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->dlen = dlen;
+	return c->fd = fd;
+}
+
+static void cache_done(struct dir_cache *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->dir);
+}
+
+static int commit_files(struct apply *a)
+{
+	struct dir_cache c = { .fd = -1 };
+	int r, err = 0;
+	size_t i;
+
+	for (i = 0; i < a->nfiles; i++) {
+		struct pend_file *pf = &a->files[i];
+		const char *name = pf->path + path_dirlen(pf->path, pf->len);
+		int dfd = cache_parent(a, &c, pf->path, pf->len);
+
+		name += name != pf->path;
+		r = dfd < 0 ? dfd : rename_over(dfd, pf->tmp, dfd, name);
+		if (r == 0)
+			a->st.files_written++;
+		else if (dfd >= 0)
+			unlinkat(dfd, pf->tmp, 0);
+		if (r < 0 && err == 0)
+			err = r;
+		free(pf->path);
+		free(pf->tmp);
+	}
+	a->nfiles = 0;
+	cache_done(&c);
+	return err;
+}
+
+static int same_file(int d1, const char *n1, int d2, const char *n2)
+{
+	struct stat s1, s2;
+
+	return fstatat(d1, n1, &s1, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       fstatat(d2, n2, &s2, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino;
+}
+
+static int link_one(struct apply *a, const struct entry *e)
+{
+	char tmp[TMP_NAME_LEN + 1];
+	struct link_src src;
+	const char *lname;
+	int ldfd, r;
+
+	src.dfd = path_open_parent(a->rootfd, e->link, e->link_len, &src.name);
+	if (src.dfd < 0)
+		return src.dfd;
+	ldfd = path_open_parent(a->rootfd, e->path, e->path_len, &lname);
+	if (ldfd < 0) {
+		close(src.dfd);
+		return ldfd;
+	}
+	r = 0;
+	if (!same_file(src.dfd, src.name, ldfd, lname)) {
+		r = make_temp(a, ldfd, tmp, mk_link, &src);
+		if (r == 0 && (r = rename_over(ldfd, tmp, ldfd, lname)) < 0)
+			unlinkat(ldfd, tmp, 0);
+	}
+	close(ldfd);
+	close(src.dfd);
+	return r;
+}
+
+static int commit_links(struct apply *a)
+{
+	int r, err = 0;
+	size_t i;
+
+	for (i = 0; i < a->nlinks; i++) {
+		r = link_one(a, &a->links[i]);
+		if (r < 0 && err == 0)
+			err = r;
+		entry_clear(&a->links[i]);
+	}
+	a->nlinks = 0;
+	return err;
+}
+
+static size_t depth(const struct entry *e)
+{
+	size_t i, n = e->path_len ? 1 : 0;
+
+	for (i = 0; i < e->path_len; i++)
+		n += e->path[i] == '/';
+	return n;
+}
+
+static int deeper_first(const void *x, const void *y)
+{
+	size_t a = depth(x), b = depth(y);
+
+	return (a < b) - (a > b);
+}
+
+/* A directory replaced or removed later in the same batch is skipped. */
+static int dir_meta_one(struct apply *a, const struct entry *e)
+{
+	int fd, r;
+
+	fd = path_open_dir(a->rootfd, e->path, e->path_len);
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		return 0;
+	if (fd < 0)
+		return fd;
+	r = fsmeta_apply_fd(fd, e, a->flags);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int commit_dirs(struct apply *a)
+{
+	int r, err = 0;
+	size_t i;
+
+	qsort(a->dirs, a->ndirs, sizeof(*a->dirs), deeper_first);
+	for (i = 0; i < a->ndirs; i++) {
+		r = dir_meta_one(a, &a->dirs[i]);
+		if (r < 0 && err == 0)
+			err = r;
+		entry_clear(&a->dirs[i]);
+	}
+	a->ndirs = 0;
+	return err;
+}
+
+int apply_commit(struct apply *a)
+{
+	int r, err = 0;
+
+	if (syncfs(a->rootfd) < 0)
+		err = -errno;
+	if (apply_pending(a) > 0) {
+		r = commit_files(a);
+		err = err ? err : r;
+		r = commit_links(a);
+		err = err ? err : r;
+		r = commit_dirs(a);
+		err = err ? err : r;
+		if (syncfs(a->rootfd) < 0 && err == 0)
+			err = -errno;
+	}
+	a->st.commits++;
+	return err;
+}
+
+/* ---- lookup ---- */
+
+static int read_link(int dfd, const char *name, size_t hint, struct entry *e)
+{
+	size_t cap = hint ? hint + 1 : 256;
+	ssize_t n;
+
+	for (;;) {
+		char *buf = malloc(cap);
+
+		if (!buf)
+			return -ENOMEM;
+		n = readlinkat(dfd, name, buf, cap);
+		if (n >= 0 && (size_t)n < cap) {
+			buf[n] = '\0';
+			e->link = buf;
+			e->link_len = (size_t)n;
+			return 0;
+		}
+		free(buf);
+		if (n < 0)
+			return -errno;
+		if (cap > LINK_MAX_LEN)
+			return -ENAMETOOLONG;
+		cap *= 2;
+	}
+}
+
+static int lookup_at(struct apply *a, int dfd, const char *name, struct entry *e)
+{
+	struct stat st;
+	int r = 0;
+
+	if ((*name ? fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) : fstat(dfd, &st)) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	fsmeta_from_stat(e, &st);
+	if (e->type == ENT_SYMLINK)
+		r = read_link(dfd, name, (size_t)st.st_size, e);
+	if (r == 0 && (a->flags & FSMETA_XATTRS) && (e->type == ENT_FILE || e->type == ENT_DIR))
+		r = fsmeta_read_xattrs(dfd, name, &e->xattrs, &e->xattrs_len);
+	return r;
+}
+
+int apply_lookup(struct apply *a, const char *path, size_t len, struct entry *ret)
+{
+	struct entry e = { 0 };
+	const char *name = "";
+	int dfd, r;
+
+	if (path_check(path, len) < 0 || (len && path[len] != '\0'))
+		return -EINVAL;
+	dfd = len ? path_open_parent(a->rootfd, path, len, &name)
+		  : path_open_dir(a->rootfd, "", 0);
+	if (dfd == -ENOENT || dfd == -ENOTDIR)
+		r = 0;
+	else if (dfd < 0)
+		return dfd;
+	else
+		r = lookup_at(a, dfd, name, &e);
+	if (dfd >= 0)
+		close(dfd);
+	if (r == 0)
+		r = entry_set_path(&e, path, len);
+	if (r < 0) {
+		entry_clear(&e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+/* ---- entries ---- */
+
+static int queue_entry(struct entry **v, size_t *n, size_t *cap, const struct entry *e)
+{
+	int r = grow((void **)v, cap, *n, sizeof(**v));
+
+	if (r < 0)
+		return r;
+	r = entry_copy(&(*v)[*n], e);
+	if (r == 0)
+		(*n)++;
+	return r;
+}
+
+/* Defer directory metadata; a newer request for the same path replaces it. */
+static int defer_dir(struct apply *a, const struct entry *e)
+{
+	struct entry copy;
+	size_t i;
+
+	for (i = 0; i < a->ndirs; i++) {
+		if (a->dirs[i].path_len != e->path_len ||
+		    memcmp(a->dirs[i].path, e->path, e->path_len))
+			continue;
+		if (entry_copy(&copy, e) < 0)
+			return -ENOMEM;
+		entry_clear(&a->dirs[i]);
+		a->dirs[i] = copy;
+		return 0;
+	}
+	return queue_entry(&a->dirs, &a->ndirs, &a->cdirs, e);
+}
+
+static int entry_dir(struct apply *a, int dfd, const char *name, const struct entry *e)
+{
+	struct stat st;
+	int r;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return defer_dir(a, e);
+		r = rm_tree(dfd, name);
+		if (r < 0)
+			return r;
+	} else if (errno != ENOENT) {
+		return -errno;
+	}
+	if (mkdirat(dfd, name, 0700) < 0)
+		return -errno;
+	return defer_dir(a, e);
+}
+
+/* Create a node under a temporary name, give it its metadata, rename it
+ * over the target. */
+static int entry_node(struct apply *a, int dfd, const char *name, const struct entry *e,
+		      int (*mk)(int, const char *, const void *), const void *ctx)
+{
+	char tmp[TMP_NAME_LEN + 1];
+	int r;
+
+	r = make_temp(a, dfd, tmp, mk, ctx);
+	if (r < 0)
+		return r;
+	r = fsmeta_apply_at(dfd, tmp, e, a->flags & FSMETA_OWNER);
+	if (r == 0)
+		r = rename_over(dfd, tmp, dfd, name);
+	if (r < 0)
+		unlinkat(dfd, tmp, 0);
+	return r;
+}
+
+static int entry_symlink(struct apply *a, int dfd, const char *name, const struct entry *e)
+{
+	char *target;
+	int r;
+
+	if (!e->link || e->link_len == 0 || e->link_len > LINK_MAX_LEN ||
+	    memchr(e->link, 0, e->link_len))
+		return -EINVAL;
+	target = strndup(e->link, e->link_len);
+	if (!target)
+		return -ENOMEM;
+	r = entry_node(a, dfd, name, e, mk_symlink, target);
+	free(target);
+	return r;
+}
+
+/* A regular file at dfd/name opened read-only, without opening anything
+ * else (a device or FIFO is never opened): O_PATH first, then reopened
+ * through /proc.  -ENOENT when absent, -ESTALE when not a regular file. */
+static int open_regular(int dfd, const char *name)
+{
+	struct stat st;
+	char *proc;
+	int pfd, fd;
+
+	pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	fd = fstat(pfd, &st) < 0 ? -errno : (S_ISREG(st.st_mode) ? 0 : -ESTALE);
+	if (fd < 0) {
+		close(pfd);
+		return fd;
+	}
+	if (asprintf(&proc, "/proc/self/fd/%d", pfd) < 0) {
+		close(pfd);
+		return -ENOMEM;
+	}
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = fd < 0 ? -errno : fd;
+	free(proc);
+	close(pfd);
+	return fd;
+}
+
+static int entry_file_meta(struct apply *a, int dfd, const char *name, const struct entry *e)
+{
+	int fd = open_regular(dfd, name), r;
+
+	if (fd < 0)
+		return fd;
+	r = fsmeta_apply_fd(fd, e, a->flags);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int entry_hardlink(struct apply *a, const struct entry *e)
+{
+	if (!e->link || e->link_len == 0 || path_check(e->link, e->link_len) < 0 ||
+	    e->link[e->link_len] != '\0')
+		return -EINVAL;
+	return queue_entry(&a->links, &a->nlinks, &a->clinks, e);
+}
+
+static int entry_at(struct apply *a, int dfd, const char *name, const struct entry *e)
+{
+	switch (e->type) {
+	case ENT_DIR:
+		return entry_dir(a, dfd, name, e);
+	case ENT_SYMLINK:
+		return entry_symlink(a, dfd, name, e);
+	case ENT_FIFO: case ENT_CHR: case ENT_BLK: case ENT_SOCK:
+		return entry_node(a, dfd, name, e, mk_node, e);
+	case ENT_FILE:
+		return entry_file_meta(a, dfd, name, e);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Commit first when this entry will remove or replace something that a
+ * queued change depends on. */
+static int entry_precommit(struct apply *a, const struct entry *e)
+{
+	if (e->type == ENT_DIR)
+		return pending_node_at(a, e->path, e->path_len) ? apply_commit(a) : 0;
+	if (e->type == ENT_FILE)
+		return commit_if(a, e->path, e->path_len, 0);
+	return commit_if(a, e->path, e->path_len, 1);
+}
+
+int apply_entry(struct apply *a, const struct entry *e)
+{
+	const char *name;
+	int dfd, r;
+
+	if (!entry_ok(e))
+		return -EINVAL;
+	if (e->path_len == 0 && e->type != ENT_DIR)
+		return -EINVAL;
+	if (e->type == ENT_HARDLINK)
+		r = entry_hardlink(a, e);
+	else if (e->path_len == 0)
+		r = defer_dir(a, e);
+	else if ((r = entry_precommit(a, e)) == 0) {
+		dfd = path_open_parent(a->rootfd, e->path, e->path_len, &name);
+		if (dfd < 0)
+			return dfd;
+		r = entry_at(a, dfd, name, e);
+		close(dfd);
+	}
+	if (r == 0)
+		a->st.entries++;
+	return r;
+}
+
+/* ---- file content ---- */
+
+static void file_free(struct apply_file *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		f->a->open = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->basis >= 0)
+		close(f->basis);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	hash_free(f->h);
+	free(f->blk);
+	entry_clear(&f->e);
+	free(f);
+}
+
+static int file_init(struct apply *a, struct apply_file *f, const struct entry *e)
+{
+	int r;
+
+	f->a = a;
+	f->dirfd = f->fd = f->basis = -1;
+	f->next = a->open;
+	if (a->open)
+		a->open->prev = f;
+	a->open = f;
+	f->h = hash_new();
+	f->blk = malloc(BLOCK);
+	if (!f->h || !f->blk || entry_copy(&f->e, e) < 0)
+		return -ENOMEM;
+	f->dirfd = path_open_parent(a->rootfd, f->e.path, f->e.path_len, &f->name);
+	if (f->dirfd < 0)
+		return f->dirfd;
+	r = make_temp(a, f->dirfd, f->tmp, mk_file, NULL);
+	if (r < 0)
+		return r;
+	f->fd = r;
+	return 0;
+}
+
+int apply_file_open(struct apply *a, const struct entry *e, struct apply_file **ret)
+{
+	struct apply_file *f;
+	int r;
+
+	if (!entry_ok(e) || e->type != ENT_FILE || e->path_len == 0)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	r = file_init(a, f, e);
+	if (r < 0) {
+		apply_file_abort(f);
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
+
+int apply_file_basis(struct apply_file *f)
+{
+	if (f->basis < 0) {
+		int fd = open_regular(f->dirfd, f->name);
+
+		if (fd < 0)
+			return fd == -ESTALE || fd == -ELOOP ? -ENOENT : fd;
+		f->basis = fd;
+	}
+	return f->basis;
+}
+
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int is_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Write whole blocks at f->wpos, leaving all-zero blocks as holes and
+ * writing each run of other blocks with one call. */
+static int write_blocks(struct apply_file *f, const uint8_t *p, size_t n)
+{
+	size_t i = 0, start;
+	int r;
+
+	while (i < n) {
+		while (i < n && is_zero(p + i, BLOCK))
+			i += BLOCK;
+		start = i;
+		while (i < n && !is_zero(p + i, BLOCK))
+			i += BLOCK;
+		if (i > start && (r = pwrite_all(f->fd, p + start, i - start, f->wpos + start)) < 0)
+			return r;
+	}
+	f->wpos += n;
+	return 0;
+}
+
+int apply_file_write(struct apply_file *f, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	size_t take;
+	int r;
+
+	if (f->fd < 0)
+		return -EBADF;
+	if (n > f->e.size - f->got)
+		return -EBADMSG;           /* more bytes than announced */
+	hash_update(f->h, p, n);
+	f->got += n;
+	if (f->blen > 0 || n < BLOCK) {
+		take = BLOCK - f->blen < n ? BLOCK - f->blen : n;
+		memcpy(f->blk + f->blen, p, take);
+		f->blen += take;
+		p += take;
+		n -= take;
+		if (f->blen == BLOCK) {
+			f->blen = 0;
+			if ((r = write_blocks(f, f->blk, BLOCK)) < 0)
+				return r;
+		}
+	}
+	take = n - n % BLOCK;
+	if (take > 0 && (r = write_blocks(f, p, take)) < 0)
+		return r;
+	memcpy(f->blk + f->blen, p + take, n - take);
+	f->blen += n - take;
+	return 0;
+}
+
+/* Flush the last partial block, check size and digest, set metadata. */
+static int file_finish(struct apply_file *f, const uint8_t digest[HASH_LEN])
+{
+	uint8_t d[HASH_LEN];
+	int r;
+
+	if (f->fd < 0)
+		return -EBADF;
+	if (f->got != f->e.size)
+		return -EBADMSG;
+	hash_final(f->h, d);
+	if (memcmp(d, digest, HASH_LEN) != 0)
+		return -EBADMSG;
+	if (!is_zero(f->blk, f->blen) &&
+	    (r = pwrite_all(f->fd, f->blk, f->blen, f->wpos)) < 0)
+		return r;
+	if (ftruncate(f->fd, (off_t)f->e.size) < 0)
+		return -errno;
+	r = fsmeta_apply_fd(f->fd, &f->e, f->a->flags);
+	if (r < 0)
+		return r;
+	r = close(f->fd);
+	f->fd = -1;
+	return r < 0 ? -errno : 0;
+}
+
+static int file_queue(struct apply_file *f)
+{
+	struct apply *a = f->a;
+	struct pend_file *pf;
+	int r = grow((void **)&a->files, &a->cfiles, a->nfiles, sizeof(*a->files));
+
+	if (r < 0)
+		return r;
+	pf = &a->files[a->nfiles];
+	pf->tmp = strdup(f->tmp);
+	if (!pf->tmp)
+		return -ENOMEM;
+	pf->path = f->e.path;          /* moved out of the entry */
+	pf->len = f->e.path_len;
+	f->e.path = NULL;
+	a->nfiles++;
+	a->st.bytes_written += f->e.size;
+	return 0;
+}
+
+int apply_file_close(struct apply_file *f, const uint8_t digest[HASH_LEN])
+{
+	int r = file_finish(f, digest);
+
+	if (r == 0)
+		r = file_queue(f);
+	if (r < 0) {
+		apply_file_abort(f);
+		return r;
+	}
+	f->tmp[0] = '\0';
+	file_free(f);
+	return 0;
+}
+
+void apply_file_abort(struct apply_file *f)
+{
+	if (!f)
+		return;
+	if (f->tmp[0] && f->dirfd >= 0)
+		unlinkat(f->dirfd, f->tmp, 0);   /* best effort */
+	file_free(f);
+}
+
+/* ---- namespace changes ---- */
+
+int apply_delete(struct apply *a, const char *path, size_t len)
+{
+	const char *name;
+	int dfd, r;
+
+	if (len == 0 || path_check(path, len) < 0 || path[len] != '\0')
+		return -EINVAL;
+	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
+		return r;
+	dfd = path_open_parent(a->rootfd, path, len, &name);
+	if (dfd < 0 && dfd != -ENOENT && dfd != -ENOTDIR)
+		return dfd;
+	r = dfd < 0 ? 0 : rm_tree(dfd, name);
+	if (dfd >= 0)
+		close(dfd);
+	if (r == 0)
+		a->st.deletes++;
+	return r;
+}
+
+int apply_rename(struct apply *a, const char *from, size_t flen, const char *to, size_t tlen)
+{
+	const char *fname, *tname;
+	int fdf, fdt, r;
+
+	if (flen == 0 || tlen == 0 || path_check(from, flen) < 0 || path_check(to, tlen) < 0 ||
+	    from[flen] != '\0' || to[tlen] != '\0')
+		return -EINVAL;
+	if (path_covers(to, tlen, from, flen, 1) && tlen < flen)
+		return -EINVAL;                  /* onto an ancestor of itself */
+	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
+		return r;
+	fdf = path_open_parent(a->rootfd, from, flen, &fname);
+	if (fdf < 0)
+		return fdf;
+	fdt = path_open_parent(a->rootfd, to, tlen, &tname);
+	if (fdt < 0) {
+		close(fdf);
+		return fdt;
+	}
+	r = rename_over(fdf, fname, fdt, tname);
+	close(fdt);
+	close(fdf);
+	if (r == 0)
+		a->st.renames++;
+	return r;
+}
+
+/* Is name in directory dir one of this apply's temporary files? */
+static int own_temp(const struct apply *a, const char *dir, size_t dlen, const char *name)
+{
+	const struct apply_file *f;
+	size_t i;
+
+	if (strncmp(name, TMP_PREFIX, TMP_PREFIX_LEN) != 0)
+		return 0;
+	for (i = 0; i < a->nfiles; i++)
+		if (path_dirlen(a->files[i].path, a->files[i].len) == dlen &&
+		    memcmp(a->files[i].path, dir, dlen) == 0 && strcmp(a->files[i].tmp, name) == 0)
+			return 1;
+	for (f = a->open; f; f = f->next)
+		if (path_dirlen(f->e.path, f->e.path_len) == dlen &&
+		    memcmp(f->e.path, dir, dlen) == 0 && strcmp(f->tmp, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int child_is_dir(DIR *d, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISDIR(st.st_mode);
+}
+
+static int prune_one(struct apply *a, DIR *d, const char *dir, size_t dlen, const char *name)
+{
+	size_t clen;
+	char *child = path_join(dir, dlen, name, strlen(name), &clen);
+	int r;
+
+	if (!child)
+		return -ENOMEM;
+	r = commit_if(a, child, clen, 1);
+	free(child);
+	if (r == 0)
+		r = rm_tree(dirfd(d), name);
+	if (r == 0)
+		a->st.deletes++;
+	return r;
+}
+
+int apply_prune(struct apply *a, const char *dir, size_t dlen,
+		bool (*keep)(void *ctx, const char *name, size_t nlen, bool is_dir), void *ctx)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	fd = path_open_dir(a->rootfd, dir, dlen);
+	if (fd < 0)
+		return fd;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0) {
+		errno = 0;
+		if (!(de = readdir(d))) {
+			r = errno ? -errno : 0;
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    own_temp(a, dir, dlen, de->d_name))
+			continue;
+		if (!keep(ctx, de->d_name, strlen(de->d_name), child_is_dir(d, de)))
+			r = prune_one(a, d, dir, dlen, de->d_name);
+	}
+	closedir(d);
+	return r;
+}
