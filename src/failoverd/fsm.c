@@ -1,4 +1,6 @@
 /* fsm: failoverd's state machine (see fsm.h; diagram in doc/failover.md). */
+#include "config.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,6 @@
 /* hb: heartbeat encode/decode/verify (see hb.h for the layout). */
+#include "config.h"
+
 #include <errno.h>
 #include <string.h>
 

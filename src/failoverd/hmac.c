@@ -1,4 +1,6 @@
 /* hmac: OpenSSL behind four functions (see hmac.h). */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

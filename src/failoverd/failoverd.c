@@ -1,0 +1,749 @@
+/* failoverd: heartbeats, VIP ownership, state machine, notify hooks.
+ *
+ * One sd-event loop.  Sources: the heartbeat timer (top priority), the fsm
+ * tick, the heartbeat socket, the link monitor, the GARP timer, the check
+ * timer, the control socket and SIGTERM/SIGINT.  Decisions are made by
+ * fsm.c; this file only carries out the actions it returns, in order.
+ * See failoverd(8) and doc/failover.md. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "caps.h"
+#include "failoverd.h"
+#include "hmac.h"
+#include "hooks.h"
+#include "link.h"
+#include "log.h"
+#include "state.h"
+#include "vip.h"
+
+#define EXIT_CONFIG 2
+#define EXIT_SETUP 3
+
+int64_t fo_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Re-arm a one-shot timer ms from now. */
+static void rearm(sd_event_source *s, uint64_t ms)
+{
+	uint64_t now = 0;
+
+	if (sd_event_now(sd_event_source_get_event(s), CLOCK_MONOTONIC, &now) < 0)
+		return;
+	if (sd_event_source_set_time(s, now + ms * 1000) < 0 ||
+	    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
+		log_err("cannot re-arm a timer; the loop is broken");
+}
+
+/* ---- heartbeats ---- */
+
+static void hb_send(struct fo *fo)
+{
+	uint8_t buf[HB_MAX_LEN];
+	struct hb_msg m;
+	int n;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.node.name, sizeof(m.node.name), "%s", fo->conf.node_name);
+	m.node.state = fo->fsm.state;
+	m.node.priority = fsm_advertised_priority(&fo->fsm);
+	m.node.term = fo->fsm.p.term;
+	m.node.position = fo->fsm.local_position;
+	m.seq = ++fo->seq;
+	m.time_ms = wall_us() / 1000;
+	n = hb_encode(&m, fo->key, fo->key_len, buf, sizeof(buf));
+	if (n < 0) {
+		log_err("heartbeat encode: %s", strerror(-n));
+		return;
+	}
+	if (sendto(fo->hb_fd, buf, (size_t)n, MSG_DONTWAIT,
+		   (const struct sockaddr *)&fo->fc->peer.ss, fo->fc->peer.len) < 0) {
+		fo->tx_err++;
+		log_debug("heartbeat to %s: %m", fo->fc->peer.text);
+		return;
+	}
+	fo->tx_ok++;
+}
+
+static int on_hb_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct fo *fo = ud;
+
+	hb_send(fo);
+	rearm(s, fo->fc->interval_ms);
+	return 0;
+}
+
+static bool from_peer(const struct fo *fo, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in *p = (const struct sockaddr_in *)&fo->fc->peer.ss;
+
+	if (ss->ss_family != AF_INET || p->sin_family != AF_INET)
+		return false;
+	return a->sin_addr.s_addr == p->sin_addr.s_addr;
+}
+
+static void hb_one(struct fo *fo, const uint8_t *buf, size_t len,
+		   const struct sockaddr_storage *ss)
+{
+	char who[INET6_ADDRSTRLEN] = "?";
+	enum hb_verdict v;
+	struct hb_msg m;
+
+	if (!from_peer(fo, ss)) {
+		fo->rx.count[HB_BAD_PEER]++;
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, who,
+			  sizeof(who));
+		log_warn("heartbeat from %s (not the configured peer %s) dropped",
+			 who, fo->fc->peer.text);
+		return;
+	}
+	v = hb_accept(&fo->rx, buf, len, fo->key, fo->key_len, &m);
+	if (v != HB_OK) {
+		log_warn("heartbeat from %s dropped: %s (counted)", fo->fc->peer.text,
+			 hb_verdict_name(v));
+		return;
+	}
+	fo_step(fo, FSM_EV_HB, &m.node);
+}
+
+static int on_hb_ready(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct fo *fo = ud;
+	uint8_t buf[HB_MAX_LEN + 1];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	ssize_t n;
+
+	for (int i = 0; i < 16; i++) {   /* bounded work per wake-up */
+		sl = sizeof(ss);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("heartbeat socket: %m");
+			break;
+		}
+		hb_one(fo, buf, (size_t)n, &ss);
+	}
+	return 0;
+}
+
+/* ---- GARP ---- */
+
+static void garp_once(struct fo *fo)
+{
+	int r = garp_send(fo->garp_fd, fo->ifindex, fo->garp_pkt, GARP_LEN);
+
+	if (r < 0)
+		log_warn("gratuitous ARP on %s: %s", fo->fc->interface, strerror(-r));
+	else
+		fo->garp_sent++;
+}
+
+static void garp_burst(struct fo *fo)
+{
+	if (fo->fc->garp_count == 0)
+		return;
+	garp_once(fo);
+	fo->garp_left = fo->fc->garp_count - 1;
+	rearm(fo->garp_timer, fo->garp_left ? fo->fc->garp_interval_ms
+					    : fo->fc->garp_refresh_ms);
+	if (!fo->garp_left && !fo->fc->garp_refresh_ms)
+		sd_event_source_set_enabled(fo->garp_timer, SD_EVENT_OFF);
+}
+
+static int on_garp_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct fo *fo = ud;
+
+	if (fo->fsm.state != FSM_MASTER)
+		return 0;
+	if (fo->garp_left == 0) {        /* periodic refresh */
+		if (vip_present(fo->vip) == 0 && vip_add(fo->vip) == 0)
+			log_warn("VIP %s was missing on %s, re-added", fo->fc->vip,
+				 fo->fc->interface);
+		garp_once(fo);
+	} else {
+		garp_once(fo);
+		fo->garp_left--;
+	}
+	if (fo->garp_left)
+		rearm(s, fo->fc->garp_interval_ms);
+	else if (fo->fc->garp_refresh_ms)
+		rearm(s, fo->fc->garp_refresh_ms);
+	return 0;
+}
+
+/* ---- actions ---- */
+
+static void mirror_promote(struct fo *fo)
+{
+	/* mirrord's control socket has no promote command yet: no-op */
+	log_info("mirrord promote: not available yet, skipped");
+}
+
+static void mirror_demote(struct fo *fo)
+{
+	log_info("mirrord demote: not available yet, skipped");
+}
+
+static void run_notify(struct fo *fo, enum fsm_state st)
+{
+	int r;
+
+	if (!fo->fc->notify)
+		return;
+	r = hooks_run(fo->fc->notify, fsm_state_name(st), fo->fc->notify_timeout_ms);
+	if (r == 0)
+		log_info("notify %s %s: ok", fo->fc->notify, fsm_state_name(st));
+	else if (r == -ETIMEDOUT)
+		log_warn("notify %s %s: killed after %u ms", fo->fc->notify,
+			 fsm_state_name(st), fo->fc->notify_timeout_ms);
+	else
+		log_warn("notify %s %s: %s %d", fo->fc->notify, fsm_state_name(st),
+			 r < 0 ? "failed" : "exit status", r < 0 ? -r : r);
+}
+
+static void up_actions(struct fo *fo, const struct fsm_out *o)
+{
+	int r;
+
+	if (o->actions & FSM_ACT_MIRROR_PROMOTE)
+		mirror_promote(fo);
+	if (o->actions & FSM_ACT_VIP_ADD) {
+		r = vip_add(fo->vip);
+		if (r < 0)
+			log_err("adding VIP %s on %s: %s; will retry at refresh",
+				fo->fc->vip, fo->fc->interface, strerror(-r));
+		else
+			log_notice("VIP %s added on %s", fo->fc->vip, fo->fc->interface);
+	}
+	if (o->actions & FSM_ACT_GARP)
+		garp_burst(fo);
+}
+
+static void down_actions(struct fo *fo, const struct fsm_out *o)
+{
+	int r;
+
+	if (o->actions & FSM_ACT_VIP_DEL) {
+		r = vip_del(fo->vip);
+		if (r < 0)
+			log_err("removing VIP %s from %s: %s", fo->fc->vip,
+				fo->fc->interface, strerror(-r));
+		else
+			log_notice("VIP %s removed from %s", fo->fc->vip, fo->fc->interface);
+	}
+	if (o->actions & FSM_ACT_MIRROR_DEMOTE)
+		mirror_demote(fo);
+}
+
+static void log_transition(struct fo *fo, const struct fsm_out *o)
+{
+	if (o->actions & FSM_ACT_NOTE)
+		log_notice("%s", o->reason);
+	if (o->from == o->to)
+		return;
+	log_notice("state %s -> %s (term %" PRIu64 "): %s", fsm_state_name(o->from),
+		   fsm_state_name(o->to), fo->fsm.p.term, o->reason);
+	if (o->to == FSM_MASTER && o->lag_ms >= 0)
+		log_notice("takeover RPO: copy was %" PRId64 " ms behind the peer", o->lag_ms);
+	else if (o->to == FSM_MASTER)
+		log_notice("takeover RPO: unknown (no replication position)");
+}
+
+static void carry_out(struct fo *fo, const struct fsm_out *o)
+{
+	int64_t t0 = fo_now_ms();
+	int r;
+
+	log_transition(fo, o);
+	up_actions(fo, o);
+	down_actions(fo, o);
+	if (o->actions & FSM_ACT_PERSIST) {
+		r = state_save(fo->state_path, &fo->fsm.p);
+		if (r < 0)
+			log_err("saving %s: %s", fo->state_path, strerror(-r));
+	}
+	if (o->actions & FSM_ACT_SEND_HB)
+		hb_send(fo);
+	if (o->actions & FSM_ACT_NOTIFY)
+		run_notify(fo, o->to);
+	if (o->from != o->to)
+		log_info("transition to %s carried out in %" PRId64 " ms",
+			 fsm_state_name(o->to), fo_now_ms() - t0);
+}
+
+int fo_step(struct fo *fo, enum fsm_event_type type, const struct fsm_peer *peer)
+{
+	struct fsm_event ev = { .type = type };
+	struct fsm_out out;
+	int r;
+
+	if (peer)
+		ev.peer = *peer;
+	r = fsm_step(&fo->fsm, &ev, fo_now_ms(), &out);
+	carry_out(fo, &out);
+	return r;
+}
+
+/* ---- link, check, tick, grace ---- */
+
+static void link_refresh(struct fo *fo)
+{
+	int up = link_mon_is_up(fo->lm);
+
+	if (up < 0 || (bool)up == fo->link_up)
+		return;
+	fo->link_up = up;
+	log_notice("link %s is %s", fo->fc->interface, up ? "up" : "down");
+	fo_step(fo, up ? FSM_EV_LINK_UP : FSM_EV_LINK_DOWN, NULL);
+}
+
+static int on_link_ready(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct fo *fo = ud;
+
+	link_mon_drain(fo->lm);
+	link_refresh(fo);
+	return 0;
+}
+
+static void check_result(struct fo *fo, bool ok, const char *why)
+{
+	if (ok == fo->check_ok)
+		return;
+	fo->check_ok = ok;
+	log_notice("check %s: %s", fo->fc->check, why);
+	fo_step(fo, ok ? FSM_EV_CHECK_OK : FSM_EV_CHECK_FAIL, NULL);
+}
+
+/* Collect a running check script; called from the tick. */
+static void check_poll(struct fo *fo)
+{
+	pid_t w;
+	int st;
+
+	if (fo->check_pid <= 0)
+		return;
+	w = waitpid(fo->check_pid, &st, WNOHANG);
+	if (w == fo->check_pid) {
+		fo->check_pid = 0;
+		check_result(fo, WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			     WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "ok" : "failed");
+	} else if (fo_now_ms() - fo->check_started_ms > fo->fc->check_timeout_ms) {
+		hooks_kill(fo->check_pid);
+		fo->check_pid = 0;
+		check_result(fo, false, "timed out");
+	}
+}
+
+static int on_check_timer(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct fo *fo = ud;
+	pid_t pid;
+
+	if (fo->check_pid <= 0) {
+		pid = hooks_spawn(fo->fc->check, NULL);
+		if (pid < 0) {
+			check_result(fo, false, "cannot start");
+		} else {
+			fo->check_pid = pid;
+			fo->check_started_ms = fo_now_ms();
+		}
+	}
+	rearm(s, fo->fc->check_interval_ms);
+	return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct fo *fo = ud;
+	uint32_t t = fo->fc->interval_ms / 5;
+
+	check_poll(fo);
+	fo_step(fo, FSM_EV_TICK, NULL);
+	rearm(s, t < 2 ? 2 : t);
+	return 0;
+}
+
+static int on_grace(sd_event_source *s, uint64_t usec, void *ud)
+{
+	fo_step(ud, FSM_EV_GRACE_OVER, NULL);
+	return 0;
+}
+
+static int on_ctl(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	int r = control_on_ready(ud);
+
+	if (r < 0)
+		log_warn("control socket: %s", strerror(-r));
+	return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *ud)
+{
+	log_notice("signal %u: shutting down", si->ssi_signo);
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+/* ---- start-up ---- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: failoverd [-fnv] [-c FILE]\n"
+		"  -c, --config FILE  configuration file (default %s)\n"
+		"  -f, --foreground   stay in the foreground, log to stderr\n"
+		"  -n, --check        check the configuration and exit\n"
+		"  -v, --verbose      more logging; with -n print the effective config\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"Exit status: 0 ok, 1 runtime error, 2 configuration error,\n"
+		"3 start-up error (sockets, netlink, privileges).\n",
+		CONF_DEFAULT_PATH);
+}
+
+struct opts {
+	const char *config;
+	bool foreground, check_only;
+	int verbose;
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->config = CONF_DEFAULT_PATH;
+	while ((c = getopt_long(argc, argv, "c:fnvhV", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 'f': o->foreground = true; break;
+		case 'n': o->check_only = true; break;
+		case 'v': o->verbose++; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("failoverd %s\n", PACKAGE_VERSION); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	return optind == argc ? 0 : -EINVAL;
+}
+
+static int load_config(struct fo *fo, const struct opts *o)
+{
+	char err[512];
+	int r;
+
+	r = conf_load(o->config, &fo->conf, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "failoverd: %s\n", err);
+		return r;
+	}
+	fo->fc = &fo->conf.failover;
+	if (!fo->fc->enabled) {
+		fprintf(stderr, "failoverd: %s: no [failover] section\n", o->config);
+		return -EINVAL;
+	}
+	if (strlen(fo->conf.node_name) > FSM_NAME_MAX) {
+		fprintf(stderr, "failoverd: %s: node name longer than %d\n", o->config,
+			FSM_NAME_MAX);
+		return -EINVAL;
+	}
+	r = hmac_key_load(fo->fc->key_file, &fo->key, &fo->key_len);
+	if (r < 0) {
+		fprintf(stderr, "failoverd: key_file %s: %s\n", fo->fc->key_file,
+			r == -EPERM ? "must be a regular file not accessible by group or other"
+			: r == -EINVAL ? "key must be 16..1024 bytes" : strerror(-r));
+		return r;
+	}
+	if (asprintf(&fo->state_path, "%s/failoverd.state", fo->conf.state_dir) < 0 ||
+	    asprintf(&fo->ctl_path, "%s-failoverd", fo->conf.control_socket) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int open_hb(struct fo *fo)
+{
+	const struct conf_addr *l = &fo->fc->listen;
+	int fd, one = 1;
+
+	fd = socket(l->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)&l->ss, l->len) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	/* heartbeats go first on a busy link */
+	int prio = 6;
+	(void)setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
+	fo->hb_fd = fd;
+	return 0;
+}
+
+static int open_net(struct fo *fo)
+{
+	const char *step;
+	int r;
+
+	step = "VIP (netlink)";
+	r = vip_new(fo->fc->interface, fo->fc->vip, &fo->vip);
+	if (r == 0) {
+		step = "link monitor (netlink)";
+		r = link_mon_new(fo->fc->interface, &fo->lm);
+	}
+	if (r == 0) {
+		step = "packet socket";
+		r = garp_open(fo->fc->interface, &fo->ifindex, fo->mac);
+		if (r >= 0) {
+			fo->garp_fd = r;
+			r = garp_build(fo->garp_pkt, sizeof(fo->garp_pkt), fo->mac,
+				       vip_in4(fo->vip));
+		}
+	}
+	if (r >= 0) {
+		step = "heartbeat socket";
+		r = open_hb(fo);
+	}
+	if (r >= 0) {
+		step = "control socket";
+		r = control_open(fo);
+	}
+	if (r < 0)
+		log_err("start-up: %s: %s", step, strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+static int init_state(struct fo *fo)
+{
+	struct fsm_config fc = {
+		.name = fo->conf.node_name,
+		.priority = (uint8_t)fo->fc->priority,
+		.interval_ms = fo->fc->interval_ms,
+		.dead_after = fo->fc->dead_after,
+		.max_lag_sec = fo->fc->max_lag_sec,
+		.preempt = fo->fc->preempt,
+	};
+	struct fsm_persist p;
+	int r;
+
+	if (mkdir(fo->conf.state_dir, 0700) < 0 && errno != EEXIST)
+		log_warn("state_dir %s: %m", fo->conf.state_dir);
+	r = state_load(fo->state_path, &p);
+	if (r < 0) {
+		log_err("state file %s: %s", fo->state_path, strerror(-r));
+		return r;
+	}
+	fsm_init(&fo->fsm, &fc, &p, fo_now_ms());
+	log_notice("starting as %s: term %" PRIu64 ", was master %s%s",
+		   fo->conf.node_name, p.term, p.was_master ? "yes" : "no",
+		   p.stale ? ", STALE until mirror-restore clears it" : "");
+	/* time-based start keeps sequence numbers increasing across restarts */
+	fo->seq = wall_us();
+	fo->check_ok = true;
+	fo->link_up = true;
+	return 0;
+}
+
+/* We are not the holder at start-up: a VIP left behind by a crash goes. */
+static void release_leftover(struct fo *fo)
+{
+	if (vip_present(fo->vip) != 1)
+		return;
+	log_warn("VIP %s found on %s at start-up (left by a crash?), removing it",
+		 fo->fc->vip, fo->fc->interface);
+	if (vip_del(fo->vip) < 0)
+		log_err("removing leftover VIP %s failed", fo->fc->vip);
+}
+
+static int add_timer(struct fo *fo, sd_event_source **ret, uint64_t ms,
+		     sd_event_time_handler_t cb, int64_t prio)
+{
+	sd_event_source *s = NULL;
+	uint64_t now = 0;
+	int r;
+
+	r = sd_event_now(fo->ev, CLOCK_MONOTONIC, &now);
+	if (r >= 0)
+		r = sd_event_add_time(fo->ev, &s, CLOCK_MONOTONIC, now + ms * 1000, 1,
+				      cb, fo);
+	if (r >= 0)
+		r = sd_event_source_set_priority(s, prio);
+	if (r < 0)
+		return r;
+	if (ret)
+		*ret = s;
+	else
+		sd_event_source_set_floating(s, 1);
+	return 0;
+}
+
+static int add_io(struct fo *fo, int fd, sd_event_io_handler_t cb, int64_t prio)
+{
+	sd_event_source *s = NULL;
+	int r = sd_event_add_io(fo->ev, &s, fd, EPOLLIN, cb, fo);
+
+	if (r >= 0)
+		r = sd_event_source_set_priority(s, prio);
+	if (r >= 0)
+		r = sd_event_source_set_floating(s, 1);
+	return r;
+}
+
+static int setup_loop(struct fo *fo)
+{
+	sigset_t ss;
+	int r;
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+		return -errno;
+	r = sd_event_default(&fo->ev);
+	if (r >= 0) r = sd_event_add_signal(fo->ev, NULL, SIGTERM, on_signal, fo);
+	if (r >= 0) r = sd_event_add_signal(fo->ev, NULL, SIGINT, on_signal, fo);
+	if (r >= 0) r = sd_event_set_watchdog(fo->ev, true);
+	if (r >= 0) r = add_timer(fo, &fo->hb_timer, 0, on_hb_timer, SD_EVENT_PRIORITY_IMPORTANT);
+	if (r >= 0) r = add_timer(fo, &fo->tick_timer, 1, on_tick, SD_EVENT_PRIORITY_IMPORTANT + 1);
+	if (r >= 0) r = add_timer(fo, NULL, fo->fc->startup_grace_ms, on_grace, 0);
+	if (r >= 0) r = add_timer(fo, &fo->garp_timer, 0, on_garp_timer, 0);
+	if (r >= 0) r = sd_event_source_set_enabled(fo->garp_timer, SD_EVENT_OFF);
+	if (r >= 0 && fo->fc->check)
+		r = add_timer(fo, &fo->check_timer, 0, on_check_timer, 1);
+	if (r >= 0) r = add_io(fo, fo->hb_fd, on_hb_ready, SD_EVENT_PRIORITY_IMPORTANT);
+	if (r >= 0) r = add_io(fo, link_mon_fd(fo->lm), on_link_ready, 0);
+	if (r >= 0) r = add_io(fo, fo->ctl_fd, on_ctl, SD_EVENT_PRIORITY_IDLE);
+	return r < 0 ? r : 0;
+}
+
+static void shutdown_fo(struct fo *fo)
+{
+	if (fo->fsm.state == FSM_MASTER) {
+		int r = vip_del(fo->vip);
+
+		log_notice("releasing VIP %s on shutdown: %s", fo->fc->vip,
+			   r < 0 ? strerror(-r) : "ok");
+		mirror_demote(fo);
+	}
+	if (fo->check_pid > 0)
+		hooks_kill(fo->check_pid);
+	control_close(fo);
+}
+
+static void free_fo(struct fo *fo)
+{
+	sd_event_source_unref(fo->hb_timer);
+	sd_event_source_unref(fo->tick_timer);
+	sd_event_source_unref(fo->garp_timer);
+	sd_event_source_unref(fo->check_timer);
+	sd_event_unref(fo->ev);
+	vip_free(fo->vip);
+	link_mon_free(fo->lm);
+	if (fo->hb_fd >= 0)
+		close(fo->hb_fd);
+	if (fo->garp_fd >= 0)
+		close(fo->garp_fd);
+	hmac_key_free(fo->key, fo->key_len);
+	free(fo->state_path);
+	free(fo->ctl_path);
+	conf_free(&fo->conf);
+}
+
+static int run(struct fo *fo)
+{
+	int r;
+
+	if (open_net(fo) < 0 || init_state(fo) < 0)
+		return EXIT_SETUP;
+	release_leftover(fo);
+	r = caps_keep_net();
+	if (r < 0) {
+		log_err("cannot drop capabilities to CAP_NET_ADMIN+CAP_NET_RAW");
+		return EXIT_SETUP;
+	}
+	r = setup_loop(fo);
+	if (r < 0) {
+		log_err("event loop set-up: %s", strerror(-r));
+		return EXIT_SETUP;
+	}
+	link_refresh(fo);
+	(void)sd_notify(0, "READY=1");
+	log_notice("running: %s on %s, VIP %s, peer %s, interval %u ms x %u",
+		   fo->conf.node_name, fo->fc->interface, fo->fc->vip,
+		   fo->fc->peer.text, fo->fc->interval_ms, fo->fc->dead_after);
+	r = sd_event_loop(fo->ev);
+	(void)sd_notify(0, "STOPPING=1");
+	shutdown_fo(fo);
+	if (r < 0)
+		log_err("event loop: %s", strerror(-r));
+	return r < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct fo fo = { .hb_fd = -1, .ctl_fd = -1, .garp_fd = -1 };
+	struct opts o = { 0 };
+	int rc;
+
+	if (parse_opts(argc, argv, &o) < 0)
+		return EXIT_CONFIG;
+	if (load_config(&fo, &o) < 0) {
+		free_fo(&fo);
+		return EXIT_CONFIG;
+	}
+	if (o.check_only) {
+		if (o.verbose)
+			conf_print(&fo.conf, stdout);
+		free_fo(&fo);
+		return 0;
+	}
+	log_open("failoverd", o.foreground, o.verbose ? LOG_DEBUG : LOG_INFO);
+	rc = run(&fo);
+	free_fo(&fo);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/* hooks: notify hook and check script (see hooks.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "caps.h"
+#include "hooks.h"
+
+static void child(const char *path, const char *arg)
+{
+	char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			       NULL };
+	char *const argv[] = { (char *)path, (char *)arg, NULL };
+	sigset_t none;
+	int fd;
+
+	(void)setpgid(0, 0);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != STDIN_FILENO) {
+		(void)dup2(fd, STDIN_FILENO);
+		(void)close(fd);
+	}
+	if (caps_clear_all() < 0)
+		_exit(126);
+	execve(path, argv, envp);
+	_exit(127);
+}
+
+pid_t hooks_spawn(const char *path, const char *arg)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		child(path, arg);
+	(void)setpgid(pid, pid);
+	return pid;
+}
+
+void hooks_kill(pid_t pid)
+{
+	(void)kill(-pid, SIGKILL);
+	(void)kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+static int status_of(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return -ECHILD;
+}
+
+int hooks_run(const char *path, const char *arg, unsigned timeout_ms)
+{
+	const struct timespec step = { 0, 2 * 1000 * 1000 };
+	pid_t pid = hooks_spawn(path, arg), w;
+	unsigned waited = 0;
+	int st;
+
+	if (pid < 0)
+		return pid;
+	for (;;) {
+		w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			return status_of(st);
+		if (w < 0 && errno != EINTR)
+			return -errno;
+		if (waited >= timeout_ms) {
+			hooks_kill(pid);
+			return -ETIMEDOUT;
+		}
+		(void)nanosleep(&step, NULL);
+		waited += 2;
+	}
+}
