@@ -488,7 +488,7 @@ static int key_parse(const struct conf_key *k, void *base, const char *v,
 /* An empty value unsets an optional key that has no default. */
 static int key_unset(const struct conf_key *k, void *base)
 {
-	if (k->def || (k->flags & (F_REQUIRED | F_REPEAT)))
+	if (k->def || (k->flags & (F_REQUIRED | F_REPEAT | F_COMPUTED)))
 		return -EINVAL;
 	switch (k->type) {
 	case T_STR:
@@ -507,6 +507,12 @@ static int key_unset(const struct conf_key *k, void *base)
 	}
 }
 
+static bool is_string(enum conf_type t)
+{
+	return t == T_STR || t == T_PATH || t == T_SOCKPATH ||
+	       t == T_IFNAME || t == T_CIDR;
+}
+
 static void sec_free(enum conf_sec sec, void *base)
 {
 	for (size_t i = 0; i < N_KEYS; i++) {
@@ -523,7 +529,7 @@ static void sec_free(enum conf_sec sec, void *base)
 			free(*(char ***)s);
 			*(char ***)s = NULL;
 			*count = 0;
-		} else if (k->type <= T_CIDR) {
+		} else if (is_string(k->type)) {
 			free(*s);
 			*s = NULL;
 		}
@@ -795,7 +801,9 @@ static char *conf_reader(char *str, int num, void *stream)
 		s += 3;	/* UTF-8 byte order mark */
 	s += strspn(s, " \t\r\f\v");
 	len = strlen(s);
-	if (len + 1 > (size_t)num) {
+	/* inih needs room for "\r\n\0" after the text */
+	if (len - (len && s[len - 1] == '\n') -
+	    (len > 1 && s[len - 2] == '\r') + 3 > (size_t)num) {
 		parse_fail(p, p->lineno, -EINVAL,
 			   "line is longer than %d bytes", num - 3);
 		return NULL;

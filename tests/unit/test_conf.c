@@ -547,6 +547,22 @@ static void test_comments_and_layout(void **state)
 	expect_error("[mirror m]\npath = /m\n    delya_ms = 3\n",
 		     "3: unknown key 'delya_ms' in [mirror m]");
 	expect_error("[Node]\n", "1: unknown section [Node]");
+	expect_error("[node]\nname =\n", "2: empty value for 'name' in [node]");
+}
+
+/* inih's line buffer holds 197 bytes of text plus "\r\n\0". */
+static void test_line_length(void **state)
+{
+	char *text = xasprintf("[mirror m]\npath = /%0*d\r\n", 197 - 8, 0);
+	struct conf c;
+
+	load_ok(text, &c);
+	assert_int_equal(strlen(c.mirrors[0].path), 197 - 7);
+	conf_free(&c);
+	free(text);
+	text = xasprintf("[mirror m]\npath = /%0*d\n", 198 - 8, 0);
+	expect_error(text, "2: line is longer than 197 bytes");
+	free(text);
 }
 
 static void test_nul_byte(void **state)
@@ -645,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_comments_and_layout),
 		cmocka_unit_test(test_first_error),
 		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_line_length),
 		cmocka_unit_test(test_samples),
 		cmocka_unit_test(test_free_twice),
 	};
