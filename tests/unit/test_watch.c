@@ -1,0 +1,425 @@
+/* test_watch: the inotify watcher thread, on real inotify in a temp dir. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "exclude.h"
+#include "../../src/mirrord/watch.h"
+
+#define QUEUED_PATH "/proc/sys/fs/inotify/max_queued_events"
+#define WAIT_MS 3000
+
+struct fx {
+	char dir[64];
+	struct watch *w;
+	struct exclude *ex;
+};
+
+static long saved_queued = -1;
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test_watch.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	*state = f;
+	return 0;
+}
+
+static void write_long(const char *path, long v)
+{
+	FILE *fp = fopen(path, "we");
+
+	if (fp) {
+		fprintf(fp, "%ld\n", v);
+		fclose(fp);
+	}
+}
+
+static void restore_queued(void)
+{
+	if (saved_queued > 0)
+		write_long(QUEUED_PATH, saved_queued);
+	saved_queued = -1;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	restore_queued();
+	watch_stop(f->w);
+	exclude_free(f->ex);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+static void start(struct fx *f)
+{
+	assert_int_equal(watch_start(f->dir, f->ex, &f->w), 0);
+	assert_non_null(f->w);
+}
+
+static char *at(struct fx *f, const char *rel)
+{
+	static char buf[8192];
+
+	assert_true((size_t)snprintf(buf, sizeof(buf), "%s/%s", f->dir, rel) < sizeof(buf));
+	return buf;
+}
+
+static void put(struct fx *f, const char *rel, const char *data)
+{
+	int fd = open(at(f, rel), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	assert_int_equal(close(fd), 0);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Next record within the deadline; false on timeout. */
+static bool next(struct fx *f, struct watch_rec *rec, long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = watch_fd(f->w), .events = POLLIN };
+		int r = watch_read(f->w, rec);
+		long left = deadline - now_ms();
+
+		if (r == 1)
+			return true;
+		assert_int_equal(r, -EAGAIN);
+		if (left <= 0)
+			return false;
+		assert_true(poll(&p, 1, (int)left) >= 0);
+	}
+}
+
+/* Read until a record of kind for path arrives; copy it to *out. */
+static bool expect(struct fx *f, enum watch_kind kind, const char *path, size_t len,
+		   struct watch_rec *out)
+{
+	long deadline = now_ms() + WAIT_MS;
+	struct watch_rec rec;
+
+	while (next(f, &rec, deadline)) {
+		if (rec.kind == kind && rec.path_len == len && !memcmp(rec.path, path, len)) {
+			if (out)
+				*out = rec;
+			return true;
+		}
+	}
+	return false;
+}
+
+#define EXPECT(f, kind, path) assert_true(expect(f, kind, path, strlen(path), NULL))
+
+static void test_close_write(void **state)
+{
+	struct fx *f = *state;
+	struct watch_rec rec;
+
+	start(f);
+	assert_true(watch_count(f->w) == 1);
+	put(f, "hello", "world");
+	assert_true(expect(f, WATCH_CREATE, "hello", 5, &rec));
+	assert_false(rec.is_dir);
+	EXPECT(f, WATCH_MODIFY, "hello");
+	EXPECT(f, WATCH_CLOSE_WRITE, "hello");
+}
+
+static void test_existing_tree_watched(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(mkdir(at(f, "pre"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "pre/sub"), 0755), 0);
+	start(f);
+	assert_int_equal(watch_count(f->w), 3);
+	put(f, "pre/sub/x", "1");
+	EXPECT(f, WATCH_CLOSE_WRITE, "pre/sub/x");
+}
+
+static void test_mkdir_p_then_file_no_miss(void **state)
+{
+	struct fx *f = *state;
+
+	start(f);
+	for (int i = 0; i < 20; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "a%d", i);
+		assert_int_equal(mkdir(at(f, p), 0755), 0);
+		snprintf(p, sizeof(p), "a%d/b", i);
+		assert_int_equal(mkdir(at(f, p), 0755), 0);
+		snprintf(p, sizeof(p), "a%d/b/c", i);
+		assert_int_equal(mkdir(at(f, p), 0755), 0);
+		snprintf(p, sizeof(p), "a%d/b/c/file", i);
+		put(f, p, "x");
+	}
+	for (int i = 0; i < 20; i++) {
+		char p[64];
+		long deadline = now_ms() + WAIT_MS;
+		struct watch_rec rec;
+		bool seen = false;
+
+		/* Either the watch landed first (real CREATE) or the scan
+		 * found it (CREATE from the scan): both say CREATE. */
+		snprintf(p, sizeof(p), "a%d/b/c/file", i);
+		while (!seen && next(f, &rec, deadline))
+			seen = rec.kind == WATCH_CREATE && !strcmp(rec.path, p);
+		assert_true(seen);
+	}
+	assert_int_equal(watch_count(f->w), 61);
+	/* and the new directories are watched */
+	put(f, "a7/b/c/later", "y");
+	EXPECT(f, WATCH_CLOSE_WRITE, "a7/b/c/later");
+}
+
+static void test_rename_file_cookie(void **state)
+{
+	struct fx *f = *state;
+	struct watch_rec from, to;
+	char a[8192];
+
+	put(f, "old", "x");
+	start(f);
+	snprintf(a, sizeof(a), "%s", at(f, "old"));
+	assert_int_equal(rename(a, at(f, "new")), 0);
+	assert_true(expect(f, WATCH_MOVED_FROM, "old", 3, &from));
+	assert_true(expect(f, WATCH_MOVED_TO, "new", 3, &to));
+	assert_int_not_equal(from.cookie, 0);
+	assert_int_equal(from.cookie, to.cookie);
+}
+
+static void test_rename_dir_then_write(void **state)
+{
+	struct fx *f = *state;
+	struct watch_rec from, to;
+	char a[8192];
+
+	assert_int_equal(mkdir(at(f, "d1"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "d1/inner"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "other"), 0755), 0);
+	start(f);
+	snprintf(a, sizeof(a), "%s", at(f, "d1"));
+	assert_int_equal(rename(a, at(f, "other/d2")), 0);
+	assert_true(expect(f, WATCH_MOVED_FROM, "d1", 2, &from));
+	assert_true(from.is_dir);
+	assert_true(expect(f, WATCH_MOVED_TO, "other/d2", 8, &to));
+	assert_int_equal(from.cookie, to.cookie);
+	put(f, "other/d2/inner/f", "z");
+	EXPECT(f, WATCH_CLOSE_WRITE, "other/d2/inner/f");
+}
+
+static void test_move_dir_out_and_in(void **state)
+{
+	struct fx *f = *state;
+	char out[128], in[8192];
+
+	snprintf(out, sizeof(out), "%s.out", f->dir);
+	assert_int_equal(mkdir(out, 0755), 0);
+	assert_int_equal(mkdir(at(f, "leaving"), 0755), 0);
+	start(f);
+	assert_int_equal(watch_count(f->w), 2);
+	snprintf(in, sizeof(in), "%s", at(f, "leaving"));
+	assert_int_equal(rename(in, out), 0);
+	EXPECT(f, WATCH_MOVED_FROM, "leaving");
+	/* watches for the departed directory are dropped once idle */
+	for (long d = now_ms() + WAIT_MS; watch_count(f->w) != 1 && now_ms() < d;)
+		usleep(1000);
+	assert_int_equal(watch_count(f->w), 1);
+	/* moved back in: reported as a new directory with its contents */
+	snprintf(in, sizeof(in), "%s/kept", out);
+	int fd = open(in, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rename(out, at(f, "back")), 0);
+	EXPECT(f, WATCH_DIR_CREATED, "back");
+	EXPECT(f, WATCH_CREATE, "back/kept");
+	put(f, "back/new", "1");
+	EXPECT(f, WATCH_CLOSE_WRITE, "back/new");
+}
+
+static void test_delete_and_attrib(void **state)
+{
+	struct fx *f = *state;
+	struct watch_rec rec;
+
+	put(f, "victim", "x");
+	assert_int_equal(mkdir(at(f, "dir"), 0755), 0);
+	start(f);
+	assert_int_equal(chmod(at(f, "victim"), 0600), 0);
+	EXPECT(f, WATCH_ATTRIB, "victim");
+	assert_int_equal(unlink(at(f, "victim")), 0);
+	EXPECT(f, WATCH_DELETE, "victim");
+	assert_int_equal(rmdir(at(f, "dir")), 0);
+	assert_true(expect(f, WATCH_DELETE, "dir", 3, &rec));
+	assert_true(rec.is_dir);
+	for (long d = now_ms() + WAIT_MS; watch_count(f->w) != 1 && now_ms() < d;)
+		usleep(1000);
+	assert_int_equal(watch_count(f->w), 1);
+}
+
+static void test_newline_and_high_bytes(void **state)
+{
+	struct fx *f = *state;
+	const char name[] = "new\nline\xff";
+
+	start(f);
+	put(f, name, "x");
+	assert_true(expect(f, WATCH_CLOSE_WRITE, name, sizeof(name) - 1, NULL));
+}
+
+static void test_exclude(void **state)
+{
+	struct fx *f = *state;
+
+	f->ex = exclude_new();
+	assert_non_null(f->ex);
+	assert_int_equal(exclude_add(f->ex, "*.swp"), 0);
+	assert_int_equal(exclude_add(f->ex, "/cache/"), 0);
+	assert_int_equal(mkdir(at(f, "cache"), 0755), 0);
+	start(f);
+	assert_int_equal(watch_count(f->w), 1);
+	put(f, "a.swp", "x");
+	put(f, "cache/x", "x");
+	put(f, "marker", "x");
+	/* everything before the marker was excluded */
+	struct watch_rec rec;
+	long deadline = now_ms() + WAIT_MS;
+
+	while (next(f, &rec, deadline) && strcmp(rec.path, "marker"))
+		assert_true(strcmp(rec.path, "a.swp") && strncmp(rec.path, "cache", 5));
+	assert_string_equal(rec.path, "marker");
+}
+
+static void test_overflow(void **state)
+{
+	struct fx *f = *state;
+	FILE *fp = fopen(QUEUED_PATH, "re");
+	bool overflow = false;
+	struct watch_rec rec;
+	long deadline;
+
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%ld", &saved_queued), 1);
+	fclose(fp);
+	/* the kernel reads the limit when the inotify instance is created */
+	write_long(QUEUED_PATH, 64);
+	put(f, "a", "x");
+	put(f, "b", "x");
+	start(f);
+	restore_queued();
+	/* Not reading: the pipe fills, the thread blocks, the queue overflows.
+	 * Alternate two names so the kernel cannot merge the events. */
+	for (int i = 0; i < 200000; i++)
+		assert_int_equal(chmod(at(f, i & 1 ? "a" : "b"), i & 2 ? 0600 : 0644), 0);
+	deadline = now_ms() + 10000;
+	while (!overflow && next(f, &rec, deadline))
+		overflow = rec.kind == WATCH_OVERFLOW;
+	assert_true(overflow);
+}
+
+static void test_second_watcher_busy(void **state)
+{
+	struct fx *f = *state;
+	struct watch *w2 = NULL;
+
+	start(f);
+	assert_int_equal(watch_start(f->dir, NULL, &w2), -EBUSY);
+	assert_null(w2);
+}
+
+static void test_missing_root(void **state)
+{
+	struct fx *f = *state;
+	struct watch *w = NULL;
+
+	assert_int_equal(watch_start(at(f, "nope"), NULL, &w), -ENOENT);
+	assert_null(w);
+}
+
+static void test_many_dirs_cost(void **state)
+{
+	struct fx *f = *state;
+	struct timespec t0, t1;
+	char p[64];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(p, sizeof(p), "d%d", i);
+		assert_int_equal(mkdir(at(f, p), 0755), 0);
+		for (int k = 0; k < 100; k++) {
+			snprintf(p, sizeof(p), "d%d/s%d", i, k);
+			assert_int_equal(mkdir(at(f, p), 0755), 0);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	start(f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(watch_count(f->w), 10101);
+	print_message("watch: 10101 directories watched in %.1f ms\n",
+		      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	put(f, "d99/s99/f", "x");
+	EXPECT(f, WATCH_CLOSE_WRITE, "d99/s99/f");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_close_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_tree_watched, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mkdir_p_then_file_no_miss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_file_cookie, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_dir_then_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_dir_out_and_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_and_attrib, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newline_and_high_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_watcher_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_dirs_cost, setup, teardown),
+	};
+
+	if (access(QUEUED_PATH, W_OK) != 0 && getenv("CI") && !strcmp(getenv("CI"), "true")) {
+		fprintf(stderr, "test_watch: needs root for %s\n", QUEUED_PATH);
+		return 1;
+	}
+	if (access(QUEUED_PATH, W_OK) != 0) {
+		fprintf(stderr, "test_watch: SKIP, needs root for %s\n", QUEUED_PATH);
+		return 77;
+	}
+	atexit(restore_queued);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
