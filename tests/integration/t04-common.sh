@@ -41,10 +41,6 @@ fo_setup() {
 	net_setup master slave client
 	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_DIR/hb.key"
 	chmod 600 "$T_DIR/hb.key"
-	cat >"$T_DIR/notify.sh" <<'HOOK'
-#!/bin/sh
-echo "$(date +%s%3N) $1" >>"${0%/*}/notify.$(cat /proc/sys/kernel/hostname 2>/dev/null || echo x).log"
-HOOK
 	printf '#!/bin/sh\necho "$(date +%%s%%3N) $1" >>%s/notify-$1.log\nexit 0\n' "$T_DIR" >"$T_DIR/notify.sh"
 	chmod 755 "$T_DIR/notify.sh"
 	fo_conf master slave 200
