@@ -206,11 +206,15 @@ static void random_xattrs(int fd, const char *path)
 	}
 }
 
+/* The random draws happen as root or not, so the rest of the tree is the
+ * same either way; only the owners differ. */
 static void maybe_chown(int fd, const char *path)
 {
-	if (!as_root || rnd(10))
-		return;
-	if (fchown(fd, 1000 + (uid_t)rnd(4), 1000 + (gid_t)rnd(4)) < 0)
+	bool doit = rnd(10) == 0;
+	uid_t uid = 1000 + (uid_t)rnd(4);
+	gid_t gid = 1000 + (gid_t)rnd(4);
+
+	if (doit && as_root && fchown(fd, uid, gid) < 0)
 		die("chown %s: %s", path, strerror(errno));
 }
 
@@ -374,7 +378,7 @@ static void make_symlink(const char *target, const char *path)
 {
 	if (symlinkat(target, rootfd, path) < 0)
 		die("symlink %s: %s", path, strerror(errno));
-	if (as_root && !rnd(4) && fchownat(rootfd, path, 1001, 1002, AT_SYMLINK_NOFOLLOW) < 0)
+	if (rnd(4) == 0 && as_root && fchownat(rootfd, path, 1001, 1002, AT_SYMLINK_NOFOLLOW) < 0)
 		die("chown %s: %s", path, strerror(errno));
 }
 
