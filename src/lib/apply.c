@@ -483,7 +483,8 @@ static int commit_dirs(struct apply *a)
 	int r, err = 0;
 	size_t i;
 
-	qsort(a->dirs, a->ndirs, sizeof(*a->dirs), deeper_first);
+	if (a->ndirs > 1)
+		qsort(a->dirs, a->ndirs, sizeof(*a->dirs), deeper_first);
 	for (i = 0; i < a->ndirs; i++) {
 		r = dir_meta_one(a, &a->dirs[i]);
 		if (r < 0 && err == 0)
@@ -712,12 +713,29 @@ static int entry_file_meta(struct apply *a, int dfd, const char *name, const str
 	return r;
 }
 
+/* Fail early (-ELOOP, -ENOTDIR ...) when p's parent cannot be opened. */
+static int check_parent(struct apply *a, const char *p, size_t len)
+{
+	const char *name;
+	int fd = path_open_parent(a->rootfd, p, len, &name);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 static int entry_hardlink(struct apply *a, const struct entry *e)
 {
+	int r;
+
 	if (!e->link || e->link_len == 0 || path_check(e->link, e->link_len) < 0 ||
 	    e->link[e->link_len] != '\0')
 		return -EINVAL;
-	return queue_entry(&a->links, &a->nlinks, &a->clinks, e);
+	r = check_parent(a, e->link, e->link_len);
+	if (r == 0)
+		r = check_parent(a, e->path, e->path_len);
+	return r < 0 ? r : queue_entry(&a->links, &a->nlinks, &a->clinks, e);
 }
 
 static int entry_at(struct apply *a, int dfd, const char *name, const struct entry *e)

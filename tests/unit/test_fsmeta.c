@@ -18,16 +18,24 @@
 #include "fsmeta.h"
 
 struct fixture {
-	char dir[64];
+	char dir[512];
 	int dfd;
 };
+
+/* $TMPDIR or the system's temporary directory. */
+static const char *tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && *t ? t : P_tmpdir;
+}
 
 static int setup(void **state)
 {
 	static struct fixture fx;
 
-	strcpy(fx.dir, "/tmp/mirrord-test-fsmeta-XXXXXX");
-	if (!mkdtemp(fx.dir))
+	if (snprintf(fx.dir, sizeof(fx.dir), "%s/mirrord-test-fsmeta-XXXXXX", tmpdir()) >=
+	    (int)sizeof(fx.dir) || !mkdtemp(fx.dir))
 		return -1;
 	fx.dfd = open(fx.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fx.dfd < 0)
@@ -39,7 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
+	char cmd[1200];
 
 	close(fx->dfd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
@@ -48,7 +56,7 @@ static int teardown(void **state)
 
 static void shell(struct fixture *fx, const char *cmd)
 {
-	char buf[512];
+	char buf[1200];
 
 	assert_true(snprintf(buf, sizeof(buf), "cd %s && %s", fx->dir, cmd) < (int)sizeof(buf));
 	assert_int_equal(system(buf), 0);

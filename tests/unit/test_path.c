@@ -24,7 +24,7 @@
 #include "path.h"
 
 struct fixture {
-	char dir[64];
+	char dir[512];
 	int rootfd;
 };
 
@@ -33,13 +33,21 @@ static int run(const char *cmd)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* $TMPDIR or the system's temporary directory. */
+static const char *tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && *t ? t : P_tmpdir;
+}
+
 static int setup(void **state)
 {
 	static struct fixture fx;
-	char cmd[256];
+	char cmd[1200];
 
-	strcpy(fx.dir, "/tmp/mirrord-test-path-XXXXXX");
-	if (!mkdtemp(fx.dir))
+	if (snprintf(fx.dir, sizeof(fx.dir), "%s/mirrord-test-path-XXXXXX", tmpdir()) >=
+	    (int)sizeof(fx.dir) || !mkdtemp(fx.dir))
 		return -1;
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && mkdir -p root/a/b out && touch root/a/file out/secret && "
@@ -58,7 +66,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
+	char cmd[1200];
 
 	close(fx->rootfd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
