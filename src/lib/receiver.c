@@ -59,6 +59,8 @@ struct receiver {
 	bool have_cur;
 	uint64_t *done_ids;     /* files closed, DONE after the next commit */
 	size_t done_n, done_cap;
+	struct entry *links;    /* hardlinks held until no content is in flight */
+	size_t links_n, links_cap;
 	uint64_t last_id, acked_id;
 	bool dirty;
 	struct names names;
@@ -120,6 +122,9 @@ void receiver_free(struct receiver *r)
 	names_reset(&r->names);
 	free(r->names.v);
 	free(r->done_ids);
+	for (size_t i = 0; i < r->links_n; i++)
+		entry_clear(&r->links[i]);
+	free(r->links);
 	apply_free(r->apply);
 	compress_free(r->zstd);
 	free(r->buf);
@@ -320,6 +325,53 @@ static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 	return rc;
 }
 
+/* Held until no content is in flight (see held_apply): hardlinks, whose
+ * target may still be waiting for its content, and directories, whose mtime
+ * every later change inside them would disturb.  Takes e. */
+static int hold(struct receiver *r, struct entry *e)
+{
+	if (r->links_n == r->links_cap) {
+		size_t cap = r->links_cap ? r->links_cap * 2 : 64;
+		if (cap > RECEIVER_MAX_AWAIT)
+			return -ENOBUFS;
+		struct entry *v = realloc(r->links, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->links = v;
+		r->links_cap = cap;
+	}
+	r->links[r->links_n++] = *e;
+	memset(e, 0, sizeof(*e));
+	return 0;
+}
+
+static int link_apply(struct receiver *r, const struct entry *e)
+{
+	struct entry target = { 0 };
+	int rc = apply_lookup(r->apply, e->link, e->link_len, &target);
+
+	if (rc == 0 && target.type != ENT_FILE)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = apply_entry(r->apply, e);
+	entry_clear(&target);
+	return rc;
+}
+
+static void held_apply(struct receiver *r)
+{
+	for (size_t i = 0; i < r->links_n; i++) {
+		struct entry *e = &r->links[i];
+		int rc = e->type == ENT_HARDLINK ? link_apply(r, e) : apply_entry(r->apply, e);
+		if (rc < 0 && rc != -ENOENT)
+			op_error(r, "cannot apply", e->path, rc);
+		else if (rc < 0 && e->type == ENT_HARDLINK)
+			op_error(r, "cannot create hardlink", e->path, rc);
+		entry_clear(e);
+	}
+	r->links_n = 0;
+}
+
 static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 {
 	struct entry e;
@@ -335,6 +387,17 @@ static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 		goto out;
 	if (e.type == ENT_FILE) {
 		rc = on_file_entry(r, id, &e);
+	} else if (e.type == ENT_HARDLINK) {
+		if ((rc = hold(r, &e)) < 0)
+			op_error(r, "cannot queue hardlink", e.path, rc);
+		rc = 0;
+	} else if (e.type == ENT_DIR) {
+		if ((rc = apply_entry(r->apply, &e)) < 0)
+			op_error(r, "cannot apply", e.path, rc);
+		else if (hold(r, &e) < 0)
+			log_debug("mirror %s: directory metadata of '%s' set early",
+				  r->opts.mirror, e.path);
+		rc = 0;
 	} else if ((rc = apply_entry(r->apply, &e)) < 0) {
 		op_error(r, "cannot apply", e.path, rc);
 		rc = 0;
@@ -573,6 +636,8 @@ int receiver_idle(struct receiver *r)
 
 	if (!r->dirty)
 		return 0;
+	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur)
+		held_apply(r);
 	if ((rc = apply_commit(r->apply)) < 0) {
 		/* nothing is acknowledged; the source keeps the changes */
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,13 +15,11 @@
 #include "push.h"
 #include "scan.h"
 #include "sender.h"
+#include "session.h"
 #include "stream.h"
 
 #define CONNECT_MS 10000
 #define HELLO_MS 10000
-#define IDLE_MS 300000
-#define OUT_LOW (1u << 20)
-#define OUT_HIGH (4u << 20)
 
 struct scan_feed {
 	const char *mirror;
@@ -111,75 +108,6 @@ static struct stream *handshake(const struct conf *c, const struct conf_mirror *
 	return s;
 }
 
-/* Read what the socket has and hand every complete frame to the sender. */
-static int pump_input(struct stream *s, struct sender *snd)
-{
-	struct wire_hdr h;
-	const uint8_t *p;
-	int rc;
-
-	for (;;) {
-		long n = stream_fill(s);
-		if (n == -EAGAIN)
-			break;
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			return -ECONNRESET;
-		while ((rc = stream_frame(s, &h, &p)) == 1) {
-			if (proto_check_frame(&h, TO_SOURCE) < 0)
-				return -EBADMSG;
-			if ((rc = sender_frame(snd, &h, p)) < 0)
-				return rc;
-		}
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int wait_io(struct stream *s, bool want_out)
-{
-	struct pollfd pfd = { .fd = stream_fd(s), .events = POLLIN };
-	int rc;
-
-	if (want_out)
-		pfd.events |= POLLOUT;
-	do
-		rc = poll(&pfd, 1, IDLE_MS);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0)
-		return -errno;
-	return rc == 0 ? -ETIMEDOUT : 0;
-}
-
-/* The session loop: produce while the output drains, read what arrives. */
-static int drive(struct stream *s, struct sender *snd, volatile sig_atomic_t *stop)
-{
-	int rc, more = 0;
-
-	while (!sender_finished(snd)) {
-		if (*stop)
-			return -EINTR;
-		if (stream_pending_out(s) < OUT_LOW &&
-		    (more = sender_produce(snd, stream_out(s), OUT_HIGH)) < 0)
-			return more;
-		rc = stream_flush(s);
-		if (rc < 0 && rc != -EAGAIN)
-			return rc;
-		if (more && stream_pending_out(s) < OUT_LOW) {
-			if ((rc = pump_input(s, snd)) < 0)
-				return rc;
-			continue;
-		}
-		if ((rc = wait_io(s, stream_pending_out(s) > 0)) < 0)
-			return rc;
-		if ((rc = pump_input(s, snd)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
 static struct exclude *build_excludes(const struct conf_mirror *m)
 {
 	struct exclude *ex = exclude_new();
@@ -237,7 +165,7 @@ int push_once(const struct conf *c, const struct conf_mirror *m,
 		rc = rc ? rc : -ENOMEM;
 		goto out;
 	}
-	rc = drive(s, snd, stop);
+	rc = session_run_sender(s, snd, stop);
 	if (rc < 0)
 		log_err("mirror %s: session with %s failed: %s", m->name, m->peer.text,
 			strerror(-rc));

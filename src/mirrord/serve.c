@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,9 +18,9 @@
 #include "proto.h"
 #include "receiver.h"
 #include "serve.h"
+#include "session.h"
 #include "stream.h"
 
-#define FLUSH_AT (256u << 10)
 
 struct serve {
 	const struct conf *conf;
@@ -98,40 +99,6 @@ static int hello(struct session *se, struct stream *s)
 	return -ENOENT;
 }
 
-/* Frames until the peer closes or breaks the protocol. */
-static int session_loop(struct session *se, struct stream *s, struct receiver *r,
-			const char *mirror)
-{
-	struct wire_hdr h;
-	const uint8_t *p;
-	int rc;
-
-	for (;;) {
-		if (!stream_has_frame(s)) {
-			if ((rc = receiver_idle(r)) < 0 || (rc = stream_flush(s)) < 0)
-				return rc;
-		}
-		rc = stream_recv(s, SERVE_IDLE_MS, &h, &p);
-		if (rc <= 0)
-			return rc;
-		if (proto_check_frame(&h, TO_SINK) < 0) {
-			log_warn("mirror %s: bad frame type %u len %u from %s, closing", mirror,
-				 h.type, h.len, se->peer);
-			send_error(s, EBADMSG, "malformed frame");
-			return -EBADMSG;
-		}
-		rc = receiver_frame(r, &h, p);
-		if (rc < 0) {
-			log_warn("mirror %s: protocol error in %s from %s: %s, closing", mirror,
-				 proto_msg_name(h.type), se->peer, strerror(-rc));
-			send_error(s, EPROTO, "protocol error");
-			return rc;
-		}
-		if ((rc == 1 || stream_pending_out(s) >= FLUSH_AT) && (rc = stream_flush(s)) < 0)
-			return rc;
-	}
-}
-
 static void session_run(struct session *se, struct stream *s)
 {
 	const struct conf *c = se->sv->conf;
@@ -161,8 +128,10 @@ static void session_run(struct session *se, struct stream *s)
 		proto_put_hello_ok(stream_out(s), &ok);
 		log_info("mirror %s: session from %s", m->name, se->peer);
 		int rc = stream_flush(s);
+		char who[160];
+		snprintf(who, sizeof(who), "mirror %s: session from %s", m->name, se->peer);
 		if (rc == 0)
-			rc = session_loop(se, s, r, m->name);
+			rc = session_run_receiver(s, r, who);
 		const struct receiver_stats *st = receiver_stats(r);
 		log_info("mirror %s: session from %s ended (%s): %llu entries, %llu files "
 			 "(%llu by delta), %llu deletes, %llu errors", m->name, se->peer,

@@ -8,7 +8,9 @@ need_root
 net_setup master slave
 M=$T_DIR/master/www
 S=$T_DIR/slave/www
-mkdir -p "$M" "$T_DIR/slave" "$T_DIR/rsync"
+MB=$T_DIR/master/big     # a mirror holding only the big file: its bytes alone
+SB=$T_DIR/slave/big
+mkdir -p "$M" "$MB" "$T_DIR/slave" "$T_DIR/rsync"
 
 write_confs() {
 	cat >"$T_DIR/slave.conf" <<CONF
@@ -20,6 +22,9 @@ state_dir = $T_DIR/slave-state
 
 [mirror www]
 path = $S
+
+[mirror big]
+path = $SB
 CONF
 	cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -30,16 +35,20 @@ state_dir = $T_DIR/master-state
 [mirror www]
 path = $M
 peer = 192.0.2.12:7770
+
+[mirror big]
+path = $MB
+peer = 192.0.2.12:7770
 CONF
 }
 
-push() { # push LABEL: one-shot sync, then strict comparison
-	local t0 t1
+push() { # push LABEL [MIRROR SRC DST]: one-shot sync, then strict comparison
+	local t0 t1 name=${2:-www} src=${3:-$M} dst=${4:-$S}
 	t0=$(date +%s%N)
-	in_ns master "$MIRRORD" -f -c "$T_DIR/master.conf" --once www \
+	in_ns master "$MIRRORD" -f -c "$T_DIR/master.conf" --once "$name" \
 		>>"$T_DIR/push.log" 2>&1 || { tail -n 30 "$T_DIR/push.log"; fail "$1: push failed"; }
 	t1=$(date +%s%N)
-	"$TREECMP" "$M" "$S" >"$T_DIR/cmp.log" 2>&1 || { head -n 40 "$T_DIR/cmp.log"; fail "$1: trees differ"; }
+	"$TREECMP" "$src" "$dst" >"$T_DIR/cmp.log" 2>&1 || { head -n 40 "$T_DIR/cmp.log"; fail "$1: trees differ"; }
 	log "$1: converged in $(( (t1 - t0) / 1000000 )) ms"
 }
 
@@ -59,13 +68,13 @@ pass "second pass converges"
 if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "temporary files left on the slave"; fi
 
 # ---- a 1 MiB change inside a 256 MiB file: delta bytes vs rsync ----
-"$MKTREE" --big "$M/big.bin" 256 || fail "big file"
-push "256 MiB file sent whole"
-cp --sparse=never "$M/big.bin" "$T_DIR/rsync/big.bin"
-"$MKTREE" --poke "$M/big.bin" 100000000 1048576 5 || fail "poke"
+"$MKTREE" --big "$MB/big.bin" 256 || fail "big file"
+push "256 MiB file sent whole" big "$MB" "$SB"
+cp --sparse=never "$MB/big.bin" "$T_DIR/rsync/big.bin"
+"$MKTREE" --poke "$MB/big.bin" 100000000 1048576 5 || fail "poke"
 
 b0=$(wire_bytes master)
-push "1 MiB changed inside 256 MiB"
+push "1 MiB changed inside 256 MiB" big "$MB" "$SB"
 b1=$(wire_bytes master)
 ours=$((b1 - b0))
 
@@ -81,13 +90,13 @@ start_bg slave rsyncd rsync --daemon --no-detach --config="$T_DIR/rsyncd.conf" \
 	--address=192.0.2.12 --port=8730
 wait_port slave 192.0.2.12 8730 10
 r0=$(wire_bytes master)
-in_ns master rsync -a --stats "$M/big.bin" rsync://192.0.2.12:8730/t/big.bin \
+in_ns master rsync -a -I --stats "$MB/big.bin" rsync://192.0.2.12:8730/t/big.bin \
 	>"$T_DIR/rsync.log" 2>&1 || fail "rsync"
 r1=$(wire_bytes master)
 rs_sent=$(awk '/^Total bytes sent:/ {gsub(",", "", $4); print $4}' "$T_DIR/rsync.log")
 rs_recv=$(awk '/^Total bytes received:/ {gsub(",", "", $4); print $4}' "$T_DIR/rsync.log")
 rs=$((rs_sent + rs_recv))
-cmp -s "$M/big.bin" "$T_DIR/rsync/big.bin" || fail "rsync copy differs"
+cmp -s "$MB/big.bin" "$T_DIR/rsync/big.bin" || fail "rsync copy differs"
 ratio=$(awk -v a="$ours" -v b="$rs" 'BEGIN {printf "%.3f", a / b}')
 log "bytes on the veth for the change: mirrord $ours, rsync --stats $rs (rsync on the veth: $((r1 - r0))); ratio $ratio"
 awk -v r="$ratio" 'BEGIN {exit !(r <= 1.2)}' || fail "delta transfer used ${ratio}x rsync's bytes"
