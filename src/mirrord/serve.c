@@ -75,6 +75,10 @@ static int hello(struct session *se, struct stream *s)
 	const uint8_t *p;
 	int rc = stream_recv(s, SERVE_HANDSHAKE_MS, &h, &p);
 
+	if (rc == 0) {
+		log_debug("connection from %s closed before HELLO", se->peer);
+		return -ECONNRESET;
+	}
 	if (rc != 1 || h.type != MSG_HELLO || proto_check_frame(&h, TO_SINK) < 0 ||
 	    proto_get_hello(p, h.len, &m) < 0) {
 		log_warn("connection from %s: no valid HELLO (%s), closing", se->peer,
