@@ -53,6 +53,7 @@ ka_kill() { # kill -9 the keepalived processes of NODE (parent and VRRP child)
 		pid=$(cat "$f" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
 	done
 	stop_pid "$(eval echo "\$PID_ka_$1")" KILL
+	rm -f "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1.pid"
 }
 
 start_impl() { # start_impl IMPL: both nodes, master holds the VIP
@@ -114,6 +115,11 @@ for sc in 1 2; do
 	for run in $(seq 1 "$RUNS"); do
 		for impl in failoverd keepalived; do
 			r=$(one_run "$sc" "$impl")
+			case "$r" in
+			''|*[!0-9]*)
+				log "scenario $sc run $run $impl: run failed, not counted"
+				stop_impl "$impl"; continue ;;
+			esac
 			echo "$r" >>"$T_DIR/rto-$sc-$impl"
 			log "scenario $sc run $run $impl: RTO $r ms"
 		done

@@ -247,7 +247,14 @@ static void master_hb(struct fsm *f, struct fsm_out *out, int64_t now)
 		    fsm_advertised_priority(f), f->cfg.name) > 0) {
 		note(out, "dual master: peer %s wins (term %llu prio %u)", pe->name,
 		     (unsigned long long)pe->term, pe->priority);
-		enter(f, out, FSM_STALE, now);
+		if (pe->term > f->p.term) {      /* it took over from us */
+			enter(f, out, FSM_STALE, now);
+			return;
+		}
+		/* same term: a start-up race, nobody was deposed */
+		f->p.was_master = false;
+		out->actions |= FSM_ACT_PERSIST;
+		enter(f, out, FSM_BACKUP, now);
 		return;
 	}
 	note(out, "dual master: peer %s claims the VIP, we win (term %llu), re-announcing",
