@@ -75,10 +75,12 @@ static struct delta_job *delta_job_new(enum delta_kind kind)
 }
 
 /* Our fixed parameters: RabinKarp + BLAKE2, librsync's recommended block
- * length for the size and its minimum safe strong-sum length for that size
- * (8 bytes at 256 MiB instead of 32: the signature is 4x smaller).  A block
- * collision cannot go unnoticed: every transfer is verified end to end with
- * the whole-file digest before it is renamed into place. */
+ * length for the size (about sqrt(size), as rsync's) and librsync's minimum
+ * strong-sum length, the shortest that is safe against random collisions
+ * (8 bytes at 256 MiB).  The full 32-byte sum made the signature of a
+ * 256 MiB file 576 KiB against rsync's 112 KiB and the whole transfer 1.33x
+ * rsync's bytes (3.3x for a 1 MiB file).  Like rsync, we rely on the
+ * end-to-end content hash to catch a deliberate strong-sum collision. */
 static int delta_sig_args(uint64_t basis_size, size_t *block_len, size_t *strong_len)
 {
 	rs_magic_number magic = RS_RK_BLAKE2_SIG_MAGIC;

@@ -475,6 +475,11 @@ static void test_sig_size(void **state)
 	assert_int_equal(delta_sig_size(0), 12);
 	/* Larger files get a bigger but sub-linear signature. */
 	assert_true(delta_sig_size(256u << 20) < (256u << 20) / 100);
+	/* Wire budget: within 1.2x of rsync, whose signature for 256 MiB is
+	 * 112 KiB and for 1 MiB 6 KiB; the delta itself is a little smaller
+	 * than rsync's, which leaves room for a somewhat larger signature. */
+	assert_true(delta_sig_size(256u << 20) <= 200 * 1024);
+	assert_true(delta_sig_size(1u << 20) <= 12 * 1024);
 }
 
 int main(void)
