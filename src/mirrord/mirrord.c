@@ -1,5 +1,7 @@
 /* mirrord: live mirroring daemon.  Sink role (receive + apply) for every
- * configured mirror; one-shot push with --once.  See mirrord(8). */
+ * configured mirror, and the source role (watch + send, live.c) in a thread
+ * for the mirror that has a peer; one-shot push with --once.  See
+ * mirrord(8). */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "live.h"
 #include "log.h"
 #include "push.h"
 #include "serve.h"
@@ -120,6 +123,47 @@ static int run_once(const struct conf *c, const char *name)
 	return rc == 0 ? EXIT_OK : EXIT_PARTIAL;
 }
 
+/* The source mirror (one with a peer), or NULL; only one is supported
+ * while the watcher is single-instance. */
+static int find_source(const struct conf *c, const struct conf_mirror **ret_m)
+{
+	const struct conf_mirror *src = NULL;
+
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		if (!c->mirrors[i].has_peer)
+			continue;
+		if (src) {
+			log_err("mirrors %s and %s both have a peer: this version supports one "
+				"source mirror per daemon (see mirrord(8))", src->name,
+				c->mirrors[i].name);
+			return -1;
+		}
+		src = &c->mirrors[i];
+	}
+	*ret_m = src;
+	return 0;
+}
+
+static int run_daemon(const struct conf *c)
+{
+	const struct conf_mirror *src;
+	struct live *l = NULL;
+	int rc;
+
+	if (find_source(c, &src) < 0)
+		return EXIT_CONFIG;
+	log_notice("mirrord %s starting as %s", PACKAGE_VERSION, c->node_name);
+	if (src && (rc = live_start(c, src, &stop_flag, &l)) < 0) {
+		log_err("mirror %s: cannot start the source role: %s", src->name, strerror(-rc));
+		return EXIT_RUNTIME;
+	}
+	rc = serve_run(c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
+	stop_flag = 1;
+	live_join(l);
+	log_notice("mirrord stopping");
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
@@ -145,9 +189,7 @@ int main(int argc, char **argv)
 	if (a.once) {
 		rc = run_once(&c, a.once);
 	} else {
-		log_notice("mirrord %s starting as %s", PACKAGE_VERSION, c.node_name);
-		rc = serve_run(&c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
-		log_notice("mirrord stopping");
+		rc = run_daemon(&c);
 	}
 	conf_free(&c);
 	return rc;

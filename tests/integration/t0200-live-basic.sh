@@ -1,0 +1,96 @@
+#!/bin/bash
+# Live mirroring: a real mirrord source on "master" follows changes and a
+# real mirrord sink on "slave" applies them; after each step the strict tree
+# comparison must pass within a bounded wait.
+. "$(dirname "$0")/lib.sh"
+need_root
+
+net_setup master slave
+M=$T_DIR/master/www
+S=$T_DIR/slave/www
+mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
+
+cat >"$T_DIR/slave.conf" <<CONF
+[node]
+name = slave
+listen = 192.0.2.12:7770
+control_socket = $T_DIR/slave.sock
+state_dir = $T_DIR/slave-state
+
+[mirror www]
+path = $S
+CONF
+cat >"$T_DIR/master.conf" <<CONF
+[node]
+name = master
+listen = 192.0.2.11:7770
+control_socket = $T_DIR/master.sock
+state_dir = $T_DIR/master-state
+
+[mirror www]
+path = $M
+peer = 192.0.2.12:7770
+delay_ms = 10
+CONF
+
+same() { "$TREECMP" "$M" "$S"; }
+converge() { # converge LABEL [SECONDS]
+	local t0 t1
+	t0=$(date +%s%N)
+	local end=$(( t0 + ${2:-10} * 1000000000 ))
+	until same >/dev/null 2>&1; do
+		if [ "$(date +%s%N)" -gt "$end" ]; then
+			same 2>&1 | head -n 20
+			fail "$1: trees still differ after ${2:-10}s"
+		fi
+		sleep 0.02
+	done
+	t1=$(date +%s%N)
+	pass "$1 (converged in $(( (t1 - t0) / 1000000 )) ms)"
+}
+
+"$MKTREE" "$M" 3 500 || fail "mktree"
+start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
+wait_port slave 192.0.2.12 7770 10
+start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
+converge "start-up reconciliation of $(find "$M" | wc -l) paths" 30
+
+echo hello >"$M/new.txt";                     converge "create"
+echo world >"$M/new.txt";                     converge "overwrite"
+echo more >>"$M/new.txt";                     converge "append"
+head -c 100000 /dev/urandom >"$M/big.bin";    converge "create 100 kB"
+truncate -s 5000 "$M/big.bin";                converge "truncate"
+mkdir -p "$M/a/b/c/d/e" && echo x >"$M/a/b/c/d/e/f"; converge "mkdir -p"
+mkdir -p "$M/deep" && "$MKTREE" "$M/deep" 5 400 || fail "mktree deep"
+converge "deep tree"
+rm -rf "$M/deep";                             converge "rm -rf of a deep tree"
+mv "$M/new.txt" "$M/renamed.txt";             converge "rename a file"
+ln -s target1 "$M/link";                      converge "symlink"
+ln -sfn target2 "$M/link";                    converge "symlink retarget"
+ln "$M/renamed.txt" "$M/hard";                converge "hardlink"
+chmod 600 "$M/renamed.txt";                   converge "chmod"
+touch -m -d '2001-02-03 04:05:06.123456789' "$M/big.bin"; converge "touch -m"
+setfattr -n user.test -v v1 "$M/big.bin" 2>/dev/null || fail "setfattr"
+converge "xattr set"
+setfattr -n user.test -v v2 "$M/big.bin";     converge "xattr change"
+rm -f "$M/renamed.txt" "$M/hard";             converge "unlink a hardlink group"
+rm -rf "$M/a" && echo now-a-file >"$M/a";     converge "directory replaced by a file"
+rm -f "$M/a" && mkdir "$M/a";                 converge "file replaced by a directory"
+
+# ---- rename of a directory of 5,000 files: a rename on the wire ----
+mkdir "$M/five"
+for i in $(seq 1 5000); do printf '%s\n' "$i" >"$M/five/f$i"; done
+converge "5,000 new files" 60
+b0=$(wire_bytes master)
+t0=$(date +%s%N)
+mv "$M/five" "$M/moved"
+wait_until 10 "directory rename: trees equal" same
+t1=$(date +%s%N)
+b1=$(wire_bytes master)
+log "rename of a 5,000-file directory: $((b1 - b0)) bytes on the veth, $(( (t1 - t0) / 1000000 )) ms"
+[ $((b1 - b0)) -lt 65536 ] || fail "directory rename sent $((b1 - b0)) bytes (>= 64 KiB)"
+pass "directory rename of 5,000 files under 64 KiB on the wire"
+
+if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "temporary files left on the slave"; fi
+kill -0 "$PID_source" || fail "source died"
+kill -0 "$PID_sink" || fail "sink died"
