@@ -49,10 +49,13 @@ ka_start() {
 }
 ka_kill() { # kill -9 the keepalived processes of NODE (parent and VRRP child)
 	local f pid
-	for f in "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1.pid"; do
+	# the parent first, or it respawns the VRRP child; then the child, twice
+	# in case a respawn raced with us
+	for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1-vrrp.pid"; do
 		pid=$(cat "$f" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
+		sleep 0.02
 	done
-	stop_pid "$(eval echo "\$PID_ka_$1")" KILL
+	stop_pid "$(eval echo "\${PID_ka_$1:-}")" KILL
 	rm -f "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1.pid"
 }
 
