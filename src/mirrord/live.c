@@ -198,6 +198,11 @@ static int scan_item(struct live *l, struct sender_op *op)
 		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
 			links_note(l, &op->e, false);
+			/* the directory's entry went out before its files' content,
+			 * whose arrival on the sink changes its mtime: send it again
+			 * after the pass (best effort when the set is full) */
+			if (rc == SCAN_DIR_DONE)
+				(void)coalesce_touch(l->co, op->e.path, op->e.path_len, 0, now_ms());
 			return 1;
 		}
 		entry_clear(&op->e);
