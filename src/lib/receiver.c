@@ -372,6 +372,22 @@ static void held_apply(struct receiver *r)
 	r->links_n = 0;
 }
 
+/* True when the sink already has exactly this symlink or special file, so
+ * that replacing it (and touching its directory) can be skipped. */
+static bool entry_current(struct receiver *r, const struct entry *e)
+{
+	struct entry have = { 0 };
+	bool same = apply_lookup(r->apply, e->path, e->path_len, &have) == 0 &&
+		    have.type == e->type && fsmeta_equal(&have, e, r->opts.meta_flags);
+
+	if (same && e->type == ENT_SYMLINK)
+		same = have.link_len == e->link_len && memcmp(have.link, e->link, e->link_len) == 0;
+	if (same && (e->type == ENT_CHR || e->type == ENT_BLK))
+		same = have.rdev == e->rdev;
+	entry_clear(&have);
+	return same;
+}
+
 static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 {
 	struct entry e;
@@ -398,7 +414,7 @@ static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 			log_debug("mirror %s: directory metadata of '%s' set early",
 				  r->opts.mirror, e.path);
 		rc = 0;
-	} else if ((rc = apply_entry(r->apply, &e)) < 0) {
+	} else if (!entry_current(r, &e) && (rc = apply_entry(r->apply, &e)) < 0) {
 		op_error(r, "cannot apply", e.path, rc);
 		rc = 0;
 	}

@@ -64,6 +64,11 @@ pass "initial sync of $(find "$M" | wc -l) paths is identical"
 push "after 300 random changes"
 pass "second pass converges"
 
+push "nothing changed"
+grep -q 'in sync.* 0 files whole, 0 by delta' "$T_DIR/push.log" ||
+	fail "an unchanged tree sent file content"
+pass "an unchanged tree stays identical and sends no content"
+
 # nothing left behind by the atomic apply
 if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "temporary files left on the slave"; fi
 
