@@ -652,8 +652,14 @@ int receiver_idle(struct receiver *r)
 
 	if (!r->dirty)
 		return 0;
-	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur)
+	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur) {
+		/* targets closed in this batch must be renamed in first */
+		if ((rc = apply_commit(r->apply)) < 0) {
+			log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
+			return rc;
+		}
 		held_apply(r);
+	}
 	if ((rc = apply_commit(r->apply)) < 0) {
 		/* nothing is acknowledged; the source keeps the changes */
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));

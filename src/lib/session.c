@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "net.h"
 
 #include "log.h"
 #include "proto.h"
@@ -13,21 +17,22 @@
 #define OUT_HIGH (4u << 20)
 #define FLUSH_AT (256u << 10)
 
-/* Read what the socket has and hand every complete frame to the sender. */
-static int pump_input(struct stream *s, struct sender *snd)
+long session_pump_sender(struct stream *s, struct sender *snd)
 {
 	struct wire_hdr h;
 	const uint8_t *p;
+	long total = 0;
 	int rc;
 
 	for (;;) {
 		long n = stream_fill(s);
 		if (n == -EAGAIN)
-			return 0;
+			return total;
 		if (n < 0)
-			return (int)n;
+			return n;
 		if (n == 0)
 			return -ECONNRESET;
+		total += n;
 		while ((rc = stream_frame(s, &h, &p)) == 1) {
 			if (proto_check_frame(&h, TO_SOURCE) < 0)
 				return -EBADMSG;
@@ -37,6 +42,62 @@ static int pump_input(struct stream *s, struct sender *snd)
 		if (rc < 0)
 			return rc;
 	}
+}
+
+/* The sink's answer to HELLO: 0, or -errno with a reason in why. */
+static int hello_answer(struct stream *s, int timeout_ms, char *why, size_t why_len)
+{
+	struct proto_hello_ok ok;
+	struct wire_hdr h;
+	const uint8_t *p;
+	int rc = stream_recv(s, timeout_ms, &h, &p);
+
+	if (rc == 1 && h.type == MSG_ERROR) {
+		uint32_t code;
+		const uint8_t *text;
+		size_t len;
+		if (proto_get_error(p, h.len, &code, &text, &len) == 0)
+			snprintf(why, why_len, "refused: %.*s", (int)len, (const char *)text);
+		return -ECONNREFUSED;
+	}
+	if (rc == 1 && h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
+	    ok.version == PROTO_VERSION)
+		return 0;
+	rc = rc == 1 ? -EPROTO : rc == 0 ? -ECONNRESET : rc;
+	snprintf(why, why_len, "handshake failed: %s", strerror(-rc));
+	return rc;
+}
+
+struct stream *session_connect(const struct sockaddr *sa, socklen_t len, const char *mirror,
+			       const char *node, int timeout_ms, int *ret_err, char *why,
+			       size_t why_len)
+{
+	int fd = net_connect(sa, len, timeout_ms);
+	struct stream *s;
+
+	if (fd < 0) {
+		snprintf(why, why_len, "cannot connect: %s", strerror(-fd));
+		*ret_err = fd;
+		return NULL;
+	}
+	if (!(s = stream_new(fd))) {
+		close(fd);
+		snprintf(why, why_len, "out of memory");
+		*ret_err = -ENOMEM;
+		return NULL;
+	}
+	proto_put_hello(stream_out(s), mirror, node);
+	int rc = stream_flush(s);
+	if (rc < 0)
+		snprintf(why, why_len, "cannot send HELLO: %s", strerror(-rc));
+	else
+		rc = hello_answer(s, timeout_ms, why, why_len);
+	if (rc < 0) {
+		stream_free(s);
+		*ret_err = rc;
+		return NULL;
+	}
+	return s;
 }
 
 static int wait_io(struct stream *s, bool want_out)
@@ -68,7 +129,7 @@ int session_run_sender(struct stream *s, struct sender *snd, volatile sig_atomic
 		if (!(more && stream_pending_out(s) < OUT_LOW) &&
 		    (rc = wait_io(s, stream_pending_out(s) > 0)) < 0)
 			return rc;
-		if ((rc = pump_input(s, snd)) < 0)
+		if ((rc = (int)session_pump_sender(s, snd)) < 0)
 			return rc;
 	}
 	return 0;

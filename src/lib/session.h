@@ -13,6 +13,17 @@
 
 #define SESSION_IDLE_MS 300000
 
+/* Connect to a sink and exchange HELLO / HELLO_OK within timeout_ms.
+ * Returns the stream (blocking fd), or NULL with *ret_err set and a one-line
+ * reason in why (for the caller's log line). */
+struct stream *session_connect(const struct sockaddr *sa, socklen_t len, const char *mirror,
+			       const char *node, int timeout_ms, int *ret_err, char *why,
+			       size_t why_len);
+
+/* Read what the socket has (non-blocking) and hand every complete frame to
+ * the sender.  Returns the bytes read, or -errno (-ECONNRESET at end). */
+long session_pump_sender(struct stream *s, struct sender *snd);
+
 /* Run until the sender is finished (0), *stop is set (-EINTR) or the
  * session fails (-errno).  The stream's fd must be non-blocking.  In live
  * mode (the sender never finishes) it returns only on stop or failure. */

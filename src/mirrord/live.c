@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,13 +20,13 @@
 #include "proto.h"
 #include "scan.h"
 #include "sender.h"
+#include "session.h"
 #include "stream.h"
 #include "watch.h"
 
 #define DIRTY_MAX 65536         /* dirty paths; beyond: full reconciliation */
 #define WATCH_BATCH 4096        /* watcher records per loop turn */
 #define CONNECT_MS 3000
-#define HELLO_MS 10000
 #define PING_MS 2000            /* keep-alive when idle */
 #define DEAD_MS 30000           /* no byte from the sink for this long: reconnect */
 #define TICK_MS 250             /* the stop flag is checked this often */
@@ -363,77 +364,24 @@ static void restart_watch(struct live *l, int err)
 
 /* ---- connection ---- */
 
-/* Connect and exchange HELLO / HELLO_OK (as push.c does); NULL on failure. */
+/* Connect and exchange HELLO / HELLO_OK; NULL on failure. */
 static struct stream *handshake(struct live *l, bool quiet)
 {
 	const struct conf_mirror *m = l->m;
-	struct wire_hdr h;
-	const uint8_t *p;
-	struct proto_hello_ok ok;
-	int fd = net_connect((const struct sockaddr *)&m->peer.ss, m->peer.len, CONNECT_MS);
-
-	if (fd < 0) {
-		if (!quiet)
-			log_warn("mirror %s: cannot connect to %s: %s", m->name, m->peer.text,
-				 strerror(-fd));
-		return NULL;
-	}
-	struct stream *s = stream_new(fd);
-	if (!s) {
-		close(fd);
-		return NULL;
-	}
-	proto_put_hello(stream_out(s), m->name, l->c->node_name);
-	int rc = stream_flush(s);
-	if (rc == 0)
-		rc = stream_recv(s, HELLO_MS, &h, &p);
-	if (rc == 1 && h.type == MSG_ERROR) {
-		uint32_t code;
-		const uint8_t *text;
-		size_t len;
-		if (proto_get_error(p, h.len, &code, &text, &len) == 0)
-			log_warn("mirror %s: %s refused: %.*s", m->name, m->peer.text, (int)len,
-				 (const char *)text);
-		rc = -ECONNREFUSED;
-	} else if (rc == 1) {
-		rc = h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
-		     ok.version == PROTO_VERSION ? 0 : -EPROTO;
-	} else {
-		rc = rc == 0 ? -ECONNRESET : rc;
-	}
-	if (rc == 0 && (rc = net_set_nonblock(fd, true)) == 0)
-		return s;
-	log_warn("mirror %s: handshake with %s failed: %s", m->name, m->peer.text, strerror(-rc));
-	stream_free(s);
-	return NULL;
-}
-
-/* Read what the socket has, hand frames to the sender.  Bytes read, or <0. */
-static long pump_input(struct stream *s, struct sender *snd)
-{
-	struct wire_hdr h;
-	const uint8_t *p;
-	long total = 0;
+	char why[256];
 	int rc;
+	struct stream *s = session_connect((const struct sockaddr *)&m->peer.ss, m->peer.len,
+					   m->name, l->c->node_name, CONNECT_MS, &rc, why,
+					   sizeof(why));
 
-	for (;;) {
-		long n = stream_fill(s);
-		if (n == -EAGAIN)
-			return total;
-		if (n < 0)
-			return n;
-		if (n == 0)
-			return -ECONNRESET;
-		total += n;
-		while ((rc = stream_frame(s, &h, &p)) == 1) {
-			if (proto_check_frame(&h, TO_SOURCE) < 0)
-				return -EBADMSG;
-			if ((rc = sender_frame(snd, &h, p)) < 0)
-				return rc;
-		}
-		if (rc < 0)
-			return rc;
+	if (s && (rc = net_set_nonblock(stream_fd(s), true)) < 0) {
+		snprintf(why, sizeof(why), "%s", strerror(-rc));
+		stream_free(s);
+		s = NULL;
 	}
+	if (!s && !quiet)
+		log_warn("mirror %s: %s: %s", m->name, m->peer.text, why);
+	return s;
 }
 
 static int poll_timeout(struct live *l, struct sender *snd, uint64_t last_in, uint64_t now)
@@ -499,7 +447,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			rc = -errno;
 			break;
 		}
-		long n = pump_input(s, snd);
+		long n = session_pump_sender(s, snd);
 		if (n < 0) {
 			rc = (int)n;
 			break;

@@ -19,7 +19,6 @@
 #include "stream.h"
 
 #define CONNECT_MS 10000
-#define HELLO_MS 10000
 
 struct scan_feed {
 	const char *mirror;
@@ -61,50 +60,13 @@ static double now_sec(void)
 /* Connect and exchange HELLO / HELLO_OK; returns the stream or NULL. */
 static struct stream *handshake(const struct conf *c, const struct conf_mirror *m, int *ret_err)
 {
-	struct wire_hdr h;
-	const uint8_t *p;
-	struct proto_hello_ok ok;
-	int fd = net_connect((const struct sockaddr *)&m->peer.ss, m->peer.len, CONNECT_MS);
+	char why[256];
+	struct stream *s = session_connect((const struct sockaddr *)&m->peer.ss, m->peer.len,
+					   m->name, c->node_name, CONNECT_MS, ret_err, why,
+					   sizeof(why));
 
-	if (fd < 0) {
-		*ret_err = fd;
-		log_err("mirror %s: cannot connect to %s: %s", m->name, m->peer.text, strerror(-fd));
-		return NULL;
-	}
-	struct stream *s = stream_new(fd);
-	if (!s) {
-		close(fd);
-		*ret_err = -ENOMEM;
-		return NULL;
-	}
-	proto_put_hello(stream_out(s), m->name, c->node_name);
-	int rc = stream_flush(s);
-	if (rc == 0)
-		rc = stream_recv(s, HELLO_MS, &h, &p);
-	if (rc == 1 && h.type == MSG_ERROR) {
-		uint32_t code;
-		const uint8_t *text;
-		size_t len;
-		if (proto_get_error(p, h.len, &code, &text, &len) == 0)
-			log_err("mirror %s: %s refused: %.*s", m->name, m->peer.text, (int)len,
-				(const char *)text);
-		rc = -ECONNREFUSED;
-	} else if (rc == 1) {
-		rc = h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
-		     ok.version == PROTO_VERSION ? 0 : -EPROTO;
-		if (rc < 0)
-			log_err("mirror %s: %s answered the handshake with %s", m->name,
-				m->peer.text, proto_msg_name(h.type));
-	} else {
-		rc = rc == 0 ? -ECONNRESET : rc;
-		log_err("mirror %s: handshake with %s failed: %s", m->name, m->peer.text,
-			strerror(-rc));
-	}
-	if (rc < 0) {
-		stream_free(s);
-		*ret_err = rc;
-		return NULL;
-	}
+	if (!s)
+		log_err("mirror %s: %s: %s", m->name, m->peer.text, why);
 	return s;
 }
 

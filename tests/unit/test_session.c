@@ -11,8 +11,7 @@
  * the frame or the one operation, never crash, and touch nothing outside
  * the root.
  *
- * Tests that expose a bug not fixed yet run only with
- * MIRROR_TEST_KNOWN_BUGS=1 (see main()).  Under valgrind openat2 is missing,
+ * Under valgrind openat2 is missing,
  * so there the sink resolves paths with path.c's component walk instead:
  * running both covers both. */
 #include "config.h"
@@ -791,10 +790,8 @@ static void test_hardlinks(void **state)
 }
 
 /* The same group in one pass onto an empty sink: the first name's content
- * and its hardlinks travel together.  KNOWN BUG (run with
- * MIRROR_TEST_KNOWN_BUGS=1): receiver_idle() applies the held hardlinks
- * before apply_commit() has renamed the target's temp file into place, so
- * link_apply() finds no target and every hardlink fails with ENOENT. */
+ * and its hardlinks travel together, so the target is renamed into place in
+ * the same batch as the links are made (receiver_idle() commits first). */
 static void test_hardlinks_fresh(void **state)
 {
 	struct fixture *fx = *state;
@@ -1288,6 +1285,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_type_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlinks_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
@@ -1299,17 +1297,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_escape_is_per_op, setup, teardown),
 	};
 
-	/* Tests that expose bugs not fixed yet (see each test's comment). */
-	const struct CMUnitTest known_bugs[] = {
-		cmocka_unit_test_setup_teardown(test_hardlinks_fresh, setup, teardown),
-	};
-	const char *kb = getenv("MIRROR_TEST_KNOWN_BUGS");
-	int rc;
-
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_WARNING);
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	if (kb && *kb && strcmp(kb, "0") != 0)
-		rc += cmocka_run_group_tests(known_bugs, NULL, NULL);
-	return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
