@@ -84,12 +84,31 @@ static void note(struct fsm_out *out, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Forget what the peer last said.  Used on the way into and out of FAULT:
+ * while our link is down we hear nothing, so the cached view (typically
+ * "peer is BACKUP, term T") goes stale exactly when the peer is most likely
+ * to change state (it takes over).  Deciding an election on it right after
+ * the link returns made a returning master depose the node that had taken
+ * over.  With the view forgotten, BACKUP waits for a fresh heartbeat (or a
+ * full dead time of silence) before deciding anything. */
+static void forget_peer(struct fsm *f)
+{
+	f->peer_seen = false;
+	f->peer_last_ms = 0;
+}
+
 /* Move to state "to"; the reason is already in out->reason. */
 static void enter(struct fsm *f, struct fsm_out *out, enum fsm_state to,
 		  int64_t now)
 {
 	if (f->state == FSM_MASTER && to != FSM_MASTER)
 		out->actions |= FSM_ACT_VIP_DEL | FSM_ACT_MIRROR_DEMOTE;
+	/* Entering FAULT: the peer view is about to go out of date.  Leaving
+	 * FAULT for BACKUP: only heartbeats heard from now on may drive an
+	 * election (any "deposed" verdict was taken before this point). */
+	if ((to == FSM_FAULT && f->state != FSM_FAULT) ||
+	    (f->state == FSM_FAULT && to == FSM_BACKUP))
+		forget_peer(f);
 	if (to == FSM_STALE && !f->p.stale) {
 		f->p.stale = true;
 		out->actions |= FSM_ACT_PERSIST;

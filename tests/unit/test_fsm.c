@@ -447,6 +447,63 @@ static void test_fault_link_up_then_deposed(void **state)
 	assert_int_equal(o.to, FSM_STALE);
 }
 
+/* t0400's flake: master alpha last heard beta as BACKUP (term 1), its link
+ * went down, beta took over (term 2) meanwhile, the link came back and the
+ * first tick, before any fresh heartbeat, ran the election on the cached
+ * "beta is BACKUP" and took the VIP back with term 2, then won the equal-term
+ * dual master on priority.  The cached view must be forgotten in FAULT. */
+static void test_fault_return_no_election_on_stale_view(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);                                   /* term 1 */
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 1), 1050);
+	assert_int_equal(o.to, FSM_MASTER);
+	step(&f, simple(FSM_EV_LINK_DOWN), 1100);
+	o = step(&f, simple(FSM_EV_LINK_UP), 1600);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_false(f.peer_seen);
+	/* ticks before the first fresh heartbeat: no election, no VIP */
+	o = step(&f, simple(FSM_EV_TICK), 1620);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	o = step(&f, simple(FSM_EV_TICK), 1640);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_int_equal(f.p.term, 1);
+	/* the fresh heartbeat: beta took over in term 2, we were deposed */
+	o = step(&f, hb("beta", FSM_MASTER, 100, 2), 1680);
+	assert_int_equal(o.to, FSM_STALE);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	assert_true(f.p.stale);
+	o = step(&f, simple(FSM_EV_TICK), 9000);
+	assert_int_equal(o.to, FSM_STALE);
+}
+
+/* Same, with the check script instead of the link: the view from before the
+ * fault is dropped, and so is the one heard during it; an election needs a
+ * heartbeat heard after leaving FAULT, and a fresh BACKUP peer still loses
+ * it normally. */
+static void test_fault_return_election_needs_fresh_hb(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	step(&f, hb("beta", FSM_BACKUP, 100, 1), 1050);
+	step(&f, simple(FSM_EV_CHECK_FAIL), 1100);
+	assert_false(f.peer_seen);
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 1), 1150);
+	assert_int_equal(o.to, FSM_FAULT);
+	o = step(&f, simple(FSM_EV_CHECK_OK), 1200);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, simple(FSM_EV_TICK), 1220);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 1), 1250);
+	assert_int_equal(o.to, FSM_MASTER);               /* election on fresh news */
+	assert_int_equal(f.p.term, 2);
+}
+
 static void test_master_ignores_backup_peer(void **state)
 {
 	struct fsm f;
@@ -654,6 +711,8 @@ int main(void)
 		cmocka_unit_test(test_master_check_fail_fault),
 		cmocka_unit_test(test_fault_deposed_on_return),
 		cmocka_unit_test(test_fault_link_up_then_deposed),
+		cmocka_unit_test(test_fault_return_no_election_on_stale_view),
+		cmocka_unit_test(test_fault_return_election_needs_fresh_hb),
 		cmocka_unit_test(test_master_ignores_backup_peer),
 		cmocka_unit_test(test_dual_master_we_win),
 		cmocka_unit_test(test_dual_master_higher_term_wins),
