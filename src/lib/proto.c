@@ -24,7 +24,7 @@ static const struct proto_row proto_table[] = {
 	[MSG_HELLO] = { "HELLO", TO_SINK, 24, 24 + 2 * PROTO_NAME_MAX, 0 },
 	[MSG_HELLO_OK] = { "HELLO_OK", TO_SOURCE, 26, 26, 0 },
 	[MSG_ERROR] = { "ERROR", BOTH, 8, 8 + PROTO_MSG_MAX, 0 },
-	[MSG_ENTRY] = { "ENTRY", TO_SINK, 8 + 41 + 12, ENTRY_MAX, 0 },
+	[MSG_ENTRY] = { "ENTRY", TO_SINK, 8 + 41 + 12, ENTRY_MAX, ENTRY_LISTED },
 	[MSG_DIR_DONE] = { "DIR_DONE", TO_SINK, 12, 8 + PATH_FIELD, 0 },
 	[MSG_DELETE] = { "DELETE", TO_SINK, 13, 8 + PATH_FIELD, 0 },
 	[MSG_RENAME] = { "RENAME", TO_SINK, 18, 8 + 2 * PATH_FIELD, 0 },
@@ -122,6 +122,11 @@ void proto_put_error(struct wbuf *out, uint32_t code, const char *text)
 
 void proto_put_entry(struct wbuf *out, uint64_t id, const struct entry *e)
 {
+	proto_put_entry_flags(out, id, 0, e);
+}
+
+void proto_put_entry_flags(struct wbuf *out, uint64_t id, uint8_t flags, const struct entry *e)
+{
 	size_t at = frame_begin(out);
 
 	wbuf_put_u64(out, id);
@@ -136,7 +141,7 @@ void proto_put_entry(struct wbuf *out, uint64_t id, const struct entry *e)
 	wbuf_put_bytes(out, e->path, e->path_len);
 	wbuf_put_bytes(out, e->link, e->link ? e->link_len : 0);
 	wbuf_put_bytes(out, e->xattrs, e->xattrs ? e->xattrs_len : 0);
-	frame_end(out, at, MSG_ENTRY, 0);
+	frame_end(out, at, MSG_ENTRY, flags);
 }
 
 void proto_put_path(struct wbuf *out, uint8_t type, uint64_t id, const char *p, size_t len)

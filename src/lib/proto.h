@@ -45,6 +45,8 @@ enum proto_msg {
 enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
 
 #define DATA_ZSTD 0x01               /* MSG_DATA flag: chunk is zstd-compressed */
+#define ENTRY_LISTED 0x01            /* MSG_ENTRY flag (directories): its children
+					follow, closed by DIR_DONE */
 
 enum need_mode { NEED_WHOLE = 0, NEED_DELTA = 1 };
 enum file_status { FILE_OK = 0, FILE_ABORTED = 1 };
@@ -87,6 +89,7 @@ void proto_put_hello(struct wbuf *out, const char *mirror, const char *node);
 void proto_put_hello_ok(struct wbuf *out, const struct proto_hello_ok *m);
 void proto_put_error(struct wbuf *out, uint32_t code, const char *text);
 void proto_put_entry(struct wbuf *out, uint64_t id, const struct entry *e);
+void proto_put_entry_flags(struct wbuf *out, uint64_t id, uint8_t flags, const struct entry *e);
 void proto_put_path(struct wbuf *out, uint8_t type, uint64_t id, const char *p, size_t len);
 void proto_put_rename(struct wbuf *out, uint64_t id, const char *from, size_t flen,
 		      const char *to, size_t tlen);

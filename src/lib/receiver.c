@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -63,11 +64,21 @@ struct receiver {
 	size_t links_n, links_cap;
 	uint64_t last_id, acked_id;
 	bool dirty;
+	uint64_t dirty_since;   /* ms (monotonic) of the first uncommitted change */
+	uint64_t listed_open;   /* ENTRY_LISTED directories without DIR_DONE yet */
 	struct names names;
 	struct receiver_stats stats;
 };
 
 #define SCRATCH (PROTO_CHUNK + 65536)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, struct wbuf *out)
 {
@@ -129,6 +140,16 @@ void receiver_free(struct receiver *r)
 	compress_free(r->zstd);
 	free(r->buf);
 	free(r);
+}
+
+int receiver_commit_wait(const struct receiver *r)
+{
+	if (!r->dirty)
+		return -1;
+	if (apply_pending(r->apply) >= COMMIT_EVERY)
+		return 0;
+	uint64_t age = now_ms() - r->dirty_since;
+	return age >= RECEIVER_COMMIT_MS ? 0 : (int)(RECEIVER_COMMIT_MS - age);
 }
 
 const struct receiver_stats *receiver_stats(const struct receiver *r)
@@ -332,7 +353,7 @@ static int hold(struct receiver *r, struct entry *e)
 {
 	if (r->links_n == r->links_cap) {
 		size_t cap = r->links_cap ? r->links_cap * 2 : 64;
-		if (cap > RECEIVER_MAX_AWAIT)
+		if (cap > RECEIVER_MAX_HELD)
 			return -ENOBUFS;
 		struct entry *v = realloc(r->links, cap * sizeof(*v));
 		if (!v)
@@ -388,7 +409,14 @@ static bool entry_current(struct receiver *r, const struct entry *e)
 	return same;
 }
 
-static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
+static void mark_dirty(struct receiver *r)
+{
+	if (!r->dirty)
+		r->dirty_since = now_ms();
+	r->dirty = true;
+}
+
+static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t n)
 {
 	struct entry e;
 	uint64_t id;
@@ -397,7 +425,7 @@ static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 	if (rc < 0)
 		return rc;
 	r->last_id = id;
-	r->dirty = true;
+	mark_dirty(r);
 	r->stats.entries++;
 	if (e.path_len > 0 && (rc = names_add(&r->names, e.path, e.path_len)) < 0)
 		goto out;
@@ -408,6 +436,7 @@ static int on_entry(struct receiver *r, const uint8_t *p, size_t n)
 			op_error(r, "cannot queue hardlink", e.path, rc);
 		rc = 0;
 	} else if (e.type == ENT_DIR) {
+		r->listed_open += (flags & ENTRY_LISTED) != 0;
 		if ((rc = apply_entry(r->apply, &e)) < 0)
 			op_error(r, "cannot apply", e.path, rc);
 		else if (hold(r, &e) < 0)
@@ -561,7 +590,7 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 		op_error(r, "cannot write", r->cur.e.path, rc);
 		proto_put_done(r->out, m.id, rc);
 	}
-	r->dirty = true;
+	mark_dirty(r);
 	current_clear(r);
 	if (apply_pending(r->apply) >= COMMIT_EVERY)
 		return receiver_idle(r);
@@ -580,7 +609,7 @@ static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
 	if (rc < 0)
 		return rc;
 	r->last_id = id;
-	r->dirty = true;
+	mark_dirty(r);
 	if ((rc = apply_delete(r->apply, path, len)) < 0)
 		op_error(r, "cannot delete", path, rc);
 	else
@@ -599,7 +628,7 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 	if (rc < 0)
 		return rc;
 	r->last_id = id;
-	r->dirty = true;
+	mark_dirty(r);
 	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
 		op_error(r, "cannot rename", from, rc);
 	else
@@ -619,7 +648,9 @@ static int on_dir_done_frame(struct receiver *r, const uint8_t *p, size_t n)
 	if (rc < 0)
 		return rc;
 	r->last_id = id;
-	r->dirty = true;
+	mark_dirty(r);
+	if (r->listed_open > 0)
+		r->listed_open--;
 	rc = on_dir_done(r, path, len);
 	free(path);
 	return rc;
@@ -635,7 +666,7 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 	if (r->have_cur || r->await_n > 0)
 		return -EPROTO;        /* END before all content arrived */
 	r->last_id = id;
-	r->dirty = true;
+	mark_dirty(r);
 	if ((rc = receiver_idle(r)) < 0)
 		return rc;
 	struct proto_end_ok m = { .id = id, .files = r->stats.files,
@@ -652,7 +683,10 @@ int receiver_idle(struct receiver *r)
 
 	if (!r->dirty)
 		return 0;
-	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur) {
+	/* Held entries wait until no content is in flight and no directory
+	 * listing is open: a listed directory still gets children (and a new
+	 * mtime) until its DIR_DONE, so a one-shot pass applies them at END. */
+	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur && r->listed_open == 0) {
 		/* targets closed in this batch must be renamed in first */
 		if ((rc = apply_commit(r->apply)) < 0) {
 			log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
@@ -680,7 +714,7 @@ int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *
 	if (r->have_cur && h->type != MSG_DATA && h->type != MSG_FILE_END)
 		return -EPROTO;        /* a file's content is not interleaved */
 	switch (h->type) {
-	case MSG_ENTRY: return on_entry(r, p, h->len);
+	case MSG_ENTRY: return on_entry(r, h->flags, p, h->len);
 	case MSG_DIR_DONE: return on_dir_done_frame(r, p, h->len);
 	case MSG_DELETE: return on_delete(r, p, h->len);
 	case MSG_RENAME: return on_rename(r, p, h->len);

@@ -10,8 +10,8 @@
  *
  * Durability: replies ACK(id) and DONE(id) are sent only after
  * apply_commit(), i.e. once the changes are on disk.  The program calls
- * receiver_idle() whenever no complete frame is buffered, before it blocks
- * on the socket (group commit). */
+ * receiver_idle() when the input has gone quiet or receiver_commit_wait()
+ * says a commit is due (group commit: one syncfs serves many files). */
 #ifndef MIRROR_RECEIVER_H
 #define MIRROR_RECEIVER_H
 
@@ -21,6 +21,8 @@
 #include "wire.h"
 
 #define RECEIVER_MAX_AWAIT 65536   /* files NEEDed and not yet received */
+#define RECEIVER_MAX_HELD (1u << 20) /* directories and hardlinks held back */
+#define RECEIVER_COMMIT_MS 50      /* longest a change waits for its commit */
 
 struct receiver;
 
@@ -44,6 +46,11 @@ void receiver_free(struct receiver *r);     /* NULL is a no-op; unlinks temp fil
 int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *payload);
 /* Commit what is pending and queue ACK/DONE replies.  0 or -errno. */
 int receiver_idle(struct receiver *r);
+/* -1 when nothing waits for a commit, 0 when a commit is due now (1024
+ * pending changes or RECEIVER_COMMIT_MS since the first), else the
+ * milliseconds until it is.  The program commits earlier when its input
+ * goes quiet. */
+int receiver_commit_wait(const struct receiver *r);
 const struct receiver_stats *receiver_stats(const struct receiver *r);
 
 #endif

@@ -32,6 +32,8 @@ struct slot {
 	uint8_t mode;
 	uint8_t tries;
 	bool is_file;
+	bool retried;               /* a retry carries the tag on */
+	uint64_t tag;
 	struct entry e;             /* files only */
 	struct delta_job *sig;      /* NEED_DELTA: signature being loaded */
 };
@@ -40,6 +42,7 @@ struct retry {
 	char *path;
 	size_t len;
 	uint8_t tries;
+	uint64_t tag;
 };
 
 struct current {
@@ -65,6 +68,7 @@ struct sender {
 	struct current cur;
 	bool have_cur;
 	uint8_t next_tries;         /* tries of the op next_op() returned */
+	uint64_t next_tag;          /* tag of a retried op next_op() dropped */
 	bool feed_done, end_sent, finished;
 	struct hash *hash;
 	struct compress *zstd;
@@ -165,14 +169,26 @@ static void advance_base(struct sender *s)
 		s->base++;
 }
 
-static void complete(struct sender *s, uint64_t id)
+static void settle(struct sender *s, uint64_t tag)
 {
-	slot_clear(slot_of(s, id));
-	if (s->opts.on_complete)
-		s->opts.on_complete(s->opts.ctx, id);
+	if (s->opts.on_settled)
+		s->opts.on_settled(s->opts.ctx, tag);
 }
 
-static void retry_push(struct sender *s, const struct slot *sl)
+static void complete(struct sender *s, uint64_t id)
+{
+	struct slot *sl = slot_of(s, id);
+	bool retried = sl->retried;
+	uint64_t tag = sl->tag;
+
+	slot_clear(sl);
+	if (s->opts.on_complete)
+		s->opts.on_complete(s->opts.ctx, id);
+	if (!retried)
+		settle(s, tag);
+}
+
+static void retry_push(struct sender *s, struct slot *sl)
 {
 	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
 		s->stats.errors++;
@@ -185,7 +201,9 @@ static void retry_push(struct sender *s, const struct slot *sl)
 		s->stats.errors++;
 		return;
 	}
-	s->retry[s->retry_n++] = (struct retry){ p, sl->e.path_len, (uint8_t)(sl->tries + 1) };
+	s->retry[s->retry_n++] = (struct retry){ p, sl->e.path_len, (uint8_t)(sl->tries + 1),
+						 sl->tag };
+	sl->retried = true;
 	s->stats.retries++;
 }
 
@@ -500,10 +518,12 @@ static int next_op(struct sender *s, struct sender_op *op)
 		struct retry r = s->retry[--s->retry_n];
 		int rc = scan_stat(s->rootfd, r.path, r.len, true, &op->e);
 		s->next_tries = r.tries;
+		s->next_tag = r.tag;
 		free(r.path);
 		if (rc < 0)
 			return rc == -ENOENT ? 3 : rc;   /* gone: nothing to resend */
 		op->kind = SOP_ENTRY;
+		op->tag = r.tag;
 		return 1;
 	}
 	s->next_tries = 0;
@@ -520,7 +540,7 @@ static void put_op(struct wbuf *out, uint64_t id, const struct sender_op *op)
 	const struct entry *e = &op->e;
 
 	switch (op->kind) {
-	case SOP_ENTRY: proto_put_entry(out, id, e); break;
+	case SOP_ENTRY: proto_put_entry_flags(out, id, op->flags & SOP_LISTED ? ENTRY_LISTED : 0, e); break;
 	case SOP_DIR_DONE: proto_put_path(out, MSG_DIR_DONE, id, e->path, e->path_len); break;
 	case SOP_DELETE: proto_put_path(out, MSG_DELETE, id, e->path, e->path_len); break;
 	case SOP_RENAME: proto_put_rename(out, id, e->path, e->path_len, e->link, e->link_len); break;
@@ -533,9 +553,8 @@ static int send_op(struct sender *s, struct wbuf *out)
 	struct sender_op op = { 0 };
 	int rc;
 
-	do
-		rc = next_op(s, &op);
-	while (rc == 3);
+	while ((rc = next_op(s, &op)) == 3)
+		settle(s, s->next_tag);        /* a retried file that is gone */
 	if (rc != 1)
 		return rc == 2 ? 0 : rc;
 	uint64_t id = s->next++;
@@ -543,6 +562,7 @@ static int send_op(struct sender *s, struct wbuf *out)
 	put_op(out, id, &op);
 	sl->state = SLOT_SENT;
 	sl->tries = s->next_tries;
+	sl->tag = op.tag;
 	sl->is_file = op.kind == SOP_ENTRY && op.e.type == ENT_FILE;
 	if (sl->is_file)
 		sl->e = op.e;           /* keep: content may be needed */
@@ -581,4 +601,28 @@ int sender_produce(struct sender *s, struct wbuf *out, size_t high)
 	if (out->err)
 		return out->err;
 	return out->len >= high;
+}
+
+int sender_scan_feed_next(void *ctx, struct sender_op *op)
+{
+	struct sender_scan_feed *f = ctx;
+
+	for (;;) {
+		memset(op, 0, sizeof(*op));
+		int rc = scan_next(f->scan, &op->e);
+		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
+			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
+			if (rc == SCAN_ENTRY && op->e.type == ENT_DIR)
+				op->flags = SOP_LISTED;
+			return 1;
+		}
+		if (rc == SCAN_END) {
+			entry_clear(&op->e);
+			return 2;
+		}
+		log_err("mirror %s: cannot read '%s': %s", f->mirror,
+			op->e.path ? op->e.path : "?", strerror(-rc));
+		f->errors++;
+		entry_clear(&op->e);
+	}
 }

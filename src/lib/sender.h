@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "entry.h"
+#include "scan.h"
 #include "wire.h"
 
 #define SENDER_WINDOW 8192
@@ -31,8 +32,13 @@ enum sender_op_kind {
 	SOP_RENAME = 4,      /* e.path -> e.link */
 };
 
+enum sender_op_flags {
+	SOP_LISTED = 1 << 0, /* a directory whose children follow, then SOP_DIR_DONE */
+};
+
 struct sender_op {
 	uint8_t kind;
+	uint8_t flags;       /* enum sender_op_flags */
 	struct entry e;      /* owned by the op; the sender takes it */
 };
 
@@ -43,11 +49,29 @@ struct sender_feed {
 	void *ctx;
 };
 
+/* A feed over a tree walk (one-shot sync, reconciliation): entries, with
+ * directories marked SOP_LISTED, and SOP_DIR_DONE after each directory's
+ * children.  Unreadable paths are counted in errors and skipped (the error
+ * is logged with the mirror name). */
+struct sender_scan_feed {
+	const char *mirror;          /* borrowed */
+	struct scan *scan;           /* borrowed */
+	uint64_t errors;
+};
+int sender_scan_feed_next(void *ctx, struct sender_op *ret);
+
 struct sender_opts {
 	const char *mirror;        /* for logs; borrowed */
 	int compress_level;        /* zstd level, 1..19 */
 	/* Called when an operation becomes complete on the sink (may be NULL). */
 	void (*on_complete)(void *ctx, uint64_t id);
+	/* Called once per operation the feed gave, with its tag, when the
+	 * sender is done with it: complete on the sink, or given up (counted
+	 * in errors).  A file sent again (retry) is settled only when its
+	 * last try is, or when the file turned out to be gone.  Operations
+	 * still pending when the sender is freed are never settled.  May be
+	 * NULL; called from sender_frame or sender_produce. */
+	void (*on_settled)(void *ctx, uint64_t tag);
 	void *ctx;
 };
 

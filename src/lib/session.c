@@ -16,6 +16,7 @@
 #define OUT_LOW (1u << 20)
 #define OUT_HIGH (4u << 20)
 #define FLUSH_AT (256u << 10)
+#define QUIET_MS 2
 
 long session_pump_sender(struct stream *s, struct sender *snd)
 {
@@ -142,6 +143,28 @@ static int refuse(struct stream *s, int code, const char *text)
 	return -code;
 }
 
+/* Input ran dry: send the replies, then commit unless more input arrives
+ * within QUIET_MS and the commit is not yet due.  A steady stream thus gets
+ * a commit every RECEIVER_COMMIT_MS (or 1024 changes), a lone change one
+ * after QUIET_MS. */
+static int receiver_quiet(struct stream *s, struct receiver *r)
+{
+	int rc = stream_flush(s);
+	int wait = receiver_commit_wait(r);
+
+	if (rc < 0 || wait < 0)
+		return rc;
+	if (wait > 0) {
+		struct pollfd pfd = { .fd = stream_fd(s), .events = POLLIN };
+		rc = poll(&pfd, 1, wait < QUIET_MS ? wait : QUIET_MS);
+		if (rc > 0)
+			return 0;         /* more input: keep batching */
+	}
+	if ((rc = receiver_idle(r)) < 0)
+		return rc;
+	return stream_flush(s);
+}
+
 int session_run_receiver(struct stream *s, struct receiver *r, const char *who)
 {
 	struct wire_hdr h;
@@ -149,8 +172,7 @@ int session_run_receiver(struct stream *s, struct receiver *r, const char *who)
 	int rc;
 
 	for (;;) {
-		if (!stream_has_frame(s) &&
-		    ((rc = receiver_idle(r)) < 0 || (rc = stream_flush(s)) < 0))
+		if (!stream_has_frame(s) && (rc = receiver_quiet(s, r)) < 0)
 			return rc;
 		rc = stream_recv(s, SESSION_IDLE_MS, &h, &p);
 		if (rc <= 0) {

@@ -20,35 +20,6 @@
 
 #define CONNECT_MS 10000
 
-struct scan_feed {
-	const char *mirror;
-	struct scan *scan;
-	uint64_t errors;
-};
-
-/* Turn scan items into sender operations. */
-static int scan_feed_next(void *ctx, struct sender_op *op)
-{
-	struct scan_feed *f = ctx;
-
-	for (;;) {
-		memset(op, 0, sizeof(*op));
-		int rc = scan_next(f->scan, &op->e);
-		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
-			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
-			return 1;
-		}
-		if (rc == SCAN_END) {
-			entry_clear(&op->e);
-			return 2;
-		}
-		log_err("mirror %s: cannot read '%s': %s", f->mirror,
-			op->e.path ? op->e.path : "?", strerror(-rc));
-		f->errors++;
-		entry_clear(&op->e);
-	}
-}
-
 static double now_sec(void)
 {
 	struct timespec ts;
@@ -83,7 +54,7 @@ static struct exclude *build_excludes(const struct conf_mirror *m)
 }
 
 static void fill_result(struct push_result *r, const struct sender *snd,
-			const struct stream *s, const struct scan_feed *f, double t0)
+			const struct stream *s, const struct sender_scan_feed *f, double t0)
 {
 	const struct sender_stats *st = sender_stats(snd);
 
@@ -106,7 +77,7 @@ int push_once(const struct conf *c, const struct conf_mirror *m,
 	struct exclude *ex = build_excludes(m);
 	struct stream *s = NULL;
 	struct sender *snd = NULL;
-	struct scan_feed feed = { .mirror = m->name };
+	struct sender_scan_feed feed = { .mirror = m->name };
 	struct scan_opts so = { .one_fs = m->one_fs, .xattrs = m->xattrs, .ex = ex };
 
 	memset(ret, 0, sizeof(*ret));
@@ -121,7 +92,7 @@ int push_once(const struct conf *c, const struct conf_mirror *m,
 	}
 	if (!(s = handshake(c, m, &rc)))
 		goto out;
-	struct sender_feed sf = { scan_feed_next, &feed };
+	struct sender_feed sf = { sender_scan_feed_next, &feed };
 	struct sender_opts opts = { .mirror = m->name, .compress_level = 1 };
 	if (!(snd = sender_new(rootfd, &opts, &sf)) || (rc = net_set_nonblock(stream_fd(s), true)) < 0) {
 		rc = rc ? rc : -ENOMEM;

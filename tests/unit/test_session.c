@@ -199,32 +199,6 @@ static size_t count_children(int dfd, const char *path)
 
 /* ---- one sync pass ---- */
 
-struct scan_feed {
-	struct scan *scan;
-	uint64_t errors;
-};
-
-/* Turn scan items into sender operations, as push.c does. */
-static int scan_feed_next(void *ctx, struct sender_op *op)
-{
-	struct scan_feed *f = ctx;
-
-	for (;;) {
-		memset(op, 0, sizeof(*op));
-		int rc = scan_next(f->scan, &op->e);
-		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
-			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
-			return 1;
-		}
-		if (rc == SCAN_END) {
-			entry_clear(&op->e);
-			return 2;
-		}
-		f->errors++;
-		entry_clear(&op->e);
-	}
-}
-
 struct rthread {
 	int fd, rootfd;
 	int rc;
@@ -281,7 +255,7 @@ static void run_pass(struct fixture *fx, struct pass *ret)
 	sigset_t block, old;
 	struct rthread t = { .rootfd = fx->dstfd };
 	struct scan_opts so = { .xattrs = true };
-	struct scan_feed feed = { 0 };
+	struct sender_scan_feed feed = { .mirror = "test" };
 	struct sigaction sa = { .sa_handler = on_alarm };
 
 	memset(ret, 0, sizeof(*ret));
@@ -300,7 +274,7 @@ static void run_pass(struct fixture *fx, struct pass *ret)
 	assert_non_null(s);
 	feed.scan = scan_new(fx->srcfd, &so);
 	assert_non_null(feed.scan);
-	struct sender_feed sf = { scan_feed_next, &feed };
+	struct sender_feed sf = { sender_scan_feed_next, &feed };
 	struct sender_opts opts = { .mirror = "test", .compress_level = 1 };
 	struct sender *snd = sender_new(fx->srcfd, &opts, &sf);
 	assert_non_null(snd);
