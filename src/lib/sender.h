@@ -40,6 +40,8 @@ struct sender_op {
 	uint8_t kind;
 	uint8_t flags;       /* enum sender_op_flags */
 	struct entry e;      /* owned by the op; the sender takes it */
+	uint64_t tag;        /* the feed's own number (e.g. a journal sequence),
+			      * handed back by on_settled; 0 if unused */
 };
 
 /* next(): 1 with *ret filled, 0 when nothing is available right now, 2 when
