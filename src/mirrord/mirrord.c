@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +14,12 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "control.h"
 #include "live.h"
 #include "log.h"
 #include "push.h"
 #include "serve.h"
+#include "status.h"
 
 /* Exit codes, documented in mirrord(8). */
 enum {
@@ -28,12 +31,14 @@ enum {
 	EXIT_RUNTIME = 5,     /* daemon: could not start (bind, ...) */
 };
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, reload_flag;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop_flag = 1;
+	if (sig == SIGHUP)
+		reload_flag = 1;
+	else
+		stop_flag = 1;
 }
 
 static void usage(FILE *out)
@@ -101,6 +106,116 @@ static void set_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Daemon: SIGHUP asks for a reload.  It is blocked here, before any thread
+ * starts, so every thread inherits the mask and only the control thread
+ * (which unblocks it) is interrupted by it, never a session's I/O. */
+static void set_reload_signal(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigset_t set;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* ---- SIGHUP: re-read the file, report what changed ---- */
+
+static int find_source(const struct conf *c, const struct conf_mirror **ret_m);
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool excludes_eq(const struct conf_mirror *a, const struct conf_mirror *b)
+{
+	if (a->n_excludes != b->n_excludes)
+		return false;
+	for (size_t i = 0; i < a->n_excludes; i++)
+		if (strcmp(a->excludes[i], b->excludes[i]) != 0)
+			return false;
+	return true;
+}
+
+/* Keys that need a restart: logged one by one; returns how many changed. */
+static unsigned diff_fixed(const struct conf *o, const struct conf *n)
+{
+	unsigned k = 0;
+
+	if (!str_eq(o->node_name, n->node_name) && ++k)
+		log_warn("reload: [node] name changed: not reloaded, restart mirrord");
+	if (!str_eq(o->control_socket, n->control_socket) && ++k)
+		log_warn("reload: [node] control_socket changed: not reloaded, restart mirrord");
+	if (!str_eq(o->state_dir, n->state_dir) && ++k)
+		log_warn("reload: [node] state_dir changed: not reloaded, restart mirrord");
+	if (strcmp(o->listen.text, n->listen.text) != 0 && ++k)
+		log_warn("reload: [node] listen changed: not reloaded, restart mirrord");
+	for (size_t i = 0; i < o->n_mirrors; i++)
+		if (!conf_find_mirror(n, o->mirrors[i].name) && ++k)
+			log_warn("reload: mirror %s removed: not reloaded, restart mirrord",
+				 o->mirrors[i].name);
+	for (size_t i = 0; i < n->n_mirrors; i++) {
+		const struct conf_mirror *b = &n->mirrors[i], *a = conf_find_mirror(o, b->name);
+		if (!a) {
+			log_warn("reload: mirror %s added: not reloaded, restart mirrord", b->name);
+			k++;
+			continue;
+		}
+		if ((strcmp(a->path, b->path) != 0 || a->has_peer != b->has_peer ||
+		     strcmp(a->peer.text, b->peer.text) != 0) && ++k)
+			log_warn("reload: mirror %s: path or peer changed: not reloaded, restart "
+				 "mirrord", b->name);
+		/* the live source and the sink build their exclude set and
+		 * coalescing window at start; they cannot take new ones yet */
+		if ((!excludes_eq(a, b) || a->delay_ms != b->delay_ms ||
+		     a->append_interval_ms != b->append_interval_ms ||
+		     a->keep_versions_sec != b->keep_versions_sec || a->one_fs != b->one_fs ||
+		     a->xattrs != b->xattrs || a->owner != b->owner) && ++k)
+			log_warn("reload: mirror %s: excludes or options changed: not applied to "
+				 "the running source and sink yet, restart mirrord", b->name);
+	}
+	return k;
+}
+
+static int reload(void *ctx, char **metrics_file)
+{
+	const struct conf *o = ctx;
+	const struct conf_mirror *src;
+	struct conf n;
+	char err[1024];
+
+	if (conf_load(o->file, &n, err, sizeof(err)) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		return -EINVAL;
+	}
+	if (find_source(&n, &src) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", o->file);
+		conf_free(&n);
+		return -EINVAL;
+	}
+	unsigned fixed = diff_fixed(o, &n), applied = 0;
+	if (!str_eq(*metrics_file, n.metrics_file)) {
+		char *m = n.metrics_file ? strdup(n.metrics_file) : NULL;
+		if (n.metrics_file && !m) {
+			log_err("reload: out of memory, keeping the running configuration");
+			conf_free(&n);
+			return -ENOMEM;
+		}
+		log_notice("reload: metrics_file %s -> %s", *metrics_file ? *metrics_file : "(none)",
+			   m ? m : "(none)");
+		free(*metrics_file);
+		*metrics_file = m;
+		applied++;
+	}
+	log_notice("configuration %s reloaded: %u change(s) applied, %u need a restart",
+		   o->file, applied, fixed);
+	conf_free(&n);
+	return 0;
+}
+
 static int run_once(const struct conf *c, const char *name)
 {
 	const struct conf_mirror *m = conf_find_mirror(c, name);
@@ -147,19 +262,38 @@ static int find_source(const struct conf *c, const struct conf_mirror **ret_m)
 static int run_daemon(const struct conf *c)
 {
 	const struct conf_mirror *src;
+	struct control_hooks hooks = { .reload = reload, .ctx = (void *)c };
+	struct control *ctl = NULL;
 	struct live *l = NULL;
 	int rc;
 
 	if (find_source(c, &src) < 0)
 		return EXIT_CONFIG;
 	log_notice("mirrord %s starting as %s", PACKAGE_VERSION, c->node_name);
-	if (src && (rc = live_start(c, src, &stop_flag, &l)) < 0) {
-		log_err("mirror %s: cannot start the source role: %s", src->name, strerror(-rc));
+	if (status_init(c) < 0) {
+		log_err("out of memory");
 		return EXIT_RUNTIME;
 	}
+	set_reload_signal();
+	if (control_start(c, &hooks, &stop_flag, &reload_flag, &ctl) < 0) {
+		status_free();
+		return EXIT_RUNTIME;
+	}
+	if (src && (rc = live_start(c, src, &stop_flag, &l)) < 0) {
+		log_err("mirror %s: cannot start the source role: %s", src->name, strerror(-rc));
+		stop_flag = 1;
+		control_stop(ctl);
+		status_free();
+		return EXIT_RUNTIME;
+	}
+	if (src)
+		status_set_role(src->name, STATUS_SOURCE);
+	control_ready(ctl);
 	rc = serve_run(c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
 	stop_flag = 1;
 	live_join(l);
+	control_stop(ctl);
+	status_free();
 	log_notice("mirrord stopping");
 	return rc;
 }

@@ -1,0 +1,142 @@
+/* metrics: Prometheus text file.  See metrics.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctlsock.h"
+#include "metrics.h"
+#include "status.h"
+
+#define FO_TIMEOUT_MS 300
+
+static const char *const fo_states[] = { "init", "backup", "master", "fault", "stale" };
+
+/* One metric family over all mirrors; get returns the value of one. */
+static void family(FILE *f, const char *name, const char *type, const char *help,
+		   const struct status_mirror *ms, size_t n, bool source_only,
+		   double (*get)(const struct status_mirror *m))
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < n; i++) {
+		if (source_only && !ms[i].lag_known)
+			continue;
+		fprintf(f, "%s{mirror=\"%s\",role=\"%s\"} %.17g\n", name, ms[i].name,
+			status_role_name(ms[i].role), get(&ms[i]));
+	}
+}
+
+static double g_connected(const struct status_mirror *m) { return m->connected; }
+static double g_paused(const struct status_mirror *m) { return m->paused; }
+static double g_lag_s(const struct status_mirror *m) { return m->lag_seconds; }
+static double g_lag_n(const struct status_mirror *m) { return (double)m->lag_entries; }
+static double g_queue(const struct status_mirror *m) { return (double)m->queue_depth; }
+static double g_sent(const struct status_mirror *m) { return (double)m->bytes_sent; }
+static double g_recv(const struct status_mirror *m) { return (double)m->bytes_received; }
+static double g_saved(const struct status_mirror *m) { return (double)m->bytes_saved; }
+static double g_sessions(const struct status_mirror *m) { return (double)m->sessions; }
+static double g_errors(const struct status_mirror *m) { return (double)m->errors; }
+
+static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
+{
+	family(f, "mirrord_connected", "gauge", "1 while a session with the peer is up.",
+	       ms, n, false, g_connected);
+	family(f, "mirrord_paused", "gauge", "1 while sending is paused by mirrorctl.",
+	       ms, n, false, g_paused);
+	family(f, "mirrord_lag_seconds", "gauge",
+	       "Seconds since the sink last had every change (source role).",
+	       ms, n, true, g_lag_s);
+	family(f, "mirrord_lag_entries", "gauge",
+	       "Changes not yet acknowledged by the sink (source role).", ms, n, true, g_lag_n);
+	family(f, "mirrord_queue_bytes", "gauge", "Bytes queued for the peer's socket.",
+	       ms, n, false, g_queue);
+	family(f, "mirrord_sent_bytes_total", "counter", "Bytes sent to the peer.",
+	       ms, n, false, g_sent);
+	family(f, "mirrord_received_bytes_total", "counter", "Bytes received from the peer.",
+	       ms, n, false, g_recv);
+	family(f, "mirrord_delta_saved_bytes_total", "counter",
+	       "File bytes not sent thanks to deltas.", ms, n, false, g_saved);
+	family(f, "mirrord_sessions_total", "counter", "Sessions with the peer.",
+	       ms, n, false, g_sessions);
+	family(f, "mirrord_errors_total", "counter", "Errors recorded for the mirror.",
+	       ms, n, false, g_errors);
+}
+
+static void failover_metrics(FILE *f, const char *sock)
+{
+	char *line = NULL, state[32] = "", term[32] = "", holder[16] = "";
+	int rc = ctlsock_request(sock, "status", FO_TIMEOUT_MS, &line);
+
+	if (rc == 0 && (ctlsock_kv_get(line, "state", state, sizeof(state)) < 0 ||
+			ctlsock_kv_get(line, "term", term, sizeof(term)) < 0))
+		rc = -EPROTO;
+	if (rc == 0)
+		(void)ctlsock_kv_get(line, "vip_holder", holder, sizeof(holder));
+	free(line);
+	fprintf(f, "# HELP failoverd_up 1 when failoverd answered on its control socket.\n"
+		"# TYPE failoverd_up gauge\nfailoverd_up %d\n", rc == 0);
+	if (rc < 0)
+		return;
+	fprintf(f, "# HELP failoverd_state Failover state (1 for the current one).\n"
+		"# TYPE failoverd_state gauge\n");
+	for (size_t i = 0; i < sizeof(fo_states) / sizeof(fo_states[0]); i++)
+		fprintf(f, "failoverd_state{state=\"%s\"} %d\n", fo_states[i],
+			strcmp(state, fo_states[i]) == 0);
+	char *end;
+	unsigned long long t = strtoull(term, &end, 10);
+	if (*term && !*end)
+		fprintf(f, "# HELP failoverd_term Election term.\n# TYPE failoverd_term gauge\n"
+			"failoverd_term %llu\n", t);
+	fprintf(f, "# HELP failoverd_vip_held 1 while this node holds the VIP.\n"
+		"# TYPE failoverd_vip_held gauge\nfailoverd_vip_held %d\n",
+		strcmp(holder, "self") == 0);
+}
+
+int metrics_write(const char *path, const char *node, const char *failoverd_sock)
+{
+	size_t n = status_count();
+	struct status_mirror *ms = calloc(n + 1, sizeof(*ms));
+	char *tmp = NULL;
+	int rc = 0, fd = -1;
+	FILE *f = NULL;
+
+	if (!ms || asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		free(ms);
+		return -ENOMEM;
+	}
+	n = status_snapshot(ms, n);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	fprintf(f, "# HELP mirrord_info mirrord is running.\n# TYPE mirrord_info gauge\n"
+		"mirrord_info{node=\"");
+	for (const char *p = node; *p; p++) {    /* label value escapes */
+		if (*p == '"' || *p == '\\' || *p == '\n')
+			fputc('\\', f);
+		fputc(*p == '\n' ? 'n' : *p, f);
+	}
+	fprintf(f, "\",version=\"%s\"} 1\n", PACKAGE_VERSION);
+	mirror_metrics(f, ms, n);
+	if (failoverd_sock)
+		failover_metrics(f, failoverd_sock);
+	if (ferror(f))
+		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+out:
+	if (rc < 0)
+		(void)unlink(tmp);
+	free(tmp);
+	free(ms);
+	return rc;
+}

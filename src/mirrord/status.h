@@ -1,0 +1,94 @@
+/* status: the live numbers of every mirror in this daemon, in one
+ * mutex-protected table (one per process).  The source thread (live.c) and
+ * the sink sessions (serve.c) report into it; the control socket
+ * (control.c) and the metrics file read snapshots of it.
+ *
+ * Mirrors are found by name: writers pass the conf_mirror name they hold,
+ * so neither side needs an index.  A name that is not in the table is
+ * ignored (status_init() was not called, or a test runs a session alone).
+ * Every function is safe to call from any thread and never blocks on I/O.
+ *
+ * Lag of a source mirror: lag_entries is what is not yet acknowledged by
+ * the sink (operations in flight, coalesced changes waiting, plus one while
+ * a reconciliation pass is still being sent); lag_seconds is the time since
+ * the last moment nothing was pending (or since the source started, when it
+ * never was in sync), and keeps growing while disconnected. */
+#ifndef MIRRORD_STATUS_H
+#define MIRRORD_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+#define STATUS_ERROR_MAX 200   /* bytes of last_error kept, NUL included */
+#define STATUS_PEER_MAX 80
+
+enum status_role {
+	STATUS_IDLE,           /* has a peer but its source is not running */
+	STATUS_SOURCE,         /* the live source runs for it (live.c) */
+	STATUS_SINK,           /* receives from a source (serve.c) */
+};
+
+struct status_mirror {
+	char name[40];
+	enum status_role role;
+	enum status_role requested;   /* last promote (SOURCE) / demote (SINK) */
+	bool paused;                  /* pause requested; the live source honours it */
+	bool connected;
+	char peer[STATUS_PEER_MAX];   /* configured or connected peer, "" if none */
+	int64_t connected_since;      /* unix seconds, 0 when not connected */
+	bool lag_known;               /* source role only */
+	double lag_seconds;
+	uint64_t lag_entries;
+	uint64_t queue_depth;         /* bytes queued for the socket */
+	uint64_t bytes_sent, bytes_received, bytes_saved;   /* since start */
+	uint64_t sessions, errors;
+	char last_error[STATUS_ERROR_MAX];   /* "" when none */
+	int64_t last_error_at;        /* unix seconds, 0 when none */
+};
+
+/* Build the table from c (every mirror STATUS_SINK, or STATUS_IDLE when it
+ * has a peer).  0 or -ENOMEM.  Call once before any thread starts. */
+int status_init(const struct conf *c);
+void status_free(void);
+
+/* ---- writers: live.c, serve.c, control.c ---- */
+
+void status_set_role(const char *mirror, enum status_role role);
+/* A session is up: role's peer; counters continue from earlier sessions. */
+void status_connected(const char *mirror, const char *peer);
+/* The session ended; err < 0 is recorded as last_error (strerror). */
+void status_disconnected(const char *mirror, int err);
+/* Record a failure without changing the connection state. */
+void status_error(const char *mirror, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Source progress, called from the send loop: pending entries, bytes queued
+ * for the socket, and this session's cumulative byte counters. */
+void status_progress(const char *mirror, uint64_t pending, uint64_t queued,
+		     uint64_t session_sent, uint64_t session_saved);
+/* Sink: this session's cumulative bytes received. */
+void status_received(const char *mirror, uint64_t session_received);
+
+/* ---- requests from the control socket (hook points) ----
+ * promote/demote and pause/resume are recorded here.  The live source
+ * polls status_paused() and, once role switching exists, the promotion code
+ * reads status_requested_role(); until then they are only reported. */
+
+/* 0, or -ENOENT for an unknown mirror. */
+int status_request_role(const char *mirror, enum status_role want);
+int status_set_paused(const char *mirror, bool paused);
+bool status_paused(const char *mirror);
+enum status_role status_requested_role(const char *mirror);
+
+/* ---- readers ---- */
+
+/* Copy up to max mirrors into out (lag figures computed for "now");
+ * returns the number of mirrors in the table. */
+size_t status_snapshot(struct status_mirror *out, size_t max);
+size_t status_count(void);
+bool status_has(const char *mirror);
+const char *status_role_name(enum status_role r);
+
+#endif
