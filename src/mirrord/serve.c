@@ -19,6 +19,7 @@
 #include "receiver.h"
 #include "serve.h"
 #include "session.h"
+#include "status.h"
 #include "stream.h"
 
 
@@ -131,6 +132,7 @@ static void session_run(struct session *se, struct stream *s)
 		struct proto_hello_ok ok = { .version = PROTO_VERSION };
 		proto_put_hello_ok(stream_out(s), &ok);
 		log_info("mirror %s: session from %s", m->name, se->peer);
+		status_connected(m->name, se->peer);
 		int rc = stream_flush(s);
 		char who[160];
 		snprintf(who, sizeof(who), "mirror %s: session from %s", m->name, se->peer);
@@ -142,6 +144,8 @@ static void session_run(struct session *se, struct stream *s)
 			 rc == 0 ? "closed" : strerror(-rc), (unsigned long long)st->entries,
 			 (unsigned long long)st->files, (unsigned long long)st->deltas,
 			 (unsigned long long)st->deletes, (unsigned long long)st->errors);
+		status_received(m->name, stream_stats(s)->bytes_in);
+		status_disconnected(m->name, rc);
 	}
 	receiver_free(r);
 	if (rootfd >= 0)
