@@ -365,6 +365,7 @@ static void *control_thread(void *arg)
 			*ctl->reload = 0;
 			do_reload(ctl);
 		}
+		status_poll();
 		if (ctl->watchdog_ms && now >= next_dog) {
 			(void)sd_notify(0, "WATCHDOG=1");
 			next_dog = now + ctl->watchdog_ms / 2;

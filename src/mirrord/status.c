@@ -13,21 +13,15 @@
 
 struct slot {
 	struct status_mirror pub;
-	uint64_t base_sent, base_saved, base_received;   /* before this session */
-	uint64_t synced_ms;      /* monotonic ms of the last moment nothing was pending */
+	enum status_role initial;
+	uint64_t base_received;  /* before this session */
+	status_probe_fn *probe;
+	void *probe_ctx;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slot *slots;
 static size_t n_slots;
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_s(void)
 {
@@ -37,7 +31,6 @@ static int64_t wall_s(void)
 int status_init(const struct conf *c)
 {
 	struct slot *s = calloc(c->n_mirrors + 1, sizeof(*s));
-	uint64_t now = mono_ms();
 
 	if (!s)
 		return -ENOMEM;
@@ -47,9 +40,9 @@ int status_init(const struct conf *c)
 		snprintf(p->name, sizeof(p->name), "%s", m->name);
 		p->role = m->has_peer ? STATUS_IDLE : STATUS_SINK;
 		p->requested = p->role;
+		s[i].initial = p->role;
 		if (m->has_peer)
 			snprintf(p->peer, sizeof(p->peer), "%s", m->peer.text);
-		s[i].synced_ms = now;
 	}
 	pthread_mutex_lock(&lock);
 	free(slots);
@@ -81,11 +74,8 @@ void status_set_role(const char *mirror, enum status_role role)
 {
 	pthread_mutex_lock(&lock);
 	struct slot *s = find(mirror);
-	if (s) {
+	if (s)
 		s->pub.role = role;
-		if (role == STATUS_SOURCE)
-			s->synced_ms = mono_ms();
-	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -98,8 +88,6 @@ void status_connected(const char *mirror, const char *peer)
 		s->pub.connected_since = wall_s();
 		s->pub.sessions++;
 		snprintf(s->pub.peer, sizeof(s->pub.peer), "%s", peer ? peer : "");
-		s->base_sent = s->pub.bytes_sent;
-		s->base_saved = s->pub.bytes_saved;
 		s->base_received = s->pub.bytes_received;
 	}
 	pthread_mutex_unlock(&lock);
@@ -141,20 +129,65 @@ void status_error(const char *mirror, const char *fmt, ...)
 	pthread_mutex_unlock(&lock);
 }
 
-void status_progress(const char *mirror, uint64_t pending, uint64_t queued,
-		     uint64_t session_sent, uint64_t session_saved)
+void status_set_probe(const char *mirror, status_probe_fn *fn, void *ctx)
 {
 	pthread_mutex_lock(&lock);
 	struct slot *s = find(mirror);
 	if (s) {
-		s->pub.lag_entries = pending;
-		s->pub.queue_depth = queued;
-		s->pub.bytes_sent = s->base_sent + session_sent;
-		s->pub.bytes_saved = s->base_saved + session_saved;
-		if (pending == 0)
-			s->synced_ms = mono_ms();
+		s->probe = fn;
+		s->probe_ctx = fn ? ctx : NULL;
+		s->pub.role = fn ? STATUS_SOURCE : s->initial;
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+/* Fold a probe's answer into slot i (caller holds the lock). */
+static void merge(size_t i, const struct status_source *src)
+{
+	struct status_mirror *p = &slots[i].pub;
+
+	if (src->connected && !p->connected) {
+		p->connected_since = (int64_t)time(NULL);
+		p->sessions++;
+	} else if (!src->connected) {
+		p->connected_since = 0;
+	}
+	p->connected = src->connected;
+	p->lag_seconds = src->lag_seconds;
+	p->lag_entries = src->lag_entries;
+	p->queue_depth = src->queue_depth;
+	p->bytes_sent = src->bytes_sent;
+	p->bytes_saved = src->bytes_saved;
+	if (src->errors > p->errors)
+		p->errors = src->errors;
+}
+
+void status_poll(void)
+{
+	struct { status_probe_fn *fn; void *ctx; size_t i; } pr[8];
+	size_t from = 0;
+
+	/* the probes take their own locks: call them outside ours, a few at
+	 * a time (slots never move while the daemon runs) */
+	for (;;) {
+		size_t k = 0;
+		pthread_mutex_lock(&lock);
+		for (; from < n_slots && k < 8; from++)
+			if (slots[from].probe)
+				pr[k++] = (typeof(pr[0])){ slots[from].probe,
+							   slots[from].probe_ctx, from };
+		pthread_mutex_unlock(&lock);
+		if (k == 0)
+			return;
+		for (size_t j = 0; j < k; j++) {
+			struct status_source src = { 0 };
+			pr[j].fn(pr[j].ctx, &src);
+			pthread_mutex_lock(&lock);
+			if (pr[j].i < n_slots && slots[pr[j].i].probe == pr[j].fn)
+				merge(pr[j].i, &src);
+			pthread_mutex_unlock(&lock);
+		}
+	}
 }
 
 void status_received(const char *mirror, uint64_t session_received)
@@ -214,23 +247,16 @@ enum status_role status_requested_role(const char *mirror)
 
 size_t status_snapshot(struct status_mirror *out, size_t max)
 {
-	uint64_t now = mono_ms();
-
+	status_poll();
 	pthread_mutex_lock(&lock);
 	size_t n = n_slots;
 	for (size_t i = 0; i < n && i < max; i++) {
-		const struct slot *s = &slots[i];
-		out[i] = s->pub;
-		out[i].lag_known = s->pub.role == STATUS_SOURCE;
+		out[i] = slots[i].pub;
+		out[i].lag_known = slots[i].probe != NULL;
 		if (!out[i].lag_known) {
 			out[i].lag_seconds = 0;
 			out[i].lag_entries = 0;
-			continue;
 		}
-		/* disconnected: what is pending is unknown but not delivered */
-		bool behind = s->pub.lag_entries > 0 || !s->pub.connected;
-		out[i].lag_seconds = behind && now > s->synced_ms ?
-				     (double)(now - s->synced_ms) / 1000.0 : 0.0;
 	}
 	pthread_mutex_unlock(&lock);
 	return n;

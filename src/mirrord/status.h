@@ -8,11 +8,11 @@
  * ignored (status_init() was not called, or a test runs a session alone).
  * Every function is safe to call from any thread and never blocks on I/O.
  *
- * Lag of a source mirror: lag_entries is what is not yet acknowledged by
- * the sink (operations in flight, coalesced changes waiting, plus one while
- * a reconciliation pass is still being sent); lag_seconds is the time since
- * the last moment nothing was pending (or since the source started, when it
- * never was in sync), and keeps growing while disconnected. */
+ * The source role is asked rather than told: it registers a probe
+ * (status_set_probe) that fills a struct status_source with its own
+ * figures; status_poll() (the control thread, every few hundred ms) and
+ * every snapshot call it, outside the table's lock.  The sink sessions tell
+ * (status_connected ...), from their threads. */
 #ifndef MIRRORD_STATUS_H
 #define MIRRORD_STATUS_H
 
@@ -64,10 +64,22 @@ void status_disconnected(const char *mirror, int err);
 /* Record a failure without changing the connection state. */
 void status_error(const char *mirror, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Source progress, called from the send loop: pending entries, bytes queued
- * for the socket, and this session's cumulative byte counters. */
-void status_progress(const char *mirror, uint64_t pending, uint64_t queued,
-		     uint64_t session_sent, uint64_t session_saved);
+
+/* What a source role reports about itself. */
+struct status_source {
+	bool connected;
+	double lag_seconds;      /* since the sink last held every change */
+	uint64_t lag_entries;    /* changes not yet acknowledged by the sink */
+	uint64_t queue_depth;    /* operations sent, not yet complete */
+	uint64_t bytes_sent, bytes_saved, errors;   /* since start */
+};
+typedef void status_probe_fn(void *ctx, struct status_source *ret);
+/* Register (fn != NULL) or remove the probe of a source mirror; ctx must
+ * stay valid until it is removed.  Sets the role to STATUS_SOURCE (or back
+ * to its initial role). */
+void status_set_probe(const char *mirror, status_probe_fn *fn, void *ctx);
+/* Ask every probe now, to track connection changes (connected_since). */
+void status_poll(void);
 /* Sink: this session's cumulative bytes received. */
 void status_received(const char *mirror, uint64_t session_received);
 
