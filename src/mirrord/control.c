@@ -22,6 +22,7 @@
 #include "status.h"
 
 #define TICK_MS 200
+#define CONTROL_DRAIN_MS 200
 
 struct control {
 	const struct conf *c;
@@ -251,6 +252,22 @@ static int send_all(int fd, const char *p, size_t len, uint64_t deadline)
 	return 0;
 }
 
+/* Close gently: a client still writing would otherwise get a reset that
+ * can discard our last reply.  Bounded: 64 KiB or CONTROL_DRAIN_MS. */
+static void drain(int fd)
+{
+	uint64_t end = now_ms() + CONTROL_DRAIN_MS;
+	char buf[4096];
+
+	(void)shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 16 && now_ms() < end; i++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, CONTROL_DRAIN_MS) <= 0 ||
+		    recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return;
+	}
+}
+
 static void serve_client(struct control *ctl, int fd)
 {
 	const struct timeval tv = { 0, 250 * 1000 };
@@ -387,6 +404,7 @@ static void *control_thread(void *arg)
 			continue;
 		}
 		serve_client(ctl, fd);
+		drain(fd);
 		close(fd);
 	}
 	(void)sd_notify(0, "STOPPING=1");
