@@ -958,6 +958,9 @@ static int file_finish(struct apply_file *f, const uint8_t digest[HASH_LEN])
 		return r;
 	if (ftruncate(f->fd, (off_t)f->e.size) < 0)
 		return -errno;
+	/* start writing a big file back now, so the commit's syncfs waits less */
+	if (f->e.size >= (1u << 20))
+		(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	r = fsmeta_apply_fd(f->fd, &f->e, f->a->flags);
 	if (r < 0)
 		return r;
