@@ -66,6 +66,8 @@ enum journal_op {
 	JOURNAL_DELETE = 2,     /* path: remove (a whole subtree if a dir) */
 	JOURNAL_RENAME = 3,     /* path -> path2 */
 	JOURNAL_RESCAN = 4,     /* path: compare the whole subtree ("" = root) */
+	JOURNAL_CREATE = 5,     /* path: as UPSERT, and the path was created
+				 * (its parent directory changed too) */
 };
 
 /* One decoded record.  path and path2 point into storage owned by the

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "coalesce.h"
 #include "exclude.h"
+#include "journal.h"
 #include "live.h"
 #include "log.h"
 #include "net.h"
@@ -35,6 +37,9 @@
 #define OUT_LOW (1u << 20)
 #define OUT_HIGH (4u << 20)
 #define LINKS_MAX 65536         /* (dev, ino) of multiply linked files */
+#define PEND_MAX 16384          /* journal records with operations in flight */
+#define ACK_MS 200              /* journal acknowledgements at most this often */
+#define REOPEN_MS 1000          /* a failed journal is reopened this often */
 
 struct link {                   /* first known name of a multiply linked file */
 	uint64_t dev, ino;
@@ -51,11 +56,28 @@ struct live {
 	struct exclude *ex;
 	struct watch *w;
 	struct coalesce *co;
-	struct scan *scan;         /* non-NULL while reconciling */
-	bool rescan;               /* a reconciliation is due */
+	struct scan *scan;         /* non-NULL while a RESCAN record is expanded */
+	int scan_fd;               /* its directory (the subtree), or -1 */
+	char *scan_pre;            /* its path ("" = whole tree) */
+	size_t scan_pre_len;
+	uint64_t scan_seq;         /* its record */
 	uint64_t pass_t0, errors;
 	struct link *links;        /* open addressing, 2 * LINKS_MAX slots */
 	size_t links_n;
+	/* journal: every coalesced change is recorded (and synced) before it
+	 * is sent; the feed reads it back.  NULL while it cannot be opened. */
+	char *jdir;
+	struct journal *j;
+	struct journal_iter *it;   /* the feed's position, per session */
+	uint64_t fed_seq;          /* last record the feed read */
+	uint64_t pass_seq;         /* last full pass recorded */
+	uint64_t ack_at, reopen_at;
+	struct pend { uint64_t seq; uint32_t n; } *pend;   /* ring, PEND_MAX */
+	size_t pend_head, pend_n;  /* ascending seqs with operations in flight */
+	/* status (live_status), under mu */
+	pthread_mutex_t mu;
+	struct live_status st;
+	uint64_t dirty_since, bytes_total, saved_total;
 };
 
 static uint64_t now_ms(void)
@@ -108,7 +130,7 @@ static void links_note(struct live *l, const struct entry *e, bool any)
 	}
 }
 
-static void want_rescan(struct live *l, const char *why);
+static void want_rescan(struct live *l, const char *path, size_t len, const char *why);
 
 /* A file with other names: send it as a hardlink to a name the sink has
  * (or will have) when that name still is the same inode.  When no other
@@ -123,7 +145,7 @@ static void links_resolve(struct live *l, struct entry *e)
 	if (!k->path) {
 		links_note(l, e, true);
 		if (e->nlink > 1)
-			want_rescan(l, "a file has a name not seen yet");
+			want_rescan(l, "", 0, "a file has a name not seen yet");
 		return;
 	}
 	if (e->nlink < 2)
@@ -151,24 +173,244 @@ static void links_resolve(struct live *l, struct entry *e)
 	entry_clear(&other);
 }
 
-/* ---- the feed: reconciliation pass, then coalesced changes ---- */
+/* ---- operations in flight, by journal record ----
+ *
+ * The feed hands out operations in journal order, tagged with their
+ * record's sequence number (a RESCAN record gives many), so the ring holds
+ * ascending sequences with a count of unsettled operations each.  The
+ * journal is acknowledged up to the lowest sequence still counted (or still
+ * being expanded) minus one.  Full ring: the feed waits. */
 
-static void want_rescan(struct live *l, const char *why)
+static struct pend *pend_at(struct live *l, size_t i)
 {
-	if (!l->rescan && !l->scan)
-		log_notice("mirror %s: %s, reconciling the whole tree", l->m->name, why);
-	l->rescan = true;
+	return &l->pend[(l->pend_head + i) % PEND_MAX];
+}
+
+static void pend_reset(struct live *l)
+{
+	l->pend_head = l->pend_n = 0;
+}
+
+static void pend_add(struct live *l, uint64_t seq)
+{
+	if (l->pend_n > 0 && pend_at(l, l->pend_n - 1)->seq == seq) {
+		pend_at(l, l->pend_n - 1)->n++;
+		return;
+	}
+	*pend_at(l, l->pend_n++) = (struct pend){ seq, 1 };
+}
+
+/* sender's on_settled: one operation of record seq is done with. */
+static void pend_settled(void *ctx, uint64_t seq)
+{
+	struct live *l = ctx;
+	size_t lo = 0, hi = l->pend_n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (pend_at(l, mid)->seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == l->pend_n || pend_at(l, lo)->seq != seq || pend_at(l, lo)->n == 0)
+		return;                 /* superseded by a full pass */
+	pend_at(l, lo)->n--;
+	while (l->pend_n > 0 && pend_at(l, 0)->n == 0) {
+		l->pend_head = (l->pend_head + 1) % PEND_MAX;
+		l->pend_n--;
+	}
+}
+
+/* Highest sequence whose changes are all durable on the sink. */
+static uint64_t ack_point(const struct live *l)
+{
+	uint64_t floor = l->fed_seq + 1;
+
+	if (l->scan && l->scan_seq < floor)
+		floor = l->scan_seq;
+	if (l->pend_n > 0 && l->pend[l->pend_head].seq < floor)
+		floor = l->pend[l->pend_head].seq;
+	return floor - 1;
+}
+
+/* ---- the journal ---- */
+
+static int jr_mkdirs(struct live *l)
+{
+	if (mkdir(l->c->state_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(l->jdir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* A corrupt header: keep the file for inspection, start a new journal. */
+static int jr_set_aside(struct live *l)
+{
+	char from[4096], to[4096];
+	int n1 = snprintf(from, sizeof(from), "%s/journal", l->jdir);
+	int n2 = snprintf(to, sizeof(to), "%s/journal.bad.%lld", l->jdir, (long long)time(NULL));
+
+	if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(from) || (size_t)n2 >= sizeof(to))
+		return -ENAMETOOLONG;
+	log_err("mirror %s: journal %s is corrupt, moved aside to %s", l->m->name, from, to);
+	return rename(from, to) < 0 ? -errno : 0;
+}
+
+static int jr_open(struct live *l)
+{
+	int rc = jr_mkdirs(l);
+
+	if (rc == 0 && (rc = journal_open(l->jdir, &l->j)) == -EBADMSG &&
+	    (rc = jr_set_aside(l)) == 0)
+		rc = journal_open(l->jdir, &l->j);
+	if (rc < 0) {
+		log_err("mirror %s: cannot open the journal in %s: %s, retrying", l->m->name,
+			l->jdir, strerror(-rc));
+		l->j = NULL;
+		return rc;
+	}
+	struct journal_stats st;
+	journal_get_stats(l->j, &st);
+	if (st.torn_bytes > 0)
+		log_warn("mirror %s: journal: %llu bytes of a torn tail cut", l->m->name,
+			 (unsigned long long)st.torn_bytes);
+	return 0;
+}
+
+static void scan_stop(struct live *l)
+{
+	scan_free(l->scan);
+	l->scan = NULL;
+	if (l->scan_fd >= 0)
+		close(l->scan_fd);
+	l->scan_fd = -1;
+	free(l->scan_pre);
+	l->scan_pre = NULL;
+}
+
+/* The feed starts over at the first unacknowledged record. */
+static int jr_rewind(struct live *l)
+{
+	struct journal_stats st;
+
+	journal_iter_free(l->it);
+	l->it = NULL;
+	scan_stop(l);
+	pend_reset(l);
+	journal_get_stats(l->j, &st);
+	l->fed_seq = st.acked_seq;
+	return journal_iter_new(l->j, st.acked_seq + 1, &l->it);
+}
+
+static void jr_broken(struct live *l, int err, const char *what)
+{
+	log_err("mirror %s: journal %s: %s: %s, reopening it and reconciling", l->m->name,
+		l->jdir, what, strerror(-err));
+	journal_iter_free(l->it);
+	l->it = NULL;
+	journal_close(l->j);
+	l->j = NULL;
+	scan_stop(l);
+	pend_reset(l);
+	l->reopen_at = 0;
+}
+
+/* A full reconciliation covers every recorded change: acknowledge them all
+ * and record the pass instead.  Used at start-up (changes made while
+ * nobody watched), on overflow of the dirty set or of the journal, and
+ * when the journal lost its place. */
+static void jr_supersede(struct live *l, const char *why)
+{
+	struct journal_stats st;
+	int rc;
+
 	coalesce_clear(l->co);
+	if (!l->j || l->pass_seq > l->fed_seq)
+		return;                 /* the reopen or a pass not started covers it */
+	log_notice("mirror %s: %s, reconciling the whole tree", l->m->name, why);
+	if ((rc = journal_sync(l->j)) < 0)
+		return jr_broken(l, rc, "sync");
+	journal_get_stats(l->j, &st);
+	if ((rc = journal_ack(l->j, st.synced_seq)) < 0 ||
+	    (rc = journal_append(l->j, JOURNAL_RESCAN, "", 0, NULL, 0, &l->pass_seq)) < 0 ||
+	    (rc = journal_sync(l->j)) < 0 || (rc = jr_rewind(l)) < 0)
+		return jr_broken(l, rc, "recording a reconciliation");
+}
+
+/* Open the journal (again: at most every REOPEN_MS) and reconcile. */
+static void jr_reopen(struct live *l, uint64_t now, const char *why)
+{
+	if (l->j || now < l->reopen_at)
+		return;
+	l->reopen_at = now + REOPEN_MS;
+	if (jr_open(l) == 0) {
+		l->pass_seq = l->fed_seq = 0;
+		jr_supersede(l, why);
+	}
+}
+
+/* Record one change; on any failure fall back to a full pass. */
+static void jr_append(struct live *l, enum journal_op op, const char *p, size_t len,
+		      const char *p2, size_t len2)
+{
+	int rc;
+
+	if (!l->j)
+		return;
+	if ((rc = journal_append(l->j, op, p, len, p2, len2, NULL)) == -ENOSPC)
+		jr_supersede(l, "the journal is full");
+	else if (rc == -EINVAL)
+		log_err("mirror %s: cannot record '%s' in the journal, skipped", l->m->name, p);
+	else if (rc < 0)
+		jr_broken(l, rc, "append");
+}
+
+static void maybe_ack(struct live *l, uint64_t now, bool force)
+{
+	struct journal_stats st;
+	uint64_t seq;
+	int rc;
+
+	if (!l->j || (!force && now < l->ack_at + ACK_MS))
+		return;
+	journal_get_stats(l->j, &st);
+	if ((seq = ack_point(l)) <= st.acked_seq)
+		return;
+	l->ack_at = now;
+	if ((rc = journal_ack(l->j, seq)) < 0)
+		log_warn("mirror %s: cannot record acknowledgement %llu in %s: %s, will retry",
+			 l->m->name, (unsigned long long)seq, l->jdir, strerror(-rc));
+}
+
+/* ---- the dirty set feeds the journal ---- */
+
+static void want_rescan(struct live *l, const char *path, size_t len, const char *why)
+{
+	if (len > 0 && l->m->n_excludes > 0)
+		len = 0;                /* anchored patterns need the whole tree */
+	if (len == 0)
+		return jr_supersede(l, why);
+	log_notice("mirror %s: %s, reconciling '%s'", l->m->name, why, path);
+	jr_append(l, JOURNAL_RESCAN, path, len, NULL, 0);
+}
+
+static void note_dirty(struct live *l)
+{
+	if (l->dirty_since == 0)
+		l->dirty_since = now_ms();
 }
 
 static void touch(struct live *l, const char *path, size_t len, unsigned flags)
 {
 	int rc = coalesce_touch(l->co, path, len, flags, now_ms());
 
+	note_dirty(l);
 	if (rc == -ENOSPC)
-		want_rescan(l, "too many pending changes");
+		want_rescan(l, "", 0, "too many pending changes");
 	else if (rc < 0)
-		want_rescan(l, "cannot record a change");
+		want_rescan(l, "", 0, "cannot record a change");
 }
 
 static void touch_parent(struct live *l, const char *path, size_t len)
@@ -177,18 +419,59 @@ static void touch_parent(struct live *l, const char *path, size_t len)
 		touch(l, path, path_dirlen(path, len), 0);
 }
 
-static int start_pass(struct live *l)
+/* Move due items from the dirty set into the journal, one sync per batch.
+ * Runs connected or not: an outage fills the journal, not memory. */
+static void flush_dirty(struct live *l, uint64_t now)
 {
-	struct scan_opts so = { .one_fs = l->m->one_fs, .xattrs = l->m->xattrs, .ex = l->ex };
+	struct coalesce_item it;
+	int n = 0, rc = 0;
 
-	coalesce_clear(l->co);       /* the pass covers everything up to now */
-	links_clear(l);
-	if (!(l->scan = scan_new(l->rootfd, &so)))
+	while (l->j && n < WATCH_BATCH && (rc = coalesce_pop(l->co, now, &it)) == 1) {
+		if (it.kind == COALESCE_RENAME)
+			jr_append(l, JOURNAL_RENAME, it.path, it.len, it.to, it.to_len);
+		else
+			jr_append(l, it.created ? JOURNAL_CREATE : JOURNAL_UPSERT, it.path,
+				  it.len, NULL, 0);
+		coalesce_item_clear(&it);
+		n++;
+	}
+	if (rc < 0)
+		want_rescan(l, "", 0, "too many pending renames");
+	if (n > 0 && l->j && (rc = journal_sync(l->j)) < 0)
+		jr_broken(l, rc, "sync");
+}
+
+/* ---- the feed: journal records become operations ---- */
+
+/* Give a subtree scan's entry its place in the mirror tree. */
+static int prefix_entry(struct live *l, struct entry *e, bool link)
+{
+	char **p = link ? &e->link : &e->path;
+	size_t *len = link ? &e->link_len : &e->path_len;
+	size_t n;
+	char *q = *len == 0 ? strndup(l->scan_pre, l->scan_pre_len) :
+		  path_join(l->scan_pre, l->scan_pre_len, *p, *len, &n);
+
+	if (!q)
 		return -ENOMEM;
-	l->rescan = false;
-	l->pass_t0 = now_ms();
-	log_info("mirror %s: reconciliation pass started", l->m->name);
+	if (*len == 0)
+		n = l->scan_pre_len;
+	free(*p);
+	*p = q;
+	*len = n;
 	return 0;
+}
+
+static int scan_fix(struct live *l, int kind, struct entry *e)
+{
+	int rc = 0;
+
+	if (l->scan_pre_len > 0) {
+		rc = prefix_entry(l, e, false);
+		if (rc == 0 && kind == SCAN_ENTRY && e->type == ENT_HARDLINK)
+			rc = prefix_entry(l, e, true);
+	}
+	return rc;
 }
 
 static int scan_item(struct live *l, struct sender_op *op)
@@ -196,93 +479,150 @@ static int scan_item(struct live *l, struct sender_op *op)
 	for (;;) {
 		memset(op, 0, sizeof(*op));
 		int rc = scan_next(l->scan, &op->e);
-		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
+		if (rc == SCAN_END) {
+			entry_clear(&op->e);
+			log_info("mirror %s: reconciliation of '%s' sent in %llu ms", l->m->name,
+				 l->scan_pre, (unsigned long long)(now_ms() - l->pass_t0));
+			scan_stop(l);
+			return 0;
+		}
+		if ((rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) && scan_fix(l, rc, &op->e) == 0) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
 			links_note(l, &op->e, false);
 			/* the directory's entry went out before its files' content,
 			 * whose arrival on the sink changes its mtime: send it again
 			 * after the pass (best effort when the set is full) */
-			if (rc == SCAN_DIR_DONE)
+			if (op->kind == SOP_DIR_DONE)
 				(void)coalesce_touch(l->co, op->e.path, op->e.path_len, 0, now_ms());
 			return 1;
 		}
-		entry_clear(&op->e);
-		if (rc == SCAN_END) {
-			scan_free(l->scan);
-			l->scan = NULL;
-			log_info("mirror %s: reconciliation pass sent in %llu ms", l->m->name,
-				 (unsigned long long)(now_ms() - l->pass_t0));
-			return 0;
-		}
 		log_err("mirror %s: cannot read '%s': %s, skipped", l->m->name,
-			op->e.path ? op->e.path : "?", strerror(-rc));
+			op->e.path ? op->e.path : "?", strerror(rc < 0 ? -rc : ENOMEM));
+		entry_clear(&op->e);
 		l->errors++;
 	}
 }
 
-/* Turn one coalesced item into an operation; 1, or 0 to skip it. */
-static int item_op(struct live *l, struct coalesce_item *it, struct sender_op *op)
+static int item_op(struct live *l, const char *path, size_t len, bool created,
+		   struct sender_op *op);
+
+/* A RESCAN record: walk that subtree (a vanished or non-directory path is
+ * just sent as it is now).  1 with an operation, 0 for none. */
+static int start_scan(struct live *l, const char *path, size_t len, struct sender_op *op)
+{
+	struct scan_opts so = { .one_fs = l->m->one_fs, .xattrs = l->m->xattrs, .ex = l->ex };
+	int fd = path_open_dir(l->rootfd, path, len);
+
+	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+		return item_op(l, path, len, false, op);
+	if (fd < 0 || !(l->scan_pre = strndup(path, len)) || !(l->scan = scan_new(fd, &so))) {
+		log_err("mirror %s: cannot reconcile '%s': %s, skipped", l->m->name, path,
+			strerror(fd < 0 ? -fd : ENOMEM));
+		if (fd >= 0)
+			close(fd);
+		free(l->scan_pre);
+		l->scan_pre = NULL;
+		l->errors++;
+		return 0;
+	}
+	l->scan_fd = fd;
+	l->scan_pre_len = len;
+	if (len == 0)
+		links_clear(l);
+	l->pass_t0 = now_ms();
+	log_info("mirror %s: reconciliation of '%s' started", l->m->name, path);
+	return 0;
+}
+
+/* Turn one changed path into an operation by its current state; 1, or 0
+ * to skip it. */
+static int item_op(struct live *l, const char *path, size_t len, bool created,
+		   struct sender_op *op)
 {
 	memset(op, 0, sizeof(*op));
-	if (it->kind == COALESCE_RENAME) {
-		touch_parent(l, it->path, it->len);
-		touch_parent(l, it->to, it->to_len);
-		op->kind = SOP_RENAME;
-		op->e.path = it->path;
-		op->e.path_len = it->len;
-		op->e.link = it->to;
-		op->e.link_len = it->to_len;
-		it->path = it->to = NULL;
-		return 1;
-	}
-	int rc = scan_stat(l->rootfd, it->path, it->len, l->m->xattrs, &op->e);
+	int rc = scan_stat(l->rootfd, path, len, l->m->xattrs, &op->e);
 	if (rc == -ENOENT || rc == -ENOTDIR) {
-		touch_parent(l, it->path, it->len);
+		entry_clear(&op->e);
 		op->kind = SOP_DELETE;
-		op->e.path = it->path;
-		op->e.path_len = it->len;
-		it->path = NULL;
+		if (!(op->e.path = strndup(path, len)))
+			return 0;
+		op->e.path_len = len;
+		touch_parent(l, op->e.path, len);     /* path may not outlive this */
 		return 1;
 	}
 	if (rc < 0) {
-		log_warn("mirror %s: cannot stat '%s': %s, skipped", l->m->name, it->path,
+		log_warn("mirror %s: cannot stat '%s': %s, skipped", l->m->name, path,
 			 strerror(-rc));
 		entry_clear(&op->e);
 		return 0;
 	}
-	if (op->e.type != ENT_DIR || it->created)
-		touch_parent(l, it->path, it->len);
+	if (op->e.type != ENT_DIR || created)
+		touch_parent(l, path, len);
 	links_resolve(l, &op->e);
 	op->kind = SOP_ENTRY;
 	return 1;
 }
 
+static int rename_op(struct live *l, const struct journal_rec *r, struct sender_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	op->kind = SOP_RENAME;
+	op->e.path = strndup(r->path, r->path_len);
+	op->e.link = strndup(r->path2, r->path2_len);
+	op->e.path_len = r->path_len;
+	op->e.link_len = r->path2_len;
+	if (!op->e.path || !op->e.link) {
+		entry_clear(&op->e);
+		return 0;
+	}
+	/* r may not outlive a touch (a full set rewinds the journal) */
+	touch_parent(l, op->e.path, op->e.path_len);
+	touch_parent(l, op->e.link, op->e.link_len);
+	return 1;
+}
+
+static int rec_op(struct live *l, const struct journal_rec *r, struct sender_op *op)
+{
+	switch (r->op) {
+	case JOURNAL_UPSERT:
+	case JOURNAL_DELETE:
+	case JOURNAL_CREATE:
+		return item_op(l, r->path, r->path_len, r->op == JOURNAL_CREATE, op);
+	case JOURNAL_RENAME:
+		return rename_op(l, r, op);
+	case JOURNAL_RESCAN:
+		return start_scan(l, r->path, r->path_len, op);
+	}
+	return 0;
+}
+
 static int feed_next(void *ctx, struct sender_op *op)
 {
 	struct live *l = ctx;
-	struct coalesce_item it;
-	int rc;
+	struct journal_rec r;
 
-	for (;;) {
-		if (l->scan && scan_item(l, op) == 1)
+	while (l->it && l->pend_n < PEND_MAX) {
+		if (l->scan && scan_item(l, op) == 1) {
+			op->tag = l->scan_seq;
+			pend_add(l, l->scan_seq);
 			return 1;
-		if (l->rescan) {
-			if ((rc = start_pass(l)) < 0)
-				return rc;
-			continue;
 		}
-		rc = coalesce_pop(l->co, now_ms(), &it);
-		if (rc < 0) {
-			want_rescan(l, "too many pending renames");
-			continue;
-		}
+		int rc = journal_iter_next(l->it, &r);
 		if (rc == 0)
 			return 0;
-		rc = item_op(l, &it, op);
-		coalesce_item_clear(&it);
-		if (rc == 1)
+		if (rc < 0) {
+			jr_broken(l, rc, "read");
+			return 0;
+		}
+		l->fed_seq = r.seq;
+		l->scan_seq = r.seq;
+		if (rec_op(l, &r, op) == 1) {
+			op->tag = r.seq;
+			pend_add(l, r.seq);
 			return 1;
+		}
 	}
+	return 0;
 }
 
 /* ---- watcher records ---- */
@@ -318,19 +658,20 @@ static void on_record(struct live *l, const struct watch_rec *r)
 		touch_parent(l, r->path, r->path_len);
 		break;
 	case WATCH_OVERFLOW:
-		log_warn("mirror %s: inotify queue overflow (raise fs.inotify.max_queued_events)",
-			 l->m->name);
-		want_rescan(l, "events were lost");
+		log_warn("mirror %s: inotify queue overflow at '%s' (raise "
+			 "fs.inotify.max_queued_events)", l->m->name, r->path);
+		want_rescan(l, r->path, r->path_len, "events were lost");
 		break;
 	case WATCH_FAILED:
 		log_warn("mirror %s: '%s' is not watched: %s%s", l->m->name, r->path,
 			 strerror(r->err), r->err == ENOSPC ?
 			 " (raise fs.inotify.max_user_watches)" : "");
-		want_rescan(l, "a watch failed");
+		want_rescan(l, r->path, r->path_len, "a watch failed");
 		break;
 	}
 	if (rc < 0)
-		want_rescan(l, rc == -ENOSPC ? "too many pending changes" : "cannot record a rename");
+		want_rescan(l, "", 0, rc == -ENOSPC ? "too many pending changes" :
+			    "cannot record a rename");
 }
 
 /* Drain up to WATCH_BATCH records.  0, or <0 when the watcher died. */
@@ -359,7 +700,20 @@ static void restart_watch(struct live *l, int err)
 	if (rc < 0)
 		log_err("mirror %s: cannot watch %s: %s, retrying", l->m->name, l->m->path,
 			strerror(-rc));
-	want_rescan(l, "the watcher restarted");
+	want_rescan(l, "", 0, "the watcher restarted");
+}
+
+/* Watcher input, the dirty set, the journal: the work of every loop turn. */
+static void housekeeping(struct live *l)
+{
+	uint64_t now = now_ms();
+	int rc = l->w ? drain_watch(l) : -ENOENT;
+
+	if (rc < 0)
+		restart_watch(l, rc);
+	jr_reopen(l, now, "journal reopened");
+	flush_dirty(l, now);
+	maybe_ack(l, now, false);
 }
 
 /* ---- connection ---- */
@@ -384,25 +738,112 @@ static struct stream *handshake(struct live *l, bool quiet)
 	return s;
 }
 
-static int poll_timeout(struct live *l, struct sender *snd, uint64_t last_in, uint64_t now)
+static bool in_sync(struct live *l, struct sender *snd)
 {
-	int64_t t = TICK_MS;
+	struct journal_stats st;
 
-	if (!l->scan && !l->rescan && sender_in_flight(snd) < SENDER_WINDOW) {
-		int64_t w = coalesce_wait_ms(l->co, now);
-		if (w >= 0 && w < t)
-			t = w;
-	}
+	if (!l->j || l->scan || l->pend_n > 0 || coalesce_count(l->co) > 0 ||
+	    (snd && sender_in_flight(snd) > 0))
+		return false;
+	journal_get_stats(l->j, &st);
+	return l->fed_seq == st.synced_seq;
+}
+
+/* Publish the figures live_status() reports. */
+static void publish(struct live *l, struct sender *snd, struct stream *s)
+{
+	uint64_t now = now_ms();
+	bool synced = snd && in_sync(l, snd);
+
+	if (synced)
+		l->dirty_since = 0;
+	pthread_mutex_lock(&l->mu);
+	l->st.connected = s != NULL;
+	l->st.reconciling = l->scan != NULL;
+	l->st.lag_ms = l->dirty_since ? now - l->dirty_since : 0;
+	l->st.journal_entries = l->j ? journal_count(l->j) : 0;
+	l->st.dirty = coalesce_count(l->co);
+	l->st.in_flight = snd ? sender_in_flight(snd) : 0;
+	l->st.bytes_sent = l->bytes_total + (s ? stream_stats(s)->bytes_out : 0);
+	l->st.delta_saved = l->saved_total + (snd ? sender_stats(snd)->delta_saved : 0);
+	l->st.errors = l->errors + (snd ? sender_stats(snd)->errors : 0);
+	pthread_mutex_unlock(&l->mu);
+}
+
+void live_status(struct live *l, struct live_status *ret)
+{
+	pthread_mutex_lock(&l->mu);
+	*ret = l->st;
+	pthread_mutex_unlock(&l->mu);
+}
+
+static int64_t min_wait(int64_t t, int64_t w)
+{
+	return w >= 0 && w < t ? w : t;
+}
+
+static int poll_timeout(struct live *l, uint64_t last_in, uint64_t now)
+{
+	int64_t t = min_wait(TICK_MS, coalesce_wait_ms(l->co, now));
 	int64_t ping = (int64_t)(last_in + PING_MS) - (int64_t)now;
-	if (ping < t)
-		t = ping < 0 ? 0 : ping;
+	struct journal_stats st;
+
+	t = min_wait(t, ping < 0 ? 0 : ping);
+	if (l->j) {
+		journal_get_stats(l->j, &st);
+		if (ack_point(l) > st.acked_seq)
+			t = min_wait(t, l->ack_at + ACK_MS > now ? (int64_t)(l->ack_at + ACK_MS - now) : 0);
+	}
 	return (int)t;
+}
+
+/* The feed resumes at the first record the sink has not acknowledged. */
+static void session_begin(struct live *l)
+{
+	int rc;
+
+	if (!l->j)
+		return;
+	struct journal_stats st;
+	journal_get_stats(l->j, &st);
+	log_info("mirror %s: resuming at journal record %llu (%llu recorded after it)",
+		 l->m->name, (unsigned long long)st.acked_seq + 1,
+		 (unsigned long long)(st.synced_seq - st.acked_seq));
+	if ((rc = jr_rewind(l)) == -ERANGE)
+		jr_supersede(l, "the journal does not reach back to the sink's state");
+	else if (rc < 0)
+		jr_broken(l, rc, "rewind");
+}
+
+static void session_end(struct live *l, struct sender *snd, struct stream *s)
+{
+	const struct sender_stats *st = sender_stats(snd);
+
+	maybe_ack(l, now_ms(), true);
+	log_info("mirror %s: session ended: %llu ops, %llu files whole, %llu by delta, "
+		 "%llu bytes sent, %llu errors", l->m->name, (unsigned long long)st->ops,
+		 (unsigned long long)st->files_whole, (unsigned long long)st->files_delta,
+		 (unsigned long long)stream_stats(s)->bytes_out, (unsigned long long)st->errors);
+	l->bytes_total += stream_stats(s)->bytes_out;
+	l->saved_total += st->delta_saved;
+	l->errors += st->errors;
+	/* whatever was fed and not acknowledged is fed again next time */
+	journal_iter_free(l->it);
+	l->it = NULL;
+	scan_stop(l);
+	pend_reset(l);
+	if (l->j) {
+		struct journal_stats js;
+		journal_get_stats(l->j, &js);
+		l->fed_seq = js.acked_seq;
+	}
 }
 
 /* One connected session: until stop (0) or failure (<0). */
 static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 {
-	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1 };
+	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
+				  .on_settled = pend_settled, .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 	struct sender *snd = sender_new(l->rootfd, &so, &feed);
 	uint64_t last_in = now_ms(), ping_at = 0, nonce = 0;
@@ -410,20 +851,20 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 
 	if (!snd)
 		return -ENOMEM;
-	l->rescan = true;            /* every connection starts with a pass */
+	session_begin(l);
 	while (!*l->stop) {
-		if (l->w && (rc = drain_watch(l)) < 0)
-			restart_watch(l, rc);
+		housekeeping(l);
 		int more = 0;
 		if (stream_pending_out(s) < OUT_LOW &&
 		    (more = sender_produce(snd, stream_out(s), OUT_HIGH)) < 0) {
 			rc = more;
 			break;
 		}
-		if (!l->scan && !l->rescan && sender_in_flight(snd) == 0 && !*ret_synced) {
+		if (!*ret_synced && in_sync(l, snd)) {
 			*ret_synced = true;
 			log_notice("mirror %s: in sync with %s", l->m->name, l->m->peer.text);
 		}
+		publish(l, snd, s);
 		uint64_t now = now_ms();
 		if (now >= last_in + PING_MS && now >= ping_at + PING_MS) {
 			proto_put_id(stream_out(s), MSG_PING, ++nonce);
@@ -442,7 +883,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 		if (stream_pending_out(s) > 0)
 			pfd[0].events |= POLLOUT;
 		int timeout = more && stream_pending_out(s) < OUT_LOW ? 0 :
-			      poll_timeout(l, snd, last_in, now);
+			      poll_timeout(l, last_in, now);
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			rc = -errno;
 			break;
@@ -456,32 +897,25 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			last_in = now_ms();
 		rc = 0;
 	}
-	const struct sender_stats *st = sender_stats(snd);
-	log_info("mirror %s: session ended: %llu ops, %llu files whole, %llu by delta, "
-		 "%llu bytes sent, %llu errors", l->m->name, (unsigned long long)st->ops,
-		 (unsigned long long)st->files_whole, (unsigned long long)st->files_delta,
-		 (unsigned long long)stream_stats(s)->bytes_out, (unsigned long long)st->errors);
+	session_end(l, snd, s);
 	sender_free(snd);
-	scan_free(l->scan);
-	l->scan = NULL;
 	return rc;
 }
 
-/* Disconnected: keep recording changes (they are covered by the next pass
- * anyway) and sleep until the backoff ends. */
+/* Disconnected: changes still go through the dirty set into the journal;
+ * sleep until the backoff ends. */
 static void wait_backoff(struct live *l, unsigned ms)
 {
 	uint64_t end = now_ms() + ms;
 
 	for (uint64_t now = now_ms(); !*l->stop && now < end; now = now_ms()) {
 		struct pollfd pfd = { .fd = l->w ? watch_fd(l->w) : -1, .events = POLLIN };
-		uint64_t t = end - now < TICK_MS ? end - now : TICK_MS;
+		int64_t t = min_wait((int64_t)(end - now), TICK_MS);
+		t = min_wait(t, coalesce_wait_ms(l->co, now));
 		if (poll(&pfd, 1, (int)t) < 0 && errno != EINTR)
 			return;
-		int rc = l->w ? drain_watch(l) : 0;
-		if (rc < 0 || !l->w)
-			restart_watch(l, rc < 0 ? rc : -ENOENT);
-		coalesce_clear(l->co);   /* the next session starts with a pass */
+		housekeeping(l);
+		publish(l, NULL, NULL);
 	}
 }
 
@@ -496,6 +930,8 @@ static void *live_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	l->reopen_at = 0;
+	jr_reopen(l, now_ms(), "start-up");   /* changes made while nobody watched */
 	while (!*l->stop) {
 		struct stream *s = handshake(l, quiet);
 		if (s) {
@@ -528,14 +964,21 @@ static void live_free(struct live *l)
 	if (!l)
 		return;
 	watch_stop(l->w);
-	scan_free(l->scan);
+	scan_stop(l);
+	journal_iter_free(l->it);
+	if (l->j && journal_sync(l->j) < 0)
+		log_warn("mirror %s: cannot sync the journal at exit", l->m->name);
+	journal_close(l->j);
 	coalesce_free(l->co);
 	if (l->links)
 		links_clear(l);
 	free(l->links);
+	free(l->pend);
+	free(l->jdir);
 	exclude_free(l->ex);
 	if (l->rootfd >= 0)
 		close(l->rootfd);
+	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
@@ -549,8 +992,13 @@ static int live_init(struct live *l)
 		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rc));
 		return rc;
 	}
+	if (asprintf(&l->jdir, "%s/%s", l->c->state_dir, m->name) < 0) {
+		l->jdir = NULL;
+		return -ENOMEM;
+	}
 	if (!(l->ex = exclude_new()) || !(l->co = coalesce_new(DIRTY_MAX, m->delay_ms)) ||
-	    !(l->links = calloc(2 * LINKS_MAX, sizeof(*l->links))))
+	    !(l->links = calloc(2 * LINKS_MAX, sizeof(*l->links))) ||
+	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
@@ -576,6 +1024,8 @@ int live_start(const struct conf *c, const struct conf_mirror *m,
 	l->m = m;
 	l->stop = stop;
 	l->rootfd = -1;
+	l->scan_fd = -1;
+	pthread_mutex_init(&l->mu, NULL);
 	if ((rc = live_init(l)) < 0 || (rc = -pthread_create(&l->thread, NULL, live_thread, l)) < 0) {
 		live_free(l);
 		return rc;

@@ -1,27 +1,61 @@
 /* live: the source role of one mirror, in a thread of its own.
  *
- * The thread starts the watcher (watch.h), connects to the peer and runs a
- * sender session whose feed is, in turn: a full reconciliation pass (the
- * same scan feed as a one-shot push; the sink compares size and mtime and
- * prunes at DIR_DONE), then the coalesced watcher records (coalesce.h).
- * Events that arrive while reconciling are recorded and sent after it.
+ * Pipeline:
+ *
+ *   watcher --> dirty set (coalesce.h) --> journal (journal.h) --> sender
+ *               settle, pair renames       append, one fdatasync     feed reads
+ *                                          per batch, then send      it back
+ *
+ * Every change the dirty set lets go is recorded in the persistent journal
+ * (state_dir/<mirror>/journal) and synced before anything about it is
+ * sent; the feed of the sender session reads the journal back: UPSERT and
+ * CREATE records send the path's current state (ENTRY, or DELETE when it is
+ * gone), RENAME records a RENAME, RESCAN records walk a subtree like a
+ * one-shot push (the sink compares size and mtime and prunes at DIR_DONE).
+ * Operations carry their record's sequence number; the journal is
+ * acknowledged (at most every 200 ms and at the end of a session) up to
+ * the lowest record with an operation not yet complete on the sink, so a
+ * reconnect resumes at the first unacknowledged record instead of
+ * rescanning.  While the sink is unreachable the journal, not memory,
+ * absorbs the changes (its bound: journal_set_limits).
+ *
+ * Full reconciliation (a RESCAN "" record that supersedes every record
+ * before it): at start-up (changes made while nobody watched), when the
+ * dirty set or the journal is full, when the watcher restarts or the
+ * kernel queue overflowed (IN_Q_OVERFLOW has no path), and when the
+ * journal had to be reopened.  A watch that failed on a subtree rescans
+ * only that subtree (the whole tree when excludes are configured, as
+ * anchored patterns are relative to the root).
  *
  * One poll loop per thread: the socket, the watcher's pipe and a timeout
- * for the settle window, the keep-alive PING and the reconnect backoff
- * (100 ms doubling to 5 s).  Every (re)connect and every watcher overflow
- * or failure, and a dirty set that hits its bound, start a new full
- * reconciliation: nothing is lost, at the price of a rescan.  (The
- * persistent journal is not used yet.)
+ * for the settle window, the acknowledgement timer, the keep-alive PING
+ * and the reconnect backoff (100 ms doubling to 5 s).
  *
  * Only one live source per process while watch.c is single-instance. */
 #ifndef MIRRORD_LIVE_H
 #define MIRRORD_LIVE_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "conf.h"
 
 struct live;
+
+/* A snapshot for `mirrorctl status`. */
+struct live_status {
+	bool connected;
+	bool reconciling;          /* a RESCAN record is being sent */
+	uint64_t lag_ms;           /* since the sink was last known to hold every
+				    * change (0 when in sync) */
+	uint64_t journal_entries;  /* recorded, not yet acknowledged */
+	uint64_t dirty;            /* settling, not yet recorded */
+	uint64_t in_flight;        /* operations sent, not yet complete */
+	uint64_t bytes_sent;       /* on the connection, all sessions */
+	uint64_t delta_saved;      /* file bytes not sent thanks to deltas */
+	uint64_t errors;
+};
 
 /* Start the source thread of mirror m.  c and m are borrowed and must
  * outlive the thread; stop is polled (at least every 250 ms).  0 and
@@ -30,5 +64,8 @@ int live_start(const struct conf *c, const struct conf_mirror *m,
 	       volatile sig_atomic_t *stop, struct live **ret_l);
 /* Wait for the thread (after *stop was set) and free it.  NULL is a no-op. */
 void live_join(struct live *l);
+/* Copy the latest figures (updated every loop turn of the thread).  Safe
+ * from any thread while l is running. */
+void live_status(struct live *l, struct live_status *ret);
 
 #endif
