@@ -88,12 +88,18 @@ static void frame_end(struct wbuf *out, size_t at, uint8_t type, uint8_t flags)
 
 void proto_put_hello(struct wbuf *out, const char *mirror, const char *node)
 {
+	proto_put_hello_features(out, mirror, node, 0);
+}
+
+void proto_put_hello_features(struct wbuf *out, const char *mirror, const char *node,
+			      uint64_t features)
+{
 	size_t at = frame_begin(out);
 
 	wbuf_put_u32(out, PROTO_MAGIC);
 	wbuf_put_u16(out, PROTO_VERSION);
 	wbuf_put_u16(out, PROTO_VERSION);
-	wbuf_put_u64(out, 0);
+	wbuf_put_u64(out, features);
 	wbuf_put_bytes(out, mirror, strlen(mirror));
 	wbuf_put_bytes(out, node, strlen(node));
 	frame_end(out, at, MSG_HELLO, 0);

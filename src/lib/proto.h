@@ -21,6 +21,14 @@
 #define PROTO_CHUNK 262144           /* data carried by one DATA/SIG frame */
 #define PROTO_MSG_MAX 1024
 
+/* HELLO / HELLO_OK feature bits.  A sink that understands a requested
+ * feature echoes its bit in HELLO_OK; one that does not ignores it (and a
+ * client asking for PULL or DEMOTE must then give up). */
+#define PROTO_FEATURE_PULL 0x1       /* reverse session: the sink side sends its
+					tree (scan feed), the client receives */
+#define PROTO_FEATURE_DEMOTE 0x2     /* the sink side asks its local failoverd to
+					"demote" and answers HELLO_OK or ERROR */
+
 enum proto_msg {
 	MSG_HELLO = 1,       /* source -> sink: magic, versions, features, mirror, node */
 	MSG_HELLO_OK = 2,    /* sink -> source: version, features, journal id, acked */
@@ -86,6 +94,8 @@ const char *proto_msg_name(uint8_t type);
 /* Encoders append a complete frame (header + payload) to out; errors are
  * latched in out->err. */
 void proto_put_hello(struct wbuf *out, const char *mirror, const char *node);
+void proto_put_hello_features(struct wbuf *out, const char *mirror, const char *node,
+			      uint64_t features);
 void proto_put_hello_ok(struct wbuf *out, const struct proto_hello_ok *m);
 void proto_put_error(struct wbuf *out, uint32_t code, const char *text);
 void proto_put_entry(struct wbuf *out, uint64_t id, const struct entry *e);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "net.h"
 #include "proto.h"
+#include "pull.h"
 #include "receiver.h"
 #include "serve.h"
 #include "session.h"
@@ -67,8 +68,9 @@ static int open_root(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Read HELLO and pick the mirror; returns its index or -errno. */
-static int hello(struct session *se, struct stream *s)
+/* Read HELLO and pick the mirror; returns its index (and the features the
+ * source asked for) or -errno. */
+static int hello(struct session *se, struct stream *s, uint64_t *ret_features)
 {
 	const struct conf *c = se->sv->conf;
 	struct proto_hello m;
@@ -95,8 +97,10 @@ static int hello(struct session *se, struct stream *s)
 	}
 	for (size_t i = 0; i < c->n_mirrors; i++) {
 		if (strlen(c->mirrors[i].name) == m.mirror_len &&
-		    memcmp(c->mirrors[i].name, m.mirror, m.mirror_len) == 0)
+		    memcmp(c->mirrors[i].name, m.mirror, m.mirror_len) == 0) {
+			*ret_features = m.features;
 			return (int)i;
+		}
 	}
 	log_warn("connection from %s: unknown mirror '%.*s', closing", se->peer,
 		 (int)m.mirror_len, (const char *)m.mirror);
@@ -107,7 +111,8 @@ static int hello(struct session *se, struct stream *s)
 static void session_run(struct session *se, struct stream *s)
 {
 	const struct conf *c = se->sv->conf;
-	int i = hello(se, s);
+	uint64_t features = 0;
+	int i = hello(se, s, &features);
 
 	if (i < 0)
 		return;
@@ -123,7 +128,9 @@ static void session_run(struct session *se, struct stream *s)
 	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
 			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
 	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i] };
-	if (rootfd < 0) {
+	if (features & (PROTO_FEATURE_PULL | PROTO_FEATURE_DEMOTE)) {
+		(void)pull_run(c, m, rootfd, s, se->peer, se->sv->ex[i], features);
+	} else if (rootfd < 0) {
 		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rootfd));
 		send_error(s, (int)-rootfd, "cannot open mirror root");
 	} else if (!(r = receiver_new(rootfd, &ro, stream_out(s)))) {
