@@ -163,6 +163,36 @@ static void op_error(struct receiver *r, const char *what, const char *path, int
 	log_err("mirror %s: %s '%s': %s", r->opts.mirror, what, path, strerror(-err));
 }
 
+/* Ask opts.before about a change; true when it may go ahead. */
+static bool change_ok(struct receiver *r, const char *path, size_t len,
+		      enum receiver_change what, const struct entry *want)
+{
+	if (!r->opts.before || r->opts.before(r->opts.ctx, path, len, what, want) == 0)
+		return true;
+	r->stats.skipped++;
+	return false;
+}
+
+/* Type of what is at path now (ENT_NONE when absent or unreadable). */
+static int have_type(struct receiver *r, const char *path, size_t len)
+{
+	struct entry have = { 0 };
+	int type = apply_lookup(r->apply, path, len, &have) == 0 ? have.type : ENT_NONE;
+
+	entry_clear(&have);
+	return type;
+}
+
+/* For a change to an entry of type want_type at path: CREATE, REPLACE, or
+ * 0 when an entry of that type is already there. */
+static enum receiver_change change_kind(struct receiver *r, const char *path, size_t len,
+					int want_type)
+{
+	int type = have_type(r, path, len);
+
+	return type == ENT_NONE ? RECEIVER_CREATE : type == want_type ? 0 : RECEIVER_REPLACE;
+}
+
 /* ---- directory children, for pruning at DIR_DONE ---- */
 
 static bool same_dir(const struct names *ns, const char *dir, size_t len)
@@ -213,11 +243,13 @@ static bool prune_keep(void *ctx, const char *name, size_t nlen, bool is_dir)
 
 	if (pc->have_names && bsearch(&name, ns->v, ns->n, sizeof(*ns->v), cmp_str))
 		return true;
-	if (!pc->r->opts.ex)
+	if (!pc->r->opts.ex && !pc->r->opts.before)
 		return false;
 	size_t plen;
 	char *p = path_join(pc->dir, pc->dlen, name, nlen, &plen);
-	bool keep = !p || exclude_match(pc->r->opts.ex, p, plen, is_dir);
+	bool keep = !p || (pc->r->opts.ex && exclude_match(pc->r->opts.ex, p, plen, is_dir));
+	if (p && !keep)
+		keep = !change_ok(pc->r, p, plen, RECEIVER_DELETE, NULL);
 	free(p);
 	return keep;
 }
@@ -336,8 +368,14 @@ static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 	}
 	if (content_same(&have, e)) {
 		if (!fsmeta_equal(&have, e, r->opts.meta_flags) &&
+		    change_ok(r, e->path, e->path_len, RECEIVER_META, e) &&
 		    (rc = apply_entry(r->apply, e)) < 0)
 			op_error(r, "cannot set metadata of", e->path, rc);
+		entry_clear(&have);
+		return 0;
+	}
+	if (!change_ok(r, e->path, e->path_len,
+		       have.type == ENT_NONE ? RECEIVER_CREATE : RECEIVER_CONTENT, e)) {
 		entry_clear(&have);
 		return 0;
 	}
@@ -373,6 +411,16 @@ static int link_apply(struct receiver *r, const struct entry *e)
 
 	if (rc == 0 && target.type != ENT_FILE)
 		rc = -ENOENT;
+	if (rc == 0 && r->opts.before) {
+		struct entry have = { 0 };
+		bool same = apply_lookup(r->apply, e->path, e->path_len, &have) == 0 &&
+			    have.type == ENT_FILE && have.dev == target.dev &&
+			    have.ino == target.ino;
+		if (!same && !change_ok(r, e->path, e->path_len, have.type == ENT_NONE ?
+					RECEIVER_CREATE : RECEIVER_REPLACE, e))
+			rc = 1;
+		entry_clear(&have);
+	}
 	if (rc == 0)
 		rc = apply_entry(r->apply, e);
 	entry_clear(&target);
@@ -384,7 +432,9 @@ static void held_apply(struct receiver *r)
 	for (size_t i = 0; i < r->links_n; i++) {
 		struct entry *e = &r->links[i];
 		int rc = e->type == ENT_HARDLINK ? link_apply(r, e) : apply_entry(r->apply, e);
-		if (rc < 0 && rc != -ENOENT)
+		if (rc > 0)
+			rc = 0;        /* refused by opts.before */
+		else if (rc < 0 && rc != -ENOENT)
 			op_error(r, "cannot apply", e->path, rc);
 		else if (rc < 0 && e->type == ENT_HARDLINK)
 			op_error(r, "cannot create hardlink", e->path, rc);
@@ -436,14 +486,21 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 			op_error(r, "cannot queue hardlink", e.path, rc);
 		rc = 0;
 	} else if (e.type == ENT_DIR) {
+		enum receiver_change what = r->opts.before ?
+			change_kind(r, e.path, e.path_len, ENT_DIR) : 0;
 		r->listed_open += (flags & ENTRY_LISTED) != 0;
-		if ((rc = apply_entry(r->apply, &e)) < 0)
+		if (what && !change_ok(r, e.path, e.path_len, what, &e))
+			rc = 0;
+		else if ((rc = apply_entry(r->apply, &e)) < 0)
 			op_error(r, "cannot apply", e.path, rc);
 		else if (hold(r, &e) < 0)
 			log_debug("mirror %s: directory metadata of '%s' set early",
 				  r->opts.mirror, e.path);
 		rc = 0;
-	} else if (!entry_current(r, &e) && (rc = apply_entry(r->apply, &e)) < 0) {
+	} else if (!entry_current(r, &e) &&
+		   (!r->opts.before || change_ok(r, e.path, e.path_len,
+			change_kind(r, e.path, e.path_len, -1), &e)) &&
+		   (rc = apply_entry(r->apply, &e)) < 0) {
 		op_error(r, "cannot apply", e.path, rc);
 		rc = 0;
 	}
@@ -610,7 +667,10 @@ static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
 		return rc;
 	r->last_id = id;
 	mark_dirty(r);
-	if ((rc = apply_delete(r->apply, path, len)) < 0)
+	if (r->opts.before && have_type(r, path, len) != ENT_NONE &&
+	    !change_ok(r, path, len, RECEIVER_DELETE, NULL))
+		rc = 0;
+	else if ((rc = apply_delete(r->apply, path, len)) < 0)
 		op_error(r, "cannot delete", path, rc);
 	else
 		r->stats.deletes++;
@@ -629,7 +689,10 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 		return rc;
 	r->last_id = id;
 	mark_dirty(r);
-	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
+	if (r->opts.before && have_type(r, to, tlen) != ENT_NONE &&
+	    !change_ok(r, to, tlen, RECEIVER_RENAME_OVER, NULL))
+		rc = 0;
+	else if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
 		op_error(r, "cannot rename", from, rc);
 	else
 		r->stats.renames++;
@@ -674,6 +737,7 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 				  .entries = r->stats.entries, .deletes = r->stats.deletes,
 				  .errors = r->stats.errors };
 	proto_put_end_ok(r->out, &m);
+	r->stats.ends++;
 	return 1;
 }
 

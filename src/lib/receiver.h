@@ -25,15 +25,41 @@
 #define RECEIVER_COMMIT_MS 50      /* longest a change waits for its commit */
 
 struct receiver;
+struct entry;
+
+/* What the receiver is about to do to a path (receiver_opts.before). */
+enum receiver_change {
+	RECEIVER_CREATE = 1,     /* nothing is there: it will be created */
+	RECEIVER_CONTENT,        /* a file's content replaces what is there */
+	RECEIVER_META,           /* only the metadata of an existing file changes */
+	RECEIVER_REPLACE,        /* a directory, symlink, special file or hardlink
+				    replaces what is there (another type, or an
+				    outdated symlink / special file) */
+	RECEIVER_DELETE,         /* DELETE, or a prune at DIR_DONE (recursive) */
+	RECEIVER_RENAME_OVER,    /* the target of a RENAME is replaced (recursive) */
+};
 
 struct receiver_opts {
 	const char *mirror;            /* name, for logs; borrowed */
 	unsigned meta_flags;           /* enum fsmeta_flags */
 	const struct exclude *ex;      /* excluded names are never pruned; borrowed */
+	/* Optional (NULL: no call, no extra lookups): called before the
+	 * receiver creates, changes or removes a path; want is the entry the
+	 * source sent (NULL for DELETE and RENAME_OVER).  Return 0 to go on,
+	 * or <0 to leave the path alone: the change is skipped and counted in
+	 * stats.skipped, not as an error (a file's content is then not even
+	 * requested).  Removals are recursive for directories: the callback
+	 * sees the top path only.  Directory metadata updates and the source
+	 * side of a RENAME are not reported. */
+	int (*before)(void *ctx, const char *path, size_t len, enum receiver_change what,
+		      const struct entry *want);
+	void *ctx;
 };
 
 struct receiver_stats {
 	uint64_t entries, files, deltas, bytes_written, deletes, renames, errors;
+	uint64_t skipped;              /* changes refused by opts.before */
+	uint64_t ends;                 /* END frames handled (a complete pass) */
 };
 
 /* rootfd and out are borrowed for the receiver's life. */
