@@ -193,6 +193,19 @@ static enum receiver_change change_kind(struct receiver *r, const char *path, si
 	return type == ENT_NONE ? RECEIVER_CREATE : type == want_type ? 0 : RECEIVER_REPLACE;
 }
 
+/* For a directory entry: CREATE, REPLACE, META (its metadata differs), or 0. */
+static enum receiver_change dir_change(struct receiver *r, const struct entry *e)
+{
+	struct entry have = { 0 };
+	enum receiver_change what = RECEIVER_CREATE;
+
+	if (apply_lookup(r->apply, e->path, e->path_len, &have) == 0 && have.type != ENT_NONE)
+		what = have.type != ENT_DIR ? RECEIVER_REPLACE :
+		       fsmeta_equal(&have, e, r->opts.meta_flags) ? 0 : RECEIVER_META;
+	entry_clear(&have);
+	return what;
+}
+
 /* ---- directory children, for pruning at DIR_DONE ---- */
 
 static bool same_dir(const struct names *ns, const char *dir, size_t len)
@@ -411,10 +424,10 @@ static int link_apply(struct receiver *r, const struct entry *e)
 
 	if (rc == 0 && target.type != ENT_FILE)
 		rc = -ENOENT;
-	if (rc == 0 && r->opts.before) {
+	if (r->opts.before) {
 		struct entry have = { 0 };
 		bool same = apply_lookup(r->apply, e->path, e->path_len, &have) == 0 &&
-			    have.type == ENT_FILE && have.dev == target.dev &&
+			    rc == 0 && have.type == ENT_FILE && have.dev == target.dev &&
 			    have.ino == target.ino;
 		if (!same && !change_ok(r, e->path, e->path_len, have.type == ENT_NONE ?
 					RECEIVER_CREATE : RECEIVER_REPLACE, e))
@@ -486,8 +499,7 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 			op_error(r, "cannot queue hardlink", e.path, rc);
 		rc = 0;
 	} else if (e.type == ENT_DIR) {
-		enum receiver_change what = r->opts.before ?
-			change_kind(r, e.path, e.path_len, ENT_DIR) : 0;
+		enum receiver_change what = r->opts.before ? dir_change(r, &e) : 0;
 		r->listed_open += (flags & ENTRY_LISTED) != 0;
 		if (what && !change_ok(r, e.path, e.path_len, what, &e))
 			rc = 0;

@@ -31,7 +31,8 @@ struct entry;
 enum receiver_change {
 	RECEIVER_CREATE = 1,     /* nothing is there: it will be created */
 	RECEIVER_CONTENT,        /* a file's content replaces what is there */
-	RECEIVER_META,           /* only the metadata of an existing file changes */
+	RECEIVER_META,           /* only the metadata of an existing file or
+				    directory changes */
 	RECEIVER_REPLACE,        /* a directory, symlink, special file or hardlink
 				    replaces what is there (another type, or an
 				    outdated symlink / special file) */
@@ -49,8 +50,8 @@ struct receiver_opts {
 	 * or <0 to leave the path alone: the change is skipped and counted in
 	 * stats.skipped, not as an error (a file's content is then not even
 	 * requested).  Removals are recursive for directories: the callback
-	 * sees the top path only.  Directory metadata updates and the source
-	 * side of a RENAME are not reported. */
+	 * sees the top path only.  The source side of a RENAME is not
+	 * reported. */
 	int (*before)(void *ctx, const char *path, size_t len, enum receiver_change what,
 		      const struct entry *want);
 	void *ctx;
