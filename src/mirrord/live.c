@@ -40,6 +40,7 @@
 #define PEND_MAX 16384          /* journal records with operations in flight */
 #define ACK_MS 200              /* journal acknowledgements at most this often */
 #define REOPEN_MS 1000          /* a failed journal is reopened this often */
+#define MOVED_MAX 4096          /* directory renames recorded, not yet acknowledged */
 
 struct link {                   /* first known name of a multiply linked file */
 	uint64_t dev, ino;
@@ -74,6 +75,8 @@ struct live {
 	uint64_t ack_at, reopen_at;
 	struct pend { uint64_t seq; uint32_t n; } *pend;   /* ring, PEND_MAX */
 	size_t pend_head, pend_n;  /* ascending seqs with operations in flight */
+	struct moved { uint64_t seq; char *from, *to; size_t flen, tlen; } *moved;
+	size_t moved_head, moved_n;   /* ring, MOVED_MAX, ascending seqs */
 	/* status (live_status), under mu */
 	pthread_mutex_t mu;
 	struct live_status st;
@@ -234,6 +237,82 @@ static uint64_t ack_point(const struct live *l)
 	return floor - 1;
 }
 
+/* ---- directory renames the feed has not passed yet ----
+ *
+ * A record is sent by the state of its path when the feed reaches it.  A
+ * directory renamed later in the journal has already moved on disk, so a
+ * path under it is missing although the sink still has it under the old
+ * name, and the RENAME will carry it over: the change is sent again under
+ * the new name after the RENAME (as the dirty set does for items still
+ * pending), instead of a DELETE the rename would then miss. */
+
+static struct moved *moved_at(struct live *l, size_t i)
+{
+	return &l->moved[(l->moved_head + i) % MOVED_MAX];
+}
+
+static void moved_trim(struct live *l, uint64_t acked)
+{
+	while (l->moved_n > 0 && moved_at(l, 0)->seq <= acked) {
+		struct moved *m = moved_at(l, 0);
+		free(m->from);
+		free(m->to);
+		l->moved_head = (l->moved_head + 1) % MOVED_MAX;
+		l->moved_n--;
+	}
+}
+
+/* 1 when the record was noted (or is no directory), 0 when the ring is full. */
+static int moved_note(struct live *l, uint64_t seq, const struct coalesce_item *it)
+{
+	struct stat st;
+
+	if (fstatat(l->rootfd, it->to, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+		return 1;               /* gone or moved again: assume a directory */
+	if (l->moved_n == MOVED_MAX)
+		return 0;
+	struct moved *m = moved_at(l, l->moved_n);
+	if (!(m->from = strndup(it->path, it->len)) || !(m->to = strndup(it->to, it->to_len))) {
+		free(m->from);
+		return 0;
+	}
+	m->seq = seq;
+	m->flen = it->len;
+	m->tlen = it->to_len;
+	l->moved_n++;
+	return 1;
+}
+
+/* Where path (as of record seq) is now: 1 and a heap *ret when a later
+ * directory rename moved it, else 0. */
+static int moved_translate(struct live *l, uint64_t seq, const char *path, size_t len,
+			   char **ret, size_t *ret_len)
+{
+	char *cur = NULL;
+
+	for (size_t i = 0; i < l->moved_n; i++) {
+		struct moved *m = moved_at(l, i);
+		const char *p = cur ? cur : path;
+		if (m->seq <= seq || len < m->flen || memcmp(p, m->from, m->flen) != 0 ||
+		    (len > m->flen && p[m->flen] != '/'))
+			continue;
+		char *q = malloc(m->tlen + len - m->flen + 1);
+		if (!q)
+			break;
+		memcpy(q, m->to, m->tlen);
+		memcpy(q + m->tlen, p + m->flen, len - m->flen);
+		len = m->tlen + len - m->flen;
+		q[len] = 0;
+		free(cur);
+		cur = q;
+	}
+	if (!cur)
+		return 0;
+	*ret = cur;
+	*ret_len = len;
+	return 1;
+}
+
 /* ---- the journal ---- */
 
 static int jr_mkdirs(struct live *l)
@@ -314,6 +393,7 @@ static void jr_broken(struct live *l, int err, const char *what)
 	l->j = NULL;
 	scan_stop(l);
 	pend_reset(l);
+	moved_trim(l, UINT64_MAX);
 	l->reopen_at = 0;
 }
 
@@ -333,6 +413,7 @@ static void jr_supersede(struct live *l, const char *why)
 	if ((rc = journal_sync(l->j)) < 0)
 		return jr_broken(l, rc, "sync");
 	journal_get_stats(l->j, &st);
+	moved_trim(l, UINT64_MAX);
 	if ((rc = journal_ack(l->j, st.synced_seq)) < 0 ||
 	    (rc = journal_append(l->j, JOURNAL_RESCAN, "", 0, NULL, 0, &l->pass_seq)) < 0 ||
 	    (rc = journal_sync(l->j)) < 0 || (rc = jr_rewind(l)) < 0)
@@ -351,20 +432,22 @@ static void jr_reopen(struct live *l, uint64_t now, const char *why)
 	}
 }
 
-/* Record one change; on any failure fall back to a full pass. */
-static void jr_append(struct live *l, enum journal_op op, const char *p, size_t len,
-		      const char *p2, size_t len2)
+/* Record one change; on any failure fall back to a full pass.  0 when
+ * recorded (*ret_seq, may be NULL), else <0. */
+static int jr_append(struct live *l, enum journal_op op, const char *p, size_t len,
+		     const char *p2, size_t len2, uint64_t *ret_seq)
 {
 	int rc;
 
 	if (!l->j)
-		return;
-	if ((rc = journal_append(l->j, op, p, len, p2, len2, NULL)) == -ENOSPC)
+		return -EIO;
+	if ((rc = journal_append(l->j, op, p, len, p2, len2, ret_seq)) == -ENOSPC)
 		jr_supersede(l, "the journal is full");
 	else if (rc == -EINVAL)
 		log_err("mirror %s: cannot record '%s' in the journal, skipped", l->m->name, p);
 	else if (rc < 0)
 		jr_broken(l, rc, "append");
+	return rc;
 }
 
 static void maybe_ack(struct live *l, uint64_t now, bool force)
@@ -382,6 +465,8 @@ static void maybe_ack(struct live *l, uint64_t now, bool force)
 	if ((rc = journal_ack(l->j, seq)) < 0)
 		log_warn("mirror %s: cannot record acknowledgement %llu in %s: %s, will retry",
 			 l->m->name, (unsigned long long)seq, l->jdir, strerror(-rc));
+	else
+		moved_trim(l, seq);
 }
 
 /* ---- the dirty set feeds the journal ---- */
@@ -393,7 +478,7 @@ static void want_rescan(struct live *l, const char *path, size_t len, const char
 	if (len == 0)
 		return jr_supersede(l, why);
 	log_notice("mirror %s: %s, reconciling '%s'", l->m->name, why, path);
-	jr_append(l, JOURNAL_RESCAN, path, len, NULL, 0);
+	(void)jr_append(l, JOURNAL_RESCAN, path, len, NULL, 0, NULL);
 }
 
 static void note_dirty(struct live *l)
@@ -419,6 +504,15 @@ static void touch_parent(struct live *l, const char *path, size_t len)
 		touch(l, path, path_dirlen(path, len), 0);
 }
 
+static void jr_rename(struct live *l, const struct coalesce_item *it)
+{
+	uint64_t seq;
+
+	if (jr_append(l, JOURNAL_RENAME, it->path, it->len, it->to, it->to_len, &seq) == 0 &&
+	    !moved_note(l, seq, it))
+		want_rescan(l, "", 0, "too many directory renames pending");
+}
+
 /* Move due items from the dirty set into the journal, one sync per batch.
  * Runs connected or not: an outage fills the journal, not memory. */
 static void flush_dirty(struct live *l, uint64_t now)
@@ -428,10 +522,10 @@ static void flush_dirty(struct live *l, uint64_t now)
 
 	while (l->j && n < WATCH_BATCH && (rc = coalesce_pop(l->co, now, &it)) == 1) {
 		if (it.kind == COALESCE_RENAME)
-			jr_append(l, JOURNAL_RENAME, it.path, it.len, it.to, it.to_len);
+			jr_rename(l, &it);
 		else
-			jr_append(l, it.created ? JOURNAL_CREATE : JOURNAL_UPSERT, it.path,
-				  it.len, NULL, 0);
+			(void)jr_append(l, it.created ? JOURNAL_CREATE : JOURNAL_UPSERT,
+					it.path, it.len, NULL, 0, NULL);
 		coalesce_item_clear(&it);
 		n++;
 	}
@@ -503,8 +597,8 @@ static int scan_item(struct live *l, struct sender_op *op)
 	}
 }
 
-static int item_op(struct live *l, const char *path, size_t len, bool created,
-		   struct sender_op *op);
+static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
+		   bool created, struct sender_op *op);
 
 /* A RESCAN record: walk that subtree (a vanished or non-directory path is
  * just sent as it is now).  1 with an operation, 0 for none. */
@@ -514,7 +608,7 @@ static int start_scan(struct live *l, const char *path, size_t len, struct sende
 	int fd = path_open_dir(l->rootfd, path, len);
 
 	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
-		return item_op(l, path, len, false, op);
+		return item_op(l, l->scan_seq, path, len, false, op);
 	if (fd < 0 || !(l->scan_pre = strndup(path, len)) || !(l->scan = scan_new(fd, &so))) {
 		log_err("mirror %s: cannot reconcile '%s': %s, skipped", l->m->name, path,
 			strerror(fd < 0 ? -fd : ENOMEM));
@@ -536,11 +630,21 @@ static int start_scan(struct live *l, const char *path, size_t len, struct sende
 
 /* Turn one changed path into an operation by its current state; 1, or 0
  * to skip it. */
-static int item_op(struct live *l, const char *path, size_t len, bool created,
-		   struct sender_op *op)
+static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
+		   bool created, struct sender_op *op)
 {
+	char *now_at;
+	size_t now_len;
+
 	memset(op, 0, sizeof(*op));
 	int rc = scan_stat(l->rootfd, path, len, l->m->xattrs, &op->e);
+	if ((rc == -ENOENT || rc == -ENOTDIR) &&
+	    moved_translate(l, seq, path, len, &now_at, &now_len)) {
+		entry_clear(&op->e);
+		touch(l, now_at, now_len, created ? COALESCE_CREATED : 0);
+		free(now_at);
+		return 0;
+	}
 	if (rc == -ENOENT || rc == -ENOTDIR) {
 		entry_clear(&op->e);
 		op->kind = SOP_DELETE;
@@ -587,7 +691,7 @@ static int rec_op(struct live *l, const struct journal_rec *r, struct sender_op 
 	case JOURNAL_UPSERT:
 	case JOURNAL_DELETE:
 	case JOURNAL_CREATE:
-		return item_op(l, r->path, r->path_len, r->op == JOURNAL_CREATE, op);
+		return item_op(l, r->seq, r->path, r->path_len, r->op == JOURNAL_CREATE, op);
 	case JOURNAL_RENAME:
 		return rename_op(l, r, op);
 	case JOURNAL_RESCAN:
@@ -974,6 +1078,9 @@ static void live_free(struct live *l)
 		links_clear(l);
 	free(l->links);
 	free(l->pend);
+	if (l->moved)
+		moved_trim(l, UINT64_MAX);
+	free(l->moved);
 	free(l->jdir);
 	exclude_free(l->ex);
 	if (l->rootfd >= 0)
@@ -998,7 +1105,8 @@ static int live_init(struct live *l)
 	}
 	if (!(l->ex = exclude_new()) || !(l->co = coalesce_new(DIRTY_MAX, m->delay_ms)) ||
 	    !(l->links = calloc(2 * LINKS_MAX, sizeof(*l->links))) ||
-	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))))
+	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))) ||
+	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)

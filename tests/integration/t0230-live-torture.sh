@@ -1,0 +1,118 @@
+#!/bin/bash
+# Seeded random-operation torture test: for each seed, thousands of mixed
+# operations (create, overwrite, append, truncate, mkdir, rm, rm -r, rename
+# of files and directories, rename over an existing file, symlink, hardlink,
+# chmod, touch -m, xattr) run while mirroring; then the master goes quiet and
+# the strict tree comparison must pass within a bounded wait.  A failing seed
+# is printed so it can be replayed: T0230_SEEDS="1234" bash t0230-live-torture.sh
+#
+# T0230_MIX=full adds directory renames (mv -T, also onto an existing empty
+# directory) and hardlinks rewritten through one name.  Known failures of
+# that mix (issue 3): a child sent before its recreated parent directory
+# fails on the sink and is not retried; content rewritten through one name
+# of a hardlink group leaves the sink's other names stale.  The default mix
+# leaves those two operations out, and says so in the log.
+. "$(dirname "$0")/lib.sh"
+need_root
+
+SEEDS=${T0230_SEEDS:-"101 202 303"}
+OPS=${T0230_OPS:-1500}
+MIX=${T0230_MIX:-default}
+
+net_setup master slave
+M=$T_DIR/master/www
+S=$T_DIR/slave/www
+mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
+cat >"$T_DIR/slave.conf" <<CONF
+[node]
+name = slave
+listen = 192.0.2.12:7770
+control_socket = $T_DIR/slave.sock
+state_dir = $T_DIR/slave-state
+
+[mirror www]
+path = $S
+CONF
+cat >"$T_DIR/master.conf" <<CONF
+[node]
+name = master
+listen = 192.0.2.11:7770
+control_socket = $T_DIR/master.sock
+state_dir = $T_DIR/master-state
+
+[mirror www]
+path = $M
+peer = 192.0.2.12:7770
+CONF
+
+same() { "$TREECMP" "$M" "$S"; }
+converge() { # converge LABEL SECONDS
+	local t0 end
+	t0=$(date +%s%N)
+	end=$(( t0 + $2 * 1000000000 ))
+	until same >/dev/null 2>&1; do
+		if [ "$(date +%s%N)" -gt "$end" ]; then
+			same 2>&1 | head -n 20
+			fail "$1: trees still differ after $2s"
+		fi
+		sleep 0.05
+	done
+	if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "$1: temporary files left"; fi
+	pass "$1 (converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+}
+
+# Paths come from a small name space so operations collide: d0..d5 nested
+# at most two deep, files f0..f9 in each.
+pick_dir() {
+	case $((RANDOM % 4)) in
+	0) REPLY=. ;;
+	1) REPLY=d$((RANDOM % 6)) ;;
+	*) REPLY=d$((RANDOM % 6))/d$((RANDOM % 6)) ;;
+	esac
+}
+pick() { pick_dir; REPLY="$REPLY/f$((RANDOM % 10))"; }
+
+# One random operation in the current directory (the master tree).  Failures
+# (a missing parent, a name that is a directory ...) are part of the game.
+one_op() {
+	local a b
+	pick; a=$REPLY
+	local n=$((RANDOM % 20))
+	[ "$MIX" = full ] || case $n in 11|13) n=19 ;; esac
+	case $n in
+	0|1|2) mkdir -p "${a%/*}" && printf '%*s' $((RANDOM % 6000)) "$RANDOM" >"$a" ;;
+	3|4) printf 'line %d\n' "$RANDOM" >>"$a" ;;
+	5) truncate -s $((RANDOM % 3000)) "$a" ;;
+	6) pick_dir; mkdir -p "$REPLY" ;;
+	7) rm -f "$a" ;;
+	8) pick_dir; [ "$REPLY" != . ] && rm -rf "$REPLY" ;;
+	9|10) pick; b=$REPLY; mkdir -p "${b%/*}" && mv -f "$a" "$b" ;;
+	11) pick_dir; a=$REPLY; pick_dir; b=$REPLY
+	    [ "$a" != . ] && [ "$b" != . ] && mv -T "$a" "$b.m$((RANDOM % 3))" ;;
+	12) pick; b=$REPLY; ln -sfn "../t$((RANDOM % 5))" "$b" ;;
+	13) pick; b=$REPLY; ln -f "$a" "$b" ;;
+	14) chmod $((RANDOM % 2 ? 600 : 644)) "$a" ;;
+	15) touch -m -d "@$((1000000000 + RANDOM * 1000)).$((RANDOM))" "$a" ;;
+	16) setfattr -n user.t -v "$RANDOM" "$a" ;;
+	17) pick_dir; [ -d "$REPLY" ] && mkdir -p "$REPLY/e$((RANDOM % 3))/f" ;;
+	*) printf '%*s' $((RANDOM % 100000)) x >"$a" ;;
+	esac
+}
+
+start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
+wait_port slave 192.0.2.12 7770 10
+start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
+converge "start-up" 10
+
+[ "$MIX" = full ] || log "mix without directory renames and hardlinks (T0230_MIX=full adds them; known failures)"
+for seed in $SEEDS; do
+	RANDOM=$seed
+	t0=$(date +%s%N)
+	( cd "$M" && for _ in $(seq 1 "$OPS"); do one_op 2>/dev/null; done; true )
+	log "seed $seed: $OPS operations in $(( ($(date +%s%N) - t0) / 1000000 )) ms," \
+	    "$(find "$M" | wc -l) paths"
+	converge "seed $seed" 20 || fail "seed $seed"
+done
+
+kill -0 "$PID_source" || fail "source died"
+kill -0 "$PID_sink" || fail "sink died"
