@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -403,7 +404,7 @@ static int take_vip(const struct conf *c)
 	int rc = fo_request(c, "clear-stale", state, sizeof(state), &reply);
 
 	if (rc == 0 && strncmp(reply, "ok", 2) != 0 && local_state(c, state, sizeof(state)) == 0 &&
-	    strcmp(state, "STALE") == 0) {
+	    strcasecmp(state, "stale") == 0) {
 		log_err("failback: failoverd refused clear-stale: %s", reply);
 		rc = -EPERM;
 	}
@@ -413,7 +414,7 @@ static int take_vip(const struct conf *c)
 		return rc;
 	printf("failback: STALE cleared\n");
 	for (int waited = 0; waited <= MASTER_WAIT_MS; waited += 100) {
-		if (local_state(c, state, sizeof(state)) == 0 && strcmp(state, "MASTER") == 0) {
+		if (local_state(c, state, sizeof(state)) == 0 && strcasecmp(state, "master") == 0) {
 			printf("failback: this node holds the VIP (MASTER)\n");
 			return 0;
 		}
@@ -443,7 +444,7 @@ static int failback(struct run *run, const struct conf_mirror **ms, size_t n)
 			c->control_socket, strerror(-rc));
 		return EXIT_FAILBACK;
 	}
-	if (strcmp(state, "MASTER") == 0) {
+	if (strcasecmp(state, "master") == 0) {
 		printf("failback: this node is already MASTER\n");
 		return EXIT_OK;
 	}
