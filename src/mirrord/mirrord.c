@@ -259,6 +259,21 @@ static int find_source(const struct conf *c, const struct conf_mirror **ret_m)
 	return 0;
 }
 
+/* The live source's figures for the status table (status_probe_fn). */
+static void live_probe(void *ctx, struct status_source *ret)
+{
+	struct live_status ls;
+
+	live_status(ctx, &ls);
+	ret->connected = ls.connected;
+	ret->lag_seconds = (double)ls.lag_ms / 1000.0;
+	ret->lag_entries = ls.journal_entries + ls.dirty;
+	ret->queue_depth = ls.in_flight;
+	ret->bytes_sent = ls.bytes_sent;
+	ret->bytes_saved = ls.delta_saved;
+	ret->errors = ls.errors;
+}
+
 static int run_daemon(const struct conf *c)
 {
 	const struct conf_mirror *src;
@@ -287,10 +302,12 @@ static int run_daemon(const struct conf *c)
 		return EXIT_RUNTIME;
 	}
 	if (src)
-		status_set_role(src->name, STATUS_SOURCE);
+		status_set_probe(src->name, live_probe, l);
 	control_ready(ctl);
 	rc = serve_run(c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
 	stop_flag = 1;
+	if (src)
+		status_set_probe(src->name, NULL, NULL);
 	live_join(l);
 	control_stop(ctl);
 	status_free();
