@@ -1,5 +1,5 @@
 #!/bin/bash
-# initial-sync.sh [--tmpfs] [--strict] [RUNS]: time the initial sync of a fresh
+# initial-sync.sh [--tmpfs] [--strict] [--tls] [RUNS]: time the initial sync of a fresh
 # tree with mirrord (--once push to a sink) and with `rsync -a` to an rsync
 # daemon, in the same two network namespaces and the same run.
 #
@@ -21,6 +21,8 @@
 #
 #   --tmpfs   trees on /dev/shm instead of ${TMPDIR:-/tmp}
 #   --strict  stop at the first run whose trees differ
+#   --tls     mirrord over TLS 1.3 with certificates (scripts/mkcerts)
+#             instead of insecure_plaintext
 #
 # Needs root, iproute2 and rsync.  Run from a build tree
 # (cd BUILD && top_srcdir=SRC SRC/bench/initial-sync.sh), or set
@@ -28,12 +30,14 @@
 set -u
 RUNS=5
 STRICT=0
+TLS=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tmpfs) export TMPDIR=/dev/shm ;;
 	--strict) STRICT=1 ;;
+	--tls) TLS=1 ;;
 	[0-9]*) RUNS=$1 ;;
-	*) echo "usage: $0 [--tmpfs] [--strict] [RUNS]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--tmpfs] [--strict] [--tls] [RUNS]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -79,6 +83,15 @@ find "$SRC" -type f -exec cat {} + >/dev/null
 sync
 log "source: $(find "$SRC" -type f | wc -l) files, $(du -sm "$SRC" | cut -f1) MiB"
 
+SEC_SLAVE="insecure_plaintext = yes"
+SEC_MASTER=$SEC_SLAVE
+if [ $TLS = 1 ]; then
+	"$top_srcdir/scripts/mkcerts" -d "$T_DIR/certs" master slave >/dev/null || exit 99
+	SEC_SLAVE=$(printf 'cert = %s/slave.crt\nkey = %s/slave.key\nca = %s/ca.crt\npeer_name = master' \
+		"$T_DIR/certs" "$T_DIR/certs" "$T_DIR/certs")
+	SEC_MASTER=$(printf 'cert = %s/master.crt\nkey = %s/master.key\nca = %s/ca.crt\npeer_name = slave' \
+		"$T_DIR/certs" "$T_DIR/certs" "$T_DIR/certs")
+fi
 cat >"$T_DIR/slave.conf" <<CONF
 [node]
 name = slave
@@ -88,6 +101,9 @@ state_dir = $T_DIR/slave-state
 
 [mirror bench]
 path = $MS
+
+[security]
+$SEC_SLAVE
 CONF
 cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -98,6 +114,9 @@ state_dir = $T_DIR/master-state
 [mirror bench]
 path = $SRC
 peer = 192.0.2.12:7770
+
+[security]
+$SEC_MASTER
 CONF
 cat >"$T_DIR/rsyncd.conf" <<CONF
 uid = root

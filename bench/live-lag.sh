@@ -25,6 +25,9 @@ state_dir = $T_DIR/slave-state
 
 [mirror www]
 path = $S
+
+[security]
+insecure_plaintext = yes
 CONF
 cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -36,6 +39,9 @@ state_dir = $T_DIR/master-state
 [mirror www]
 path = $M
 peer = 192.0.2.12:7770
+
+[security]
+insecure_plaintext = yes
 CONF
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10

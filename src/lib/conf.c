@@ -608,6 +608,13 @@ static int security_close(struct parse *p)
 		return parse_fail(p, p->sec_line, -EINVAL,
 				  "[security] takes 'cert' or 'psk_file', "
 				  "not both");
+	if (!s->cert && (s->ca || s->peer_name))
+		return parse_fail(p, p->sec_line, -EINVAL,
+				  "[security] 'ca' and 'peer_name' need 'cert'");
+	if (s->insecure_plaintext && (s->cert || s->psk_file))
+		return parse_fail(p, p->sec_line, -EINVAL,
+				  "[security] 'insecure_plaintext = yes' contradicts "
+				  "'cert' and 'psk_file'");
 	return 0;
 }
 

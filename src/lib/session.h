@@ -6,26 +6,52 @@
 #define MIRROR_SESSION_H
 
 #include <signal.h>
+#include <sys/socket.h>
 
+#include "conf.h"
 #include "receiver.h"
 #include "sender.h"
 #include "stream.h"
 
-#define SESSION_IDLE_MS 300000
+struct tls_ctx;
 
-/* Connect to a sink and exchange HELLO / HELLO_OK within timeout_ms.
- * Returns the stream (blocking fd), or NULL with *ret_err set and a one-line
- * reason in why (for the caller's log line). */
-struct stream *session_connect(const struct sockaddr *sa, socklen_t len, const char *mirror,
-			       const char *node, int timeout_ms, int *ret_err, char *why,
-			       size_t why_len);
+/* A session with nothing to say for this long is dead; sources PING every
+ * SESSION_PING_MS when idle, so a healthy peer never comes near it. */
+#define SESSION_IDLE_MS 30000
+#define SESSION_PING_MS 2000
+/* TCP connect + TLS + HELLO / HELLO_OK, in total. */
+#define SESSION_HANDSHAKE_MS 10000
+
+/* The transport [security] asks for, as a client (server false) or server.
+ * 0 with *ret a TLS context (free with tls_ctx_free), 0 with *ret NULL when
+ * plaintext is explicitly allowed (insecure_plaintext = yes), or -errno with
+ * a reason in why: a key file that cannot be used, or no [security] at all
+ * (plaintext is never the default). */
+int session_security(const struct conf *c, bool server, struct tls_ctx **ret, char *why,
+		     size_t why_len);
+
+/* Connect to m's sink and exchange TLS (as [security] says) and HELLO /
+ * HELLO_OK within timeout_ms in total.  Returns the stream (blocking), or
+ * NULL with *ret_err set and a one-line reason in why (for the caller's log
+ * line). */
+struct stream *session_connect(const struct conf *c, const struct conf_mirror *m,
+			       int timeout_ms, int *ret_err, char *why, size_t why_len);
+
+/* Server side: wrap an accepted fd (taken over, closed on failure), check
+ * frame headers as a sink, and run the TLS handshake when ctx is not NULL.
+ * The stream's deadline is left at now + deadline_ms for the HELLO that
+ * follows; the caller clears it (stream_set_deadline(s, 0)) once HELLO is
+ * done.  NULL with *ret_err and why on failure. */
+struct stream *session_accept(int fd, struct tls_ctx *ctx, int deadline_ms, int *ret_err,
+			      char *why, size_t why_len);
 
 /* Read what the socket has (non-blocking) and hand every complete frame to
  * the sender.  Returns the bytes read, or -errno (-ECONNRESET at end). */
 long session_pump_sender(struct stream *s, struct sender *snd);
 
 /* Run until the sender is finished (0), *stop is set (-EINTR) or the
- * session fails (-errno).  The stream's fd must be non-blocking.  In live
+ * session fails (-errno).  The stream must be non-blocking.  Sends PING
+ * when it has had nothing to send for SESSION_PING_MS.  In live
  * mode (the sender never finishes) it returns only on stop or failure. */
 int session_run_sender(struct stream *s, struct sender *snd, volatile sig_atomic_t *stop);
 

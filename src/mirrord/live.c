@@ -828,11 +828,9 @@ static struct stream *handshake(struct live *l, bool quiet)
 	const struct conf_mirror *m = l->m;
 	char why[256];
 	int rc;
-	struct stream *s = session_connect((const struct sockaddr *)&m->peer.ss, m->peer.len,
-					   m->name, l->c->node_name, CONNECT_MS, &rc, why,
-					   sizeof(why));
+	struct stream *s = session_connect(l->c, m, CONNECT_MS, &rc, why, sizeof(why));
 
-	if (s && (rc = net_set_nonblock(stream_fd(s), true)) < 0) {
+	if (s && (rc = stream_set_nonblock(s, true)) < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-rc));
 		stream_free(s);
 		s = NULL;

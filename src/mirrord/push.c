@@ -18,7 +18,7 @@
 #include "session.h"
 #include "stream.h"
 
-#define CONNECT_MS 10000
+#define CONNECT_MS SESSION_HANDSHAKE_MS
 
 static double now_sec(void)
 {
@@ -32,10 +32,12 @@ static double now_sec(void)
 static struct stream *handshake(const struct conf *c, const struct conf_mirror *m, int *ret_err)
 {
 	char why[256];
-	struct stream *s = session_connect((const struct sockaddr *)&m->peer.ss, m->peer.len,
-					   m->name, c->node_name, CONNECT_MS, ret_err, why,
-					   sizeof(why));
+	struct stream *s;
 
+	if (!c->security.cert && !c->security.psk_file && c->security.insecure_plaintext)
+		log_warn("INSECURE: insecure_plaintext = yes: mirror %s is sent to %s "
+			 "unauthenticated and unencrypted", m->name, m->peer.text);
+	s = session_connect(c, m, CONNECT_MS, ret_err, why, sizeof(why));
 	if (!s)
 		log_err("mirror %s: %s: %s", m->name, m->peer.text, why);
 	return s;
@@ -94,7 +96,7 @@ int push_once(const struct conf *c, const struct conf_mirror *m,
 		goto out;
 	struct sender_feed sf = { sender_scan_feed_next, &feed };
 	struct sender_opts opts = { .mirror = m->name, .compress_level = 1 };
-	if (!(snd = sender_new(rootfd, &opts, &sf)) || (rc = net_set_nonblock(stream_fd(s), true)) < 0) {
+	if (!(snd = sender_new(rootfd, &opts, &sf)) || (rc = stream_set_nonblock(s, true)) < 0) {
 		rc = rc ? rc : -ENOMEM;
 		goto out;
 	}

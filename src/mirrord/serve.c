@@ -22,13 +22,15 @@
 #include "session.h"
 #include "status.h"
 #include "stream.h"
-
+#include "tls.h"
 
 struct serve {
 	const struct conf *conf;
+	struct tls_ctx *tls;        /* NULL: insecure_plaintext */
 	pthread_mutex_t lock;
-	unsigned active;
-	bool *busy;                 /* per configured mirror */
+	unsigned active;            /* session threads */
+	unsigned handshakes;        /* of which not yet past HELLO */
+	struct stream **owner;      /* per configured mirror: the session holding it */
 	struct exclude **ex;        /* per configured mirror */
 };
 
@@ -44,18 +46,51 @@ static int send_error(struct stream *s, int code, const char *text)
 	return stream_flush(s);
 }
 
-/* Claim the mirror for this session; false when another session has it. */
-static bool mirror_claim(struct serve *sv, size_t i, bool claim)
+/* Claim the mirror for stream s; false when another session has it. */
+static bool mirror_try(struct serve *sv, size_t i, struct stream *s, uint64_t *ret_silent)
 {
-	bool ok = true;
+	bool ok = false;
 
 	pthread_mutex_lock(&sv->lock);
-	if (claim && sv->busy[i])
-		ok = false;
-	else
-		sv->busy[i] = claim;
+	if (!sv->owner[i]) {
+		sv->owner[i] = s;
+		ok = true;
+	} else if ((*ret_silent = stream_waiting_ms(sv->owner[i])) >= SERVE_SILENT_MS) {
+		/* wake the silent owner: its next read fails and it lets go */
+		(void)shutdown(stream_fd(sv->owner[i]), SHUT_RDWR);
+	}
 	pthread_mutex_unlock(&sv->lock);
 	return ok;
+}
+
+/* Claim the mirror.  When another session holds it, wait: an owner silent
+ * for SERVE_SILENT_MS (a healthy source sends at least a PING every
+ * SESSION_PING_MS) is disconnected and replaced by this newly authenticated
+ * session.  false when the owner stayed alive all along. */
+static bool mirror_claim(struct serve *sv, size_t i, struct stream *s, const char *peer)
+{
+	uint64_t silent = 0;
+	bool told = false;
+
+	for (int t = 0; t < (SERVE_SILENT_MS + SERVE_REPLACE_MS) / 50; t++) {
+		if (mirror_try(sv, i, s, &silent))
+			return true;
+		if (silent >= SERVE_SILENT_MS && !told) {
+			log_warn("mirror %s: session silent for %llu ms, replacing it with the "
+				 "new session from %s", sv->conf->mirrors[i].name,
+				 (unsigned long long)silent, peer);
+			told = true;
+		}
+		(void)poll(NULL, 0, 50);
+	}
+	return false;
+}
+
+static void mirror_release(struct serve *sv, size_t i)
+{
+	pthread_mutex_lock(&sv->lock);
+	sv->owner[i] = NULL;
+	pthread_mutex_unlock(&sv->lock);
 }
 
 /* Open (creating if needed) the root of a mirror on this node. */
@@ -76,16 +111,16 @@ static int hello(struct session *se, struct stream *s, uint64_t *ret_features)
 	struct proto_hello m;
 	struct wire_hdr h;
 	const uint8_t *p;
-	int rc = stream_recv(s, SERVE_HANDSHAKE_MS, &h, &p);
+	int rc = stream_recv(s, -1, &h, &p);    /* bounded by the handshake deadline */
 
 	if (rc == 0) {
 		log_debug("connection from %s closed before HELLO", se->peer);
 		return -ECONNRESET;
 	}
-	if (rc != 1 || h.type != MSG_HELLO || proto_check_frame(&h, TO_SINK) < 0 ||
+	if (rc != 1 || h.type != MSG_HELLO ||
 	    proto_get_hello(p, h.len, &m) < 0) {
 		log_warn("connection from %s: no valid HELLO (%s), closing", se->peer,
-			 rc < 0 ? strerror(-rc) : "bad frame");
+			 rc < 0 && rc != -ENOMSG ? strerror(-rc) : "bad frame");
 		send_error(s, EPROTO, "expected HELLO");
 		return -EPROTO;
 	}
@@ -108,16 +143,28 @@ static int hello(struct session *se, struct stream *s, uint64_t *ret_features)
 	return -ENOENT;
 }
 
-static void session_run(struct session *se, struct stream *s)
+static void handshake_done(struct serve *sv, bool *counted)
+{
+	if (!*counted)
+		return;
+	*counted = false;
+	pthread_mutex_lock(&sv->lock);
+	sv->handshakes--;
+	pthread_mutex_unlock(&sv->lock);
+}
+
+static void session_run(struct session *se, struct stream *s, bool *counted)
 {
 	const struct conf *c = se->sv->conf;
 	uint64_t features = 0;
 	int i = hello(se, s, &features);
 
+	handshake_done(se->sv, counted);
 	if (i < 0)
 		return;
+	stream_set_deadline(s, 0);
 	const struct conf_mirror *m = &c->mirrors[i];
-	if (!mirror_claim(se->sv, (size_t)i, true)) {
+	if (!mirror_claim(se->sv, (size_t)i, s, se->peer)) {
 		log_warn("mirror %s: %s connected while another session runs, refused",
 			 m->name, se->peer);
 		send_error(s, EBUSY, "mirror busy");
@@ -138,7 +185,9 @@ static void session_run(struct session *se, struct stream *s)
 	} else {
 		struct proto_hello_ok ok = { .version = PROTO_VERSION };
 		proto_put_hello_ok(stream_out(s), &ok);
-		log_info("mirror %s: session from %s", m->name, se->peer);
+		char how[160];
+		stream_peer(s, how, sizeof(how));
+		log_info("mirror %s: session from %s (%s)", m->name, se->peer, how);
 		status_connected(m->name, se->peer);
 		int rc = stream_flush(s);
 		char who[160];
@@ -157,18 +206,25 @@ static void session_run(struct session *se, struct stream *s)
 	receiver_free(r);
 	if (rootfd >= 0)
 		close(rootfd);
-	mirror_claim(se->sv, (size_t)i, false);
+	mirror_release(se->sv, (size_t)i);
 }
 
 static void *session_thread(void *arg)
 {
 	struct session *se = arg;
-	struct stream *s = stream_new(se->fd);
+	bool counted = true;
+	char why[256];
+	int err = 0;
+	struct stream *s = session_accept(se->fd, se->sv->tls, SESSION_HANDSHAKE_MS, &err, why,
+					  sizeof(why));
 
 	if (s)
-		session_run(se, s);
+		session_run(se, s, &counted);
+	else if (err == -ENODATA)
+		log_debug("connection from %s closed before TLS", se->peer);
 	else
-		close(se->fd);
+		log_warn("connection from %s: %s, closing", se->peer, why);
+	handshake_done(se->sv, &counted);
 	stream_free(s);
 	pthread_mutex_lock(&se->sv->lock);
 	se->sv->active--;
@@ -184,12 +240,14 @@ static void spawn_session(struct serve *sv, int fd)
 	bool full;
 
 	pthread_mutex_lock(&sv->lock);
-	full = sv->active >= SERVE_MAX_SESSIONS;
-	if (!full && se)
+	full = sv->active >= SERVE_MAX_SESSIONS || sv->handshakes >= SERVE_MAX_HANDSHAKES;
+	if (!full && se) {
 		sv->active++;
+		sv->handshakes++;
+	}
 	pthread_mutex_unlock(&sv->lock);
 	if (full || !se) {
-		log_warn("too many sessions, refusing a connection");
+		log_warn("too many sessions or handshakes, refusing a connection");
 		free(se);
 		close(fd);
 		return;
@@ -207,6 +265,7 @@ static void spawn_session(struct serve *sv, int fd)
 	free(se);
 	pthread_mutex_lock(&sv->lock);
 	sv->active--;
+	sv->handshakes--;
 	pthread_mutex_unlock(&sv->lock);
 }
 
@@ -214,9 +273,9 @@ static int serve_init(struct serve *sv, const struct conf *c)
 {
 	sv->conf = c;
 	pthread_mutex_init(&sv->lock, NULL);
-	sv->busy = calloc(c->n_mirrors + 1, sizeof(*sv->busy));
+	sv->owner = calloc(c->n_mirrors + 1, sizeof(*sv->owner));
 	sv->ex = calloc(c->n_mirrors + 1, sizeof(*sv->ex));
-	if (!sv->busy || !sv->ex)
+	if (!sv->owner || !sv->ex)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->n_mirrors; i++) {
 		if (!(sv->ex[i] = exclude_new()))
@@ -231,9 +290,22 @@ static int serve_init(struct serve *sv, const struct conf *c)
 int serve_run(const struct conf *c, volatile sig_atomic_t *stop)
 {
 	static struct serve sv;    /* lives as long as the detached sessions */
-	int rc = serve_init(&sv, c);
-	int lfd = rc < 0 ? rc : net_listen((const struct sockaddr *)&c->listen.ss, c->listen.len, 64);
+	char why[512];
+	int rc = serve_init(&sv, c), lfd;
 
+	if (rc == 0 && (rc = session_security(c, true, &sv.tls, why, sizeof(why))) < 0) {
+		log_err("[security] in %s: %s", c->file, why);
+		return rc;
+	}
+	if (!sv.tls)
+		log_warn("INSECURE: insecure_plaintext = yes: data connections are neither "
+			 "authenticated nor encrypted; anyone who can reach %s can write to "
+			 "the mirrors", c->listen.text);
+	else
+		log_info("data connections use TLS 1.3 with %s authentication%s",
+			 tls_ctx_mode(sv.tls), c->security.cert && !c->security.peer_name ?
+			 " (no peer_name: any certificate from the CA is accepted)" : "");
+	lfd = rc < 0 ? rc : net_listen((const struct sockaddr *)&c->listen.ss, c->listen.len, 64);
 	if (lfd < 0) {
 		log_err("cannot listen on %s: %s", c->listen.text, strerror(-lfd));
 		return lfd;

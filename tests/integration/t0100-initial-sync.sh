@@ -25,6 +25,9 @@ path = $S
 
 [mirror big]
 path = $SB
+
+[security]
+insecure_plaintext = yes
 CONF
 	cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -39,6 +42,9 @@ peer = 192.0.2.12:7770
 [mirror big]
 path = $MB
 peer = 192.0.2.12:7770
+
+[security]
+insecure_plaintext = yes
 CONF
 }
 

@@ -19,6 +19,9 @@ state_dir = $T_DIR/slave-state
 
 [mirror www]
 path = $S
+
+[security]
+insecure_plaintext = yes
 CONF
 cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -31,6 +34,9 @@ state_dir = $T_DIR/master-state
 path = $M
 peer = 192.0.2.12:7770
 delay_ms = 10
+
+[security]
+insecure_plaintext = yes
 CONF
 
 same() { "$TREECMP" "$M" "$S"; }

@@ -16,7 +16,11 @@
  * directory entry for the path of the symlink itself): the sink must carry
  * them out inside the tree (END_OK); the test checks that nothing outside
  * changed.  Run with no arguments for the
- * list of attacks. */
+ * list of attacks.
+ *
+ * Over TLS when the environment names the client's credentials:
+ * BADPEER_CERT, BADPEER_KEY, BADPEER_CA (and BADPEER_PEER_NAME), or
+ * BADPEER_PSK (a psk_file).  A TLS handshake failure exits 3. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -35,6 +39,7 @@
 #include "net.h"
 #include "proto.h"
 #include "stream.h"
+#include "tls.h"
 #include "wire.h"
 
 #define IO_TIMEOUT_MS 10000
@@ -60,21 +65,15 @@ struct attack {
 
 static int write_all(struct peer *p, const void *buf, size_t n)
 {
-	const uint8_t *b = buf;
+	int rc;
 
-	while (n > 0) {
-		ssize_t w = write(p->fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			printf("write: %s (the sink closed)\n", strerror(errno));
-			p->closed = true;
-			return -errno;
-		}
-		b += w;
-		n -= (size_t)w;
+	wbuf_put_raw(stream_out(p->s), buf, n);
+	if ((rc = stream_flush(p->s)) < 0) {
+		printf("write: %s (the sink closed)\n", strerror(-rc));
+		p->closed = true;
+		wbuf_reset(stream_out(p->s));
 	}
-	return 0;
+	return rc;
 }
 
 /* Send what the encoders put into b, then reset it. */
@@ -527,6 +526,46 @@ static int slow_secs = 30;
 static int a_slowloris(struct peer *p) { return slow(p, slow_secs); }
 static int a_slowloris_hello(struct peer *p) { return slow(p, slow_secs); }
 
+/* After HELLO_OK, nothing at all: the mirror is held by a silent session. */
+static int a_silent_hello(struct peer *p)
+{
+	printf("HELLO done, silent, waiting up to %d s for the sink to close\n", slow_secs);
+	fflush(stdout);
+	return read_replies(p, slow_secs * 1000);
+}
+
+/* A valid HELLO, one byte every 2 s: the handshake deadline is total. */
+static int a_drip(struct peer *p)
+{
+	struct wbuf b;
+	const char *m = p->mirror;
+	int rc = 0;
+	size_t i;
+
+	wbuf_init(&b, 4096);
+	put_hdr(&b, (uint32_t)(24 + strlen(m) + 7), MSG_HELLO, 0);
+	wbuf_put_u32(&b, PROTO_MAGIC);
+	wbuf_put_u16(&b, PROTO_VERSION);
+	wbuf_put_u16(&b, PROTO_VERSION);
+	wbuf_put_u64(&b, 0);
+	wbuf_put_bytes(&b, m, strlen(m));
+	wbuf_put_bytes(&b, "badpeer", 7);
+	printf("dripping a %zu-byte HELLO, one byte every 2 s\n", b.len);
+	fflush(stdout);
+	for (i = 0; i < b.len && rc == 0 && (int)i * 2 < slow_secs; i++) {
+		struct pollfd pfd = { .fd = stream_fd(p->s), .events = POLLIN };
+		if ((rc = write_all(p, b.data + i, 1)) < 0)
+			break;
+		if (poll(&pfd, 1, 2000) > 0)
+			break;          /* the sink answered or closed */
+	}
+	printf("dripped %zu bytes\n", i);
+	wbuf_free(&b);
+	if (p->closed)
+		return 0;
+	return read_replies(p, slow_secs * 1000);
+}
+
 static const struct attack attacks[] = {
 	{ "truncated-hello", HARD, false, a_truncated_hello, "HELLO cut short, then close" },
 	{ "truncated", HARD, true, a_truncated, "ENTRY cut short, then close" },
@@ -558,6 +597,8 @@ static const struct attack attacks[] = {
 	{ "big-split", HARD, true, a_big_split, "1 MiB+ frame in 1-byte writes" },
 	{ "slowloris", SLOW, false, a_slowloris, "half a header before HELLO, silence" },
 	{ "slowloris-hello", SLOW, true, a_slowloris_hello, "HELLO, half a header, silence" },
+	{ "silent-hello", SLOW, true, a_silent_hello, "HELLO, then silence" },
+	{ "drip", SLOW, false, a_drip, "HELLO one byte every 2 s" },
 };
 
 static void usage(void)
@@ -577,6 +618,31 @@ static bool verdict(const struct attack *a, const struct peer *p)
 	if (a->kind == LEGAL)
 		return p->end_ok_clean;
 	return p->got_error || p->closed;
+}
+
+/* TLS as the environment asks: 0 (also when it does not), -errno. */
+static int start_tls(struct peer *p)
+{
+	struct tls_opts o = { getenv("BADPEER_CERT"), getenv("BADPEER_KEY"),
+			      getenv("BADPEER_CA"), getenv("BADPEER_PEER_NAME"),
+			      getenv("BADPEER_PSK") };
+	char why[512];
+	struct tls_ctx *ctx;
+	int rc;
+
+	if (!o.cert && !o.psk_file)
+		return 0;
+	if (!(ctx = tls_ctx_new(&o, false, why, sizeof(why)))) {
+		fprintf(stderr, "badpeer: %s\n", why);
+		return -EINVAL;
+	}
+	stream_set_deadline(p->s, IO_TIMEOUT_MS);
+	rc = stream_start_tls(p->s, ctx, why, sizeof(why));
+	stream_set_deadline(p->s, 0);
+	tls_ctx_free(ctx);
+	if (rc < 0)
+		printf("TLS: %s\n", why);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -609,6 +675,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	p.fd = fd;
+	if (start_tls(&p) < 0) {
+		stream_free(p.s);
+		return 3;
+	}
 	printf("attack %s: %s\n", a->name, a->what);
 	if (a->hello) {
 		if (send_hello(&p, PROTO_MAGIC, p.mirror) < 0 ||
