@@ -32,6 +32,9 @@ state_dir = $T_DIR/slave-state
 
 [mirror www]
 path = $S
+
+[security]
+insecure_plaintext = yes
 CONF
 cat >"$T_DIR/master.conf" <<CONF
 [node]
@@ -43,6 +46,9 @@ state_dir = $T_DIR/master-state
 [mirror www]
 path = $M
 peer = 192.0.2.12:7770
+
+[security]
+insecure_plaintext = yes
 CONF
 
 same() { "$TREECMP" "$M" "$S"; }
