@@ -41,6 +41,8 @@
 #define ACK_MS 200              /* journal acknowledgements at most this often */
 #define REOPEN_MS 1000          /* a failed journal is reopened this often */
 #define MOVED_MAX 4096          /* directory renames recorded, not yet acknowledged */
+#define GONE_MAX 1024           /* paths last sent as DELETE, newest kept */
+#define STASH_TRIES 16          /* ancestors sent before one record */
 
 struct link {                   /* first known name of a multiply linked file */
 	uint64_t dev, ino;
@@ -77,6 +79,15 @@ struct live {
 	size_t pend_head, pend_n;  /* ascending seqs with operations in flight */
 	struct moved { uint64_t seq; char *from, *to; size_t flen, tlen; } *moved;
 	size_t moved_head, moved_n;   /* ring, MOVED_MAX, ascending seqs */
+	struct gone { char *path; size_t len; } *gone;   /* ring, GONE_MAX */
+	size_t gone_next;
+	struct stash {             /* a record waiting for its ancestor's ENTRY */
+		bool on, created;
+		unsigned tries;
+		uint64_t seq;
+		char *path;
+		size_t len;
+	} stash;
 	/* status (live_status), under mu */
 	pthread_mutex_t mu;
 	struct live_status st;
@@ -232,6 +243,8 @@ static uint64_t ack_point(const struct live *l)
 
 	if (l->scan && l->scan_seq < floor)
 		floor = l->scan_seq;
+	if (l->stash.on && l->stash.seq < floor)
+		floor = l->stash.seq;
 	if (l->pend_n > 0 && l->pend[l->pend_head].seq < floor)
 		floor = l->pend[l->pend_head].seq;
 	return floor - 1;
@@ -313,6 +326,71 @@ static int moved_translate(struct live *l, uint64_t seq, const char *path, size_
 	return 1;
 }
 
+/* ---- directories sent as DELETE and found again ----
+ *
+ * A path is sent by its state when the feed reaches its record; a
+ * directory removed and made again in between may have gone out as a
+ * DELETE while a later record for something inside it finds it back.  The
+ * sink cannot create a child in a directory it removed, so the ancestor's
+ * ENTRY goes first and the record waits in the stash. */
+
+static void gone_clear(struct live *l)
+{
+	for (size_t i = 0; l->gone && i < GONE_MAX; i++) {
+		free(l->gone[i].path);
+		l->gone[i].path = NULL;
+	}
+	free(l->stash.path);
+	memset(&l->stash, 0, sizeof(l->stash));
+}
+
+static void gone_add(struct live *l, const char *path, size_t len)
+{
+	struct gone *g = &l->gone[l->gone_next];
+	char *p = strndup(path, len);
+
+	if (!p)
+		return;                 /* best effort: the sink logs the failure */
+	free(g->path);
+	*g = (struct gone){ p, len };
+	l->gone_next = (l->gone_next + 1) % GONE_MAX;
+}
+
+/* Take the outermost remembered ancestor of path (or path itself when
+ * self): 1 and a heap *ret, else 0. */
+static int gone_take(struct live *l, const char *path, size_t len, bool self,
+		     char **ret, size_t *ret_len)
+{
+	struct gone *best = NULL;
+
+	for (size_t i = 0; i < GONE_MAX; i++) {
+		struct gone *g = &l->gone[i];
+		if (!g->path || g->len > len || memcmp(g->path, path, g->len) != 0)
+			continue;
+		if (g->len == len ? !self : path[g->len] != '/')
+			continue;
+		if (!best || g->len < best->len)
+			best = g;
+	}
+	if (!best)
+		return 0;
+	*ret = best->path;
+	*ret_len = best->len;
+	best->path = NULL;
+	return 1;
+}
+
+static void stash_put(struct live *l, uint64_t seq, const char *path, size_t len, bool created)
+{
+	char *p = strndup(path, len);
+
+	if (!p)
+		return;
+	unsigned tries = l->stash.on && l->stash.seq == seq ? l->stash.tries + 1 : 0;
+	free(l->stash.path);
+	l->stash = (struct stash){ true, created, tries, seq, p, len };
+}
+
 /* ---- the journal ---- */
 
 static int jr_mkdirs(struct live *l)
@@ -378,6 +456,7 @@ static int jr_rewind(struct live *l)
 	l->it = NULL;
 	scan_stop(l);
 	pend_reset(l);
+	gone_clear(l);
 	journal_get_stats(l->j, &st);
 	l->fed_seq = st.acked_seq;
 	return journal_iter_new(l->j, st.acked_seq + 1, &l->it);
@@ -393,6 +472,7 @@ static void jr_broken(struct live *l, int err, const char *what)
 	l->j = NULL;
 	scan_stop(l);
 	pend_reset(l);
+	gone_clear(l);
 	moved_trim(l, UINT64_MAX);
 	l->reopen_at = 0;
 }
@@ -651,6 +731,7 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 		if (!(op->e.path = strndup(path, len)))
 			return 0;
 		op->e.path_len = len;
+		gone_add(l, op->e.path, len);
 		touch_parent(l, op->e.path, len);     /* path may not outlive this */
 		return 1;
 	}
@@ -660,6 +741,18 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 		entry_clear(&op->e);
 		return 0;
 	}
+	char *up;
+	size_t up_len;
+	if ((!l->stash.on || l->stash.tries < STASH_TRIES) &&
+	    gone_take(l, path, len, false, &up, &up_len)) {
+		entry_clear(&op->e);
+		stash_put(l, seq, path, len, created);
+		rc = item_op(l, seq, up, up_len, true, op);
+		free(up);
+		return rc;
+	}
+	if (gone_take(l, path, len, true, &up, &up_len))
+		free(up);
 	if (op->e.type != ENT_DIR || created)
 		touch_parent(l, path, len);
 	links_resolve(l, &op->e);
@@ -706,6 +799,21 @@ static int feed_next(void *ctx, struct sender_op *op)
 	struct journal_rec r;
 
 	while (l->it && l->pend_n < PEND_MAX) {
+		if (l->stash.on) {
+			struct stash st = l->stash;
+			l->stash.on = false;
+			l->stash.path = NULL;
+			int rc = item_op(l, st.seq, st.path, st.len, st.created, op);
+			if (l->stash.on && l->stash.seq == st.seq)
+				l->stash.tries = st.tries + 1;
+			free(st.path);
+			if (rc == 1) {
+				op->tag = st.seq;
+				pend_add(l, st.seq);
+				return 1;
+			}
+			continue;
+		}
 		if (l->scan && scan_item(l, op) == 1) {
 			op->tag = l->scan_seq;
 			pend_add(l, l->scan_seq);
@@ -934,6 +1042,7 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 	l->it = NULL;
 	scan_stop(l);
 	pend_reset(l);
+	gone_clear(l);
 	if (l->j) {
 		struct journal_stats js;
 		journal_get_stats(l->j, &js);
@@ -1079,6 +1188,8 @@ static void live_free(struct live *l)
 	if (l->moved)
 		moved_trim(l, UINT64_MAX);
 	free(l->moved);
+	gone_clear(l);
+	free(l->gone);
 	free(l->jdir);
 	exclude_free(l->ex);
 	if (l->rootfd >= 0)
@@ -1104,7 +1215,8 @@ static int live_init(struct live *l)
 	if (!(l->ex = exclude_new()) || !(l->co = coalesce_new(DIRTY_MAX, m->delay_ms)) ||
 	    !(l->links = calloc(2 * LINKS_MAX, sizeof(*l->links))) ||
 	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))) ||
-	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))))
+	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))) ||
+	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
