@@ -2,7 +2,11 @@
  * at "<[node] control_socket>-failoverd".  One request line per
  * connection, one reply line:
  *   status       -> "state=... term=... vip_holder=... ..." (key=value)
- *   promote | demote | clear-stale -> "ok" or "error <reason>" */
+ *   promote | demote | clear-stale -> "ok" or "error <reason>"
+ * Nothing here blocks the loop: each accepted connection is a
+ * non-blocking fd watched by the loop until its request line arrives (at
+ * most CTL_WAIT_MS, at most CTL_MAX_CONNS at a time), so a slow or idle
+ * client never delays a heartbeat. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,12 +15,28 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
+#include <systemd/sd-event.h>
+
 #include "failoverd.h"
 #include "log.h"
+
+#define CTL_MAX_CONNS 8
+#define CTL_WAIT_MS 1000
+
+struct ctl_conn {
+	struct fo *fo;
+	int fd;
+	sd_event_source *io, *timer;
+	size_t len;
+	char req[64];
+};
+
+static unsigned n_conns;
 
 int control_open(struct fo *fo)
 {
@@ -71,7 +91,8 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     "state=%s term=%" PRIu64 " vip_holder=%s peer=%s peer_state=%s "
 		     "peer_term=%" PRIu64 " last_change_ms_ago=%" PRId64
 		     " rx_ok=%" PRIu64 " rx_bad_hmac=%" PRIu64 " rx_replay=%" PRIu64
-		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " garp_sent=%" PRIu64
+		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " tx_late=%" PRIu64
+		     " rx_gaps=%" PRIu64 " garp_sent=%" PRIu64
 		     " link=%s check=%s reason=\"%s\"\n",
 		     fsm_state_name(f->state), f->p.term, holder(fo),
 		     f->peer_seen ? f->peer.name : "-",
@@ -82,7 +103,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     fo->rx.count[HB_BAD_LEN] + fo->rx.count[HB_BAD_MAGIC] +
 			     fo->rx.count[HB_BAD_VERSION] + fo->rx.count[HB_BAD_FIELD] +
 			     fo->rx.count[HB_BAD_PEER],
-		     fo->tx_ok, fo->garp_sent, fo->link_up ? "up" : "down",
+		     fo->tx_ok, fo->hb_late, fo->hb_gaps, fo->garp_sent, fo->link_up ? "up" : "down",
 		     fo->check_ok ? "ok" : "fail", f->last_reason);
 	return n < 0 || (size_t)n >= len ? -EOVERFLOW : n;
 }
@@ -109,33 +130,76 @@ static int command(struct fo *fo, const char *cmd, char *reply, size_t len)
 	return snprintf(reply, len, "error unknown command\n");
 }
 
-static void serve(struct fo *fo, int c)
+static void conn_free(struct ctl_conn *c)
 {
-	const struct timeval tv = { 0, 200 * 1000 };
-	char req[64], reply[1024];
-	ssize_t n;
+	sd_event_source_disable_unref(c->io);
+	sd_event_source_disable_unref(c->timer);
+	close(c->fd);
+	free(c);
+	n_conns--;
+}
+
+static void conn_answer(struct ctl_conn *c)
+{
+	char reply[1024];
 	int len;
 
-	if (setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-		return;
-	n = read(c, req, sizeof(req) - 1);
-	if (n <= 0)
-		return;
-	req[n] = '\0';
-	req[strcspn(req, "\r\n")] = '\0';
-	len = command(fo, req, reply, sizeof(reply));
-	if (len > 0 && write(c, reply, (size_t)len) != len)
+	c->req[c->len] = '\0';
+	c->req[strcspn(c->req, "\r\n")] = '\0';
+	len = command(c->fo, c->req, reply, sizeof(reply));
+	/* a fresh socket's buffer holds a line: a short write means a
+	 * client that went away, not one to wait for */
+	if (len > 0 && send(c->fd, reply, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) != len)
 		log_debug("control: short reply");
+}
+
+static int on_conn(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	struct ctl_conn *c = ud;
+	ssize_t n = read(fd, c->req + c->len, sizeof(c->req) - 1 - c->len);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n > 0)
+		c->len += (size_t)n;
+	if (n > 0 && !memchr(c->req, '\n', c->len) && c->len < sizeof(c->req) - 1)
+		return 0;                       /* wait for the rest of the line */
+	if (c->len > 0)
+		conn_answer(c);
+	conn_free(c);
+	return 0;
+}
+
+static int on_conn_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+	log_debug("control: client sent no request within %d ms, closed", CTL_WAIT_MS);
+	conn_free(ud);
+	return 0;
 }
 
 int control_on_ready(struct fo *fo)
 {
-	int c = accept4(fo->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	struct ctl_conn *c;
+	int fd = accept4(fo->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK), r;
 
-	if (c < 0)
+	if (fd < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	serve(fo, c);
-	close(c);
+	if (n_conns >= CTL_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return -EBUSY;
+	}
+	n_conns++;
+	c->fo = fo;
+	c->fd = fd;
+	r = sd_event_add_io(fo->ev, &c->io, fd, EPOLLIN, on_conn, c);
+	if (r >= 0)
+		r = sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IDLE);
+	if (r >= 0)
+		r = sd_event_add_time_relative(fo->ev, &c->timer, CLOCK_MONOTONIC,
+					       CTL_WAIT_MS * 1000ULL, 0, on_conn_timeout, c);
+	if (r < 0) {
+		conn_free(c);
+		return r;
+	}
 	return 0;
 }

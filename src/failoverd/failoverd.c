@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 
 #define EXIT_CONFIG 2
 #define EXIT_SETUP 3
+#define FO_RT_PRIORITY 10
 
 int64_t fo_now_ms(void)
 {
@@ -95,23 +97,43 @@ static void hb_send(struct fo *fo)
 	fo->tx_ok++;
 }
 
+/* Heartbeats keep to a fixed grid (due, due + interval, ...) so a late
+ * wake-up does not push every later heartbeat back; a wake-up later than
+ * one interval is logged (the sender side of a heartbeat gap). */
 static int on_hb_timer(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct fo *fo = ud;
+	uint64_t iv = (uint64_t)fo->fc->interval_ms * 1000, now = usec;
 
+	(void)sd_event_now(fo->ev, CLOCK_MONOTONIC, &now);
+	if (fo->hb_due_us && now > fo->hb_due_us + iv) {
+		fo->hb_late++;
+		log_info("heartbeat timer woke %" PRIu64 " ms late (CPU starved?)",
+			 (now - fo->hb_due_us) / 1000);
+	}
 	hb_send(fo);
-	rearm(s, fo->fc->interval_ms);
+	fo->hb_due_us = fo->hb_due_us && fo->hb_due_us + iv > now ? fo->hb_due_us + iv
+								  : now + iv;
+	if (sd_event_source_set_time(s, fo->hb_due_us) < 0 ||
+	    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
+		log_err("cannot re-arm the heartbeat timer; the loop is broken");
 	return 0;
 }
 
 static bool from_peer(const struct fo *fo, const struct sockaddr_storage *ss)
 {
-	const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in *p = (const struct sockaddr_in *)&fo->fc->peer.ss;
+	const struct sockaddr_storage *p = &fo->fc->peer.ss;
 
-	if (ss->ss_family != AF_INET || p->sin_family != AF_INET)
+	if (ss->ss_family != p->ss_family)
 		return false;
-	return a->sin_addr.s_addr == p->sin_addr.s_addr;
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)p)->sin_addr.s_addr;
+	if (ss->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)ss)->sin6_addr,
+			      &((const struct sockaddr_in6 *)p)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return false;
 }
 
 static void hb_one(struct fo *fo, const uint8_t *buf, size_t len,
@@ -120,20 +142,34 @@ static void hb_one(struct fo *fo, const uint8_t *buf, size_t len,
 	char who[INET6_ADDRSTRLEN] = "?";
 	enum hb_verdict v;
 	struct hb_msg m;
+	uint64_t prev_seq;
+	int64_t gap;
 
 	if (!from_peer(fo, ss)) {
 		fo->rx.count[HB_BAD_PEER]++;
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, who,
-			  sizeof(who));
+		if (ss->ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr,
+				  who, sizeof(who));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+				  who, sizeof(who));
 		log_warn("heartbeat from %s (not the configured peer %s) dropped",
 			 who, fo->fc->peer.text);
 		return;
 	}
+	prev_seq = fo->rx.have_seq ? fo->rx.last_seq : 0;
 	v = hb_accept(&fo->rx, buf, len, fo->key, fo->key_len, &m);
 	if (v != HB_OK) {
 		log_warn("heartbeat from %s dropped: %s (counted)", fo->fc->peer.text,
 			 hb_verdict_name(v));
 		return;
+	}
+	/* the receiver side of a gap: lost packets, or a late sender */
+	gap = fo->fsm.peer_seen ? fo_now_ms() - fo->fsm.peer_last_ms : 0;
+	if (prev_seq && gap > 2 * (int64_t)fo->fc->interval_ms) {
+		fo->hb_gaps++;
+		log_info("heartbeat gap %" PRId64 " ms, %" PRIu64 " lost on the way",
+			 gap, m.seq - prev_seq - 1);
 	}
 	fo_step(fo, FSM_EV_HB, &m.node);
 }
@@ -163,10 +199,13 @@ static int on_hb_ready(sd_event_source *s, int fd, uint32_t revents, void *ud)
 
 static void garp_once(struct fo *fo)
 {
-	int r = garp_send(fo->garp_fd, fo->ifindex, fo->garp_pkt, GARP_LEN);
+	bool v6 = vip_family(fo->vip) == AF_INET6;
+	int r = v6 ? na_send(fo->na_fd, fo->ifindex, fo->garp_pkt, fo->garp_len)
+		   : garp_send(fo->garp_fd, fo->ifindex, fo->garp_pkt, fo->garp_len);
 
 	if (r < 0)
-		log_warn("gratuitous ARP on %s: %s", fo->fc->interface, strerror(-r));
+		log_warn("%s on %s: %s", v6 ? "neighbour advertisement" : "gratuitous ARP",
+			 fo->fc->interface, strerror(-r));
 	else
 		fo->garp_sent++;
 }
@@ -189,6 +228,10 @@ static int on_garp_timer(sd_event_source *s, uint64_t usec, void *ud)
 
 	if (fo->fsm.state != FSM_MASTER)
 		return 0;
+	if (fo->seq_n > 0) {                /* VIP changes pending: not now */
+		rearm(s, fo->fc->garp_interval_ms);
+		return 0;
+	}
 	if (fo->garp_left == 0) {        /* periodic refresh */
 		if (vip_present(fo->vip) == 0 && vip_add(fo->vip) == 0)
 			log_warn("VIP %s was missing on %s, re-added", fo->fc->vip,
@@ -207,32 +250,38 @@ static int on_garp_timer(sd_event_source *s, uint64_t usec, void *ud)
 
 /* ---- actions ---- */
 
+/* Where mirrord listens for promote/demote: [node] control_socket of the
+ * same configuration file.  The one place to change when that moves. */
+static const char *mirrord_ctl_path(const struct fo *fo)
+{
+	return fo->conf.control_socket;
+}
+
+/* Tell the local mirrord to promote or demote every configured mirror.
+ * The request will be one line per mirror, "promote <mirror>\n" or
+ * "demote <mirror>\n", on a unix stream socket at mirrord_ctl_path(),
+ * answered by "ok" or "error <text>".  mirrord has no such command yet:
+ * until it has, log what would be sent and go on (a no-op). */
+static void mirror_request(struct fo *fo, const char *verb)
+{
+	if (fo->conf.n_mirrors == 0) {
+		log_info("mirrord %s: no [mirror] configured, skipped", verb);
+		return;
+	}
+	for (size_t i = 0; i < fo->conf.n_mirrors; i++)
+		log_info("mirrord %s %s: not available yet (would send \"%s %s\" to %s), skipped",
+			 verb, fo->conf.mirrors[i].name, verb, fo->conf.mirrors[i].name,
+			 mirrord_ctl_path(fo));
+}
+
 static void mirror_promote(struct fo *fo)
 {
-	/* mirrord's control socket has no promote command yet: no-op */
-	log_info("mirrord promote: not available yet, skipped");
+	mirror_request(fo, "promote");
 }
 
 static void mirror_demote(struct fo *fo)
 {
-	log_info("mirrord demote: not available yet, skipped");
-}
-
-static void run_notify(struct fo *fo, enum fsm_state st)
-{
-	int r;
-
-	if (!fo->fc->notify)
-		return;
-	r = hooks_run(fo->fc->notify, fsm_state_name(st), fo->fc->notify_timeout_ms);
-	if (r == 0)
-		log_info("notify %s %s: ok", fo->fc->notify, fsm_state_name(st));
-	else if (r == -ETIMEDOUT)
-		log_warn("notify %s %s: killed after %u ms", fo->fc->notify,
-			 fsm_state_name(st), fo->fc->notify_timeout_ms);
-	else
-		log_warn("notify %s %s: %s %d", fo->fc->notify, fsm_state_name(st),
-			 r < 0 ? "failed" : "exit status", r < 0 ? -r : r);
+	mirror_request(fo, "demote");
 }
 
 static void up_actions(struct fo *fo, const struct fsm_out *o)
@@ -283,12 +332,112 @@ static void log_transition(struct fo *fo, const struct fsm_out *o)
 		log_notice("takeover RPO: unknown (no replication position)");
 }
 
-static void carry_out(struct fo *fo, const struct fsm_out *o)
+/* ---- sequences and the notify hook ----
+ *
+ * A sequence is the action set of one fsm output, run in the fixed order
+ * of fsm.h.  The notify hook, its last step, runs as a child tracked by
+ * the loop (hook_child) with a timer (hook_timer) that kills it at
+ * notify_timeout_ms; the sequence ends when the child is gone.  Sequences
+ * decided meanwhile wait in seq_q and start, in order, when it ends.  The
+ * loop keeps sending heartbeats and reading the peer's all along. */
+
+static void seq_run(struct fo *fo, const struct fsm_out *o);
+
+static void seq_done(struct fo *fo, enum fsm_state to)
 {
-	int64_t t0 = fo_now_ms();
+	log_info("transition to %s carried out in %" PRId64 " ms", fsm_state_name(to),
+		 fo_now_ms() - fo->seq_t0_ms);
+}
+
+/* Start the queued sequences, oldest first, until one leaves a hook running. */
+static void seq_drain(struct fo *fo)
+{
+	while (fo->hook_pid <= 0 && fo->seq_n > 0) {
+		struct fsm_out o = fo->seq_q[fo->seq_head];
+
+		fo->seq_head = (fo->seq_head + 1) % FO_SEQ_MAX;
+		fo->seq_n--;
+		seq_run(fo, &o);
+	}
+}
+
+/* The hook is gone (reaped): end its sequence and start the waiting ones. */
+static void hook_finished(struct fo *fo)
+{
+	fo->hook_pid = 0;
+	fo->hook_child = sd_event_source_unref(fo->hook_child);
+	(void)sd_event_source_set_enabled(fo->hook_timer, SD_EVENT_OFF);
+	seq_done(fo, fo->hook_state);
+	seq_drain(fo);
+}
+
+static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *ud)
+{
+	struct fo *fo = ud;
+	const char *st = fsm_state_name(fo->hook_state);
+
+	if (fo->hook_killed)
+		log_warn("notify %s %s: killed after %u ms", fo->fc->notify, st,
+			 fo->fc->notify_timeout_ms);
+	else if (si->si_code == CLD_EXITED && si->si_status == 0)
+		log_info("notify %s %s: ok", fo->fc->notify, st);
+	else if (si->si_code == CLD_EXITED)
+		log_warn("notify %s %s: exit status %d", fo->fc->notify, st, si->si_status);
+	else
+		log_warn("notify %s %s: died on signal %d", fo->fc->notify, st, si->si_status);
+	hook_finished(fo);              /* sd-event reaps it after we return */
+	return 0;
+}
+
+static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *ud)
+{
+	struct fo *fo = ud;
+
+	if (fo->hook_pid > 0 && !fo->hook_killed) {
+		fo->hook_killed = true;
+		hooks_signal(fo->hook_pid);     /* on_hook_exit reaps it */
+	}
+	return 0;
+}
+
+/* Start the notify hook; true when it runs (the sequence then ends in
+ * on_hook_exit). */
+static bool hook_start(struct fo *fo, enum fsm_state st)
+{
+	pid_t pid;
 	int r;
 
-	log_transition(fo, o);
+	if (!fo->fc->notify)
+		return false;
+	pid = hooks_spawn(fo->fc->notify, fsm_state_name(st));
+	if (pid < 0) {
+		log_warn("notify %s %s: cannot start: %s", fo->fc->notify,
+			 fsm_state_name(st), strerror(-pid));
+		return false;
+	}
+	r = sd_event_add_child(fo->ev, &fo->hook_child, pid, WEXITED, on_hook_exit, fo);
+	if (r >= 0)
+		r = sd_event_source_set_priority(fo->hook_child, SD_EVENT_PRIORITY_IMPORTANT + 2);
+	if (r < 0) {
+		/* cannot track it: kill it rather than block the loop */
+		log_err("notify %s %s: cannot watch the child (%s), killing it",
+			fo->fc->notify, fsm_state_name(st), strerror(-r));
+		fo->hook_child = sd_event_source_unref(fo->hook_child);
+		hooks_kill(pid);
+		return false;
+	}
+	fo->hook_pid = pid;
+	fo->hook_state = st;
+	fo->hook_killed = false;
+	rearm(fo->hook_timer, fo->fc->notify_timeout_ms);
+	return true;
+}
+
+static void seq_run(struct fo *fo, const struct fsm_out *o)
+{
+	int r;
+
+	fo->seq_t0_ms = fo_now_ms();
 	up_actions(fo, o);
 	down_actions(fo, o);
 	if (o->actions & FSM_ACT_PERSIST) {
@@ -298,11 +447,55 @@ static void carry_out(struct fo *fo, const struct fsm_out *o)
 	}
 	if (o->actions & FSM_ACT_SEND_HB)
 		hb_send(fo);
-	if (o->actions & FSM_ACT_NOTIFY)
-		run_notify(fo, o->to);
+	if ((o->actions & FSM_ACT_NOTIFY) && hook_start(fo, o->to))
+		return;
 	if (o->from != o->to)
-		log_info("transition to %s carried out in %" PRId64 " ms",
-			 fsm_state_name(o->to), fo_now_ms() - t0);
+		seq_done(fo, o->to);
+}
+
+static void seq_queue(struct fo *fo, const struct fsm_out *o)
+{
+	if (fo->seq_n == FO_SEQ_MAX && fo->hook_pid > 0) {
+		/* pathological flapping behind a slow hook: cut the hook short
+		 * rather than drop a step, then start what waits */
+		log_warn("notify %s %s: killed early, %u sequences wait for it",
+			 fo->fc->notify, fsm_state_name(fo->hook_state), fo->seq_n);
+		hooks_kill(fo->hook_pid);
+		hook_finished(fo);
+	}
+	if (fo->seq_n == FO_SEQ_MAX) {          /* cannot happen: run it now */
+		seq_run(fo, o);
+		return;
+	}
+	fo->seq_q[(fo->seq_head + fo->seq_n) % FO_SEQ_MAX] = *o;
+	fo->seq_n++;
+	if (o->from != o->to)
+		log_info("transition to %s waits for notify %s %s (%u queued)",
+			 fsm_state_name(o->to), fo->fc->notify,
+			 fsm_state_name(fo->hook_state), fo->seq_n);
+}
+
+static void carry_out(struct fo *fo, const struct fsm_out *o)
+{
+	struct fsm_out rest = *o;
+
+	log_transition(fo, o);
+	if (fo->hook_pid <= 0 && fo->seq_n == 0) {
+		seq_run(fo, o);
+		return;
+	}
+	/* a hook is running: heartbeats go now, everything else in order */
+	if (o->actions & FSM_ACT_SEND_HB)
+		hb_send(fo);
+	rest.actions &= ~(unsigned)(FSM_ACT_SEND_HB | FSM_ACT_NOTE);
+	if (rest.actions == 0 && o->from == o->to)
+		return;
+	/* a re-announce while we hold the VIP and nothing else is pending */
+	if (rest.actions == FSM_ACT_GARP && fo->seq_n == 0 && o->from == o->to) {
+		garp_burst(fo);
+		return;
+	}
+	seq_queue(fo, &rest);
 }
 
 int fo_step(struct fo *fo, enum fsm_event_type type, const struct fsm_peer *peer)
@@ -387,14 +580,21 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+/* The fsm ticks every interval / 5, and exactly when the peer would count
+ * as dead, so detection does not wait for the next regular tick. */
 static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 {
 	struct fo *fo = ud;
-	uint32_t t = fo->fc->interval_ms / 5;
+	int64_t t = fo->fc->interval_ms / 5, until;
 
 	check_poll(fo);
 	fo_step(fo, FSM_EV_TICK, NULL);
-	rearm(s, t < 2 ? 2 : t);
+	if (t < 2)
+		t = 2;
+	until = fsm_dead_at(&fo->fsm) - fo_now_ms();
+	if (until < t)
+		t = until < 1 ? 1 : until;
+	rearm(s, (uint64_t)t);
 	return 0;
 }
 
@@ -539,12 +739,24 @@ static int open_net(struct fo *fo)
 	if (r == 0) {
 		step = "packet socket";
 		r = garp_open(fo->fc->interface, &fo->ifindex, fo->mac);
-		if (r >= 0) {
+		if (r >= 0)
 			fo->garp_fd = r;
-			r = garp_build(fo->garp_pkt, sizeof(fo->garp_pkt), fo->mac,
-				       vip_in4(fo->vip));
-		}
 	}
+	if (r >= 0 && vip_family(fo->vip) == AF_INET6) {
+		step = "ICMPv6 socket";
+		r = na_open(fo->ifindex);
+		if (r >= 0) {
+			struct in6_addr a6 = vip_in6(fo->vip);
+
+			fo->na_fd = r;
+			r = na_build(fo->garp_pkt, sizeof(fo->garp_pkt), fo->mac, &a6);
+		}
+	} else if (r >= 0) {
+		r = garp_build(fo->garp_pkt, sizeof(fo->garp_pkt), fo->mac,
+			       vip_in4(fo->vip));
+	}
+	if (r >= 0)
+		fo->garp_len = (size_t)r;
 	if (r >= 0) {
 		step = "heartbeat socket";
 		r = open_hb(fo);
@@ -642,6 +854,7 @@ static int setup_loop(struct fo *fo)
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGCHLD);        /* the notify hook is a child source */
 	if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
 		return -errno;
 	r = sd_event_default(&fo->ev);
@@ -653,6 +866,8 @@ static int setup_loop(struct fo *fo)
 	if (r >= 0) r = add_timer(fo, NULL, fo->fc->startup_grace_ms, on_grace, 0);
 	if (r >= 0) r = add_timer(fo, &fo->garp_timer, 0, on_garp_timer, 0);
 	if (r >= 0) r = sd_event_source_set_enabled(fo->garp_timer, SD_EVENT_OFF);
+	if (r >= 0) r = add_timer(fo, &fo->hook_timer, 0, on_hook_timeout, SD_EVENT_PRIORITY_IMPORTANT + 2);
+	if (r >= 0) r = sd_event_source_set_enabled(fo->hook_timer, SD_EVENT_OFF);
 	if (r >= 0 && fo->fc->check)
 		r = add_timer(fo, &fo->check_timer, 0, on_check_timer, 1);
 	if (r >= 0) r = add_io(fo, fo->hb_fd, on_hb_ready, SD_EVENT_PRIORITY_IMPORTANT);
@@ -663,7 +878,15 @@ static int setup_loop(struct fo *fo)
 
 static void shutdown_fo(struct fo *fo)
 {
-	if (fo->fsm.state == FSM_MASTER) {
+	if (fo->hook_pid > 0) {
+		log_warn("notify %s %s: killed on shutdown", fo->fc->notify,
+			 fsm_state_name(fo->hook_state));
+		hooks_kill(fo->hook_pid);
+		fo->hook_pid = 0;
+	}
+	/* a release may still have been waiting for the hook: the VIP goes
+	 * whenever it is there */
+	if (fo->fsm.state == FSM_MASTER || fo->seq_n > 0 || vip_present(fo->vip) == 1) {
 		int r = vip_del(fo->vip);
 
 		log_notice("releasing VIP %s on shutdown: %s", fo->fc->vip,
@@ -681,6 +904,8 @@ static void free_fo(struct fo *fo)
 	sd_event_source_unref(fo->tick_timer);
 	sd_event_source_unref(fo->garp_timer);
 	sd_event_source_unref(fo->check_timer);
+	sd_event_source_unref(fo->hook_child);
+	sd_event_source_unref(fo->hook_timer);
 	sd_event_unref(fo->ev);
 	vip_free(fo->vip);
 	link_mon_free(fo->lm);
@@ -688,10 +913,28 @@ static void free_fo(struct fo *fo)
 		close(fo->hb_fd);
 	if (fo->garp_fd >= 0)
 		close(fo->garp_fd);
+	if (fo->na_fd >= 0)
+		close(fo->na_fd);
 	hmac_key_free(fo->key, fo->key_len);
 	free(fo->state_path);
 	free(fo->ctl_path);
 	conf_free(&fo->conf);
+}
+
+/* A heartbeat daemon that runs a few microseconds per interval has every
+ * reason to preempt CPU hogs: a heartbeat 60 ms late on a busy machine is
+ * a false takeover at a 20 ms interval.  Low SCHED_RR priority (real-time
+ * throttling still bounds a runaway loop), reset on fork so hooks and
+ * checks run as normal processes.  Needs CAP_SYS_NICE, before the drop. */
+static void use_realtime(void)
+{
+	struct sched_param sp = { .sched_priority = FO_RT_PRIORITY };
+
+	if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp) < 0)
+		log_warn("real-time scheduling (SCHED_RR %d) refused: %m; heartbeats "
+			 "may be late on a busy CPU", FO_RT_PRIORITY);
+	else
+		log_info("scheduling: SCHED_RR priority %d", FO_RT_PRIORITY);
 }
 
 static int run(struct fo *fo)
@@ -701,6 +944,7 @@ static int run(struct fo *fo)
 	if (open_net(fo) < 0 || init_state(fo) < 0)
 		return EXIT_SETUP;
 	release_leftover(fo);
+	use_realtime();
 	r = caps_keep_net();
 	if (r < 0) {
 		log_err("cannot drop capabilities to CAP_NET_ADMIN+CAP_NET_RAW");
@@ -726,7 +970,7 @@ static int run(struct fo *fo)
 
 int main(int argc, char **argv)
 {
-	struct fo fo = { .hb_fd = -1, .ctl_fd = -1, .garp_fd = -1 };
+	struct fo fo = { .hb_fd = -1, .ctl_fd = -1, .garp_fd = -1, .na_fd = -1 };
 	struct opts o = { 0 };
 	int rc;
 

@@ -12,11 +12,14 @@
 #include "fsm.h"
 #include "garp.h"
 #include "hb.h"
+#include "na.h"
 
 struct sd_event;
 struct sd_event_source;
 struct vip;
 struct link_mon;
+
+#define FO_SEQ_MAX 8    /* sequences waiting behind a running notify hook */
 
 struct fo {
 	struct conf conf;
@@ -27,12 +30,16 @@ struct fo {
 	char *state_path;
 	char *ctl_path;
 
-	int hb_fd, ctl_fd, garp_fd, ifindex;
+	int hb_fd, ctl_fd, garp_fd, na_fd, ifindex;
 	uint64_t seq;
 	struct hb_rx rx;
 	uint64_t tx_ok, tx_err;
+	uint64_t hb_due_us;             /* next heartbeat on the fixed grid */
+	uint64_t hb_late, hb_gaps;      /* timer woke > 1 interval late; rx gaps > 2 */
 	uint8_t mac[6];
-	uint8_t garp_pkt[GARP_LEN];
+	/* the announcement: gratuitous ARP (IPv4 VIP) or unsolicited NA (IPv6) */
+	uint8_t garp_pkt[GARP_LEN > NA_LEN ? GARP_LEN : NA_LEN];
+	size_t garp_len;
 	unsigned garp_left;
 	uint64_t garp_sent;
 
@@ -40,12 +47,24 @@ struct fo {
 	struct link_mon *lm;
 	bool link_up;
 
+	/* Takeover and release sequences run one at a time, in order: a
+	 * sequence that ends with the notify hook is complete only when the
+	 * hook has exited or was killed at notify_timeout_ms; later sequences
+	 * wait in seq_q meanwhile (heartbeats do not). */
+	struct fsm_out seq_q[FO_SEQ_MAX];
+	unsigned seq_head, seq_n;
+	pid_t hook_pid;
+	enum fsm_state hook_state;
+	bool hook_killed;
+	int64_t seq_t0_ms;
+
 	pid_t check_pid;
 	int64_t check_started_ms;
 	bool check_ok;
 
 	struct sd_event *ev;
 	struct sd_event_source *hb_timer, *tick_timer, *garp_timer, *check_timer;
+	struct sd_event_source *hook_child, *hook_timer;
 };
 
 int64_t fo_now_ms(void);

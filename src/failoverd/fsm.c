@@ -132,15 +132,27 @@ static int64_t dead_ms(const struct fsm *f)
 	return (int64_t)f->cfg.dead_after * f->cfg.interval_ms;
 }
 
-/* Heard recently, counting from entry into the current state at the
- * earliest, so a node leaving FAULT listens a full dead time first. */
-static bool peer_alive(const struct fsm *f, int64_t now)
+/* Last heard, counting from entry into the current state at the earliest,
+ * so a node leaving FAULT listens a full dead time first. */
+static int64_t heard_ref(const struct fsm *f)
 {
 	int64_t ref = f->since_ms;
 
 	if (f->peer_seen && f->peer_last_ms > ref)
 		ref = f->peer_last_ms;
-	return now - ref <= dead_ms(f);
+	return ref;
+}
+
+static bool peer_alive(const struct fsm *f, int64_t now)
+{
+	return now - heard_ref(f) <= dead_ms(f);
+}
+
+int64_t fsm_dead_at(const struct fsm *f)
+{
+	if (f->state != FSM_BACKUP)
+		return INT64_MAX;
+	return heard_ref(f) + dead_ms(f) + 1;
 }
 
 /* A node that was master and hears a master with a newer term was deposed. */

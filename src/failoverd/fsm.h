@@ -114,6 +114,11 @@ void fsm_init(struct fsm *f, const struct fsm_config *cfg,
 int fsm_step(struct fsm *f, const struct fsm_event *ev, int64_t now_ms,
 	     struct fsm_out *out);
 
+/* In BACKUP, the time at which a TICK finds the peer dead if nothing is
+ * heard before (INT64_MAX in other states), so the caller can tick right
+ * then instead of up to one tick period later. */
+int64_t fsm_dead_at(const struct fsm *f);
+
 /* The local mirrord's replication position (same unit as fsm_peer). */
 void fsm_set_local_position(struct fsm *f, uint64_t position);
 

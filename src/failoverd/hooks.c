@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -47,39 +46,13 @@ pid_t hooks_spawn(const char *path, const char *arg)
 
 void hooks_kill(pid_t pid)
 {
-	(void)kill(-pid, SIGKILL);
-	(void)kill(pid, SIGKILL);
+	hooks_signal(pid);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
 
-static int status_of(int st)
+void hooks_signal(pid_t pid)
 {
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return -ECHILD;
-}
-
-int hooks_run(const char *path, const char *arg, unsigned timeout_ms)
-{
-	const struct timespec step = { 0, 2 * 1000 * 1000 };
-	pid_t pid = hooks_spawn(path, arg), w;
-	unsigned waited = 0;
-	int st;
-
-	if (pid < 0)
-		return pid;
-	for (;;) {
-		w = waitpid(pid, &st, WNOHANG);
-		if (w == pid)
-			return status_of(st);
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (waited >= timeout_ms) {
-			hooks_kill(pid);
-			return -ETIMEDOUT;
-		}
-		(void)nanosleep(&step, NULL);
-		waited += 2;
-	}
+	(void)kill(-pid, SIGKILL);
+	(void)kill(pid, SIGKILL);
 }

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 
+#include <linux/if_addr.h>
 #include <netlink/errno.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
@@ -16,7 +17,9 @@
 struct vip {
 	struct nl_sock *sk;
 	struct nl_addr *local;
+	int family;                     /* AF_INET or AF_INET6 */
 	struct in_addr in4;
+	struct in6_addr in6;
 	int ifindex;
 };
 
@@ -39,7 +42,7 @@ static int nl_to_errno(int e)
 
 static int parse(struct vip *v, const char *cidr)
 {
-	char host[INET_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN];
 	const char *slash = strchr(cidr, '/');
 	size_t n = slash ? (size_t)(slash - cidr) : strlen(cidr);
 
@@ -47,12 +50,14 @@ static int parse(struct vip *v, const char *cidr)
 		return -EINVAL;
 	memcpy(host, cidr, n);
 	host[n] = '\0';
-	if (inet_pton(AF_INET, host, &v->in4) != 1)
+	v->family = strchr(host, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(v->family, host,
+		      v->family == AF_INET ? (void *)&v->in4 : (void *)&v->in6) != 1)
 		return -EINVAL;
-	if (nl_addr_parse(cidr, AF_INET, &v->local) < 0)
+	if (nl_addr_parse(cidr, v->family, &v->local) < 0)
 		return -EINVAL;
 	if (!slash)
-		nl_addr_set_prefixlen(v->local, 32);
+		nl_addr_set_prefixlen(v->local, v->family == AF_INET ? 32 : 128);
 	return 0;
 }
 
@@ -95,7 +100,11 @@ static struct rtnl_addr *build(struct vip *v)
 	if (!a)
 		return NULL;
 	rtnl_addr_set_ifindex(a, v->ifindex);
-	rtnl_addr_set_family(a, AF_INET);
+	rtnl_addr_set_family(a, v->family);
+	/* no duplicate address detection: a tentative VIP answers nobody for
+	 * a second or more, and the peer has released it (or is dead) */
+	if (v->family == AF_INET6)
+		rtnl_addr_set_flags(a, IFA_F_NODAD);
 	if (rtnl_addr_set_local(a, v->local) < 0) {
 		rtnl_addr_put(a);
 		return NULL;
@@ -146,7 +155,17 @@ int vip_present(struct vip *v)
 	return r;
 }
 
+int vip_family(const struct vip *v)
+{
+	return v->family;
+}
+
 struct in_addr vip_in4(const struct vip *v)
 {
 	return v->in4;
+}
+
+struct in6_addr vip_in6(const struct vip *v)
+{
+	return v->in6;
 }

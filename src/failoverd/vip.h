@@ -9,7 +9,8 @@
 
 struct vip;
 
-/* cidr like "192.0.2.100/24" (IPv4 only for now).  0 or -errno
+/* cidr like "192.0.2.100/24" or "2001:db8::100/64" (IPv6 VIPs are added
+ * without duplicate address detection, IFA_F_NODAD).  0 or -errno
  * (-EINVAL bad address, -ENODEV unknown interface). */
 int vip_new(const char *ifname, const char *cidr, struct vip **ret);
 void vip_free(struct vip *v);                  /* NULL is a no-op */
@@ -17,6 +18,8 @@ void vip_free(struct vip *v);                  /* NULL is a no-op */
 int vip_add(struct vip *v);                    /* already present: 0 */
 int vip_del(struct vip *v);                    /* already absent: 0 */
 int vip_present(struct vip *v);                /* 1, 0 or -errno */
-struct in_addr vip_in4(const struct vip *v);
+int vip_family(const struct vip *v);           /* AF_INET or AF_INET6 */
+struct in_addr vip_in4(const struct vip *v);   /* AF_INET only */
+struct in6_addr vip_in6(const struct vip *v);  /* AF_INET6 only */
 
 #endif

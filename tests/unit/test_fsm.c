@@ -293,6 +293,27 @@ static void test_backup_takes_over_after_dead(void **state)
 	assert_true(f.p.was_master);
 }
 
+/* fsm_dead_at names the first instant a TICK takes over, and moves with
+ * every heartbeat; outside BACKUP there is no deadline. */
+static void test_dead_at(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	int64_t at;
+
+	make_backup(&f);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 1000);
+	assert_int_equal(fsm_dead_at(&f), 1000 + IV * DEAD + 1);
+	o = step(&f, hb("beta", FSM_MASTER, 100, 1), 1100);
+	at = fsm_dead_at(&f);
+	assert_int_equal(at, 1100 + IV * DEAD + 1);
+	o = step(&f, simple(FSM_EV_TICK), at - 1);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, simple(FSM_EV_TICK), at);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(fsm_dead_at(&f) == INT64_MAX);
+}
+
 static void test_backup_peer_fault_or_stale(void **state)
 {
 	struct fsm f;
@@ -699,6 +720,7 @@ int main(void)
 		cmocka_unit_test(test_clear_stale),
 		cmocka_unit_test(test_clear_stale_link_down_goes_fault),
 		cmocka_unit_test(test_backup_takes_over_after_dead),
+		cmocka_unit_test(test_dead_at),
 		cmocka_unit_test(test_backup_peer_fault_or_stale),
 		cmocka_unit_test(test_backup_no_preempt_by_default),
 		cmocka_unit_test(test_backup_preempt),
