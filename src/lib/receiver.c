@@ -668,6 +668,56 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 
 /* ---- namespace operations ---- */
 
+/* True when p is dir itself or lies beneath it. */
+static bool path_under(const char *p, size_t plen, const char *dir, size_t dlen)
+{
+	return plen >= dlen && memcmp(p, dir, dlen) == 0 && (plen == dlen || p[dlen] == '/');
+}
+
+/* A deleted path takes its held directories and hardlinks with it: applying
+ * them later would bring back what was deleted. */
+static void held_forget(struct receiver *r, const char *path, size_t len)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->links_n; i++) {
+		struct entry *e = &r->links[i];
+		bool gone = path_under(e->path, e->path_len, path, len) ||
+			    (e->type == ENT_HARDLINK && path_under(e->link, e->link_len, path, len));
+		if (gone)
+			entry_clear(e);
+		else
+			r->links[kept++] = *e;
+	}
+	r->links_n = kept;
+}
+
+/* Held entries beneath a renamed directory follow it. */
+static int held_move(struct receiver *r, const char *from, size_t flen, const char *to, size_t tlen)
+{
+	for (size_t i = 0; i < r->links_n; i++) {
+		struct entry *e = &r->links[i];
+		if (!path_under(e->path, e->path_len, from, flen))
+			continue;
+		size_t nlen;
+		char *np = path_join(to, tlen, e->path + flen + (e->path_len > flen),
+				     e->path_len - flen - (e->path_len > flen), &nlen);
+		if (!np)
+			return -ENOMEM;
+		if (e->path_len == flen) {      /* the renamed directory itself */
+			free(np);
+			np = strndup(to, tlen);
+			nlen = tlen;
+			if (!np)
+				return -ENOMEM;
+		}
+		free(e->path);
+		e->path = np;
+		e->path_len = nlen;
+	}
+	return 0;
+}
+
 static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
 {
 	char *path;
@@ -684,8 +734,10 @@ static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
 		rc = 0;
 	else if ((rc = apply_delete(r->apply, path, len)) < 0)
 		op_error(r, "cannot delete", path, rc);
-	else
+	else {
+		held_forget(r, path, len);
 		r->stats.deletes++;
+	}
 	free(path);
 	return 0;
 }
@@ -706,8 +758,12 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 		rc = 0;
 	else if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
 		op_error(r, "cannot rename", from, rc);
-	else
+	else {
+		held_forget(r, to, tlen);
+		if (held_move(r, from, flen, to, tlen) < 0)
+			held_forget(r, from, flen);   /* no memory: metadata comes again */
 		r->stats.renames++;
+	}
 	free(from);
 	free(to);
 	return 0;
