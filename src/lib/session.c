@@ -48,7 +48,7 @@ long session_pump_sender(struct stream *s, struct sender *snd)
 }
 
 /* The sink's answer to HELLO: 0, or -errno with a reason in why. */
-static int hello_answer(struct stream *s, char *why, size_t why_len)
+static int hello_answer(struct stream *s, uint64_t features, char *why, size_t why_len)
 {
 	struct proto_hello_ok ok;
 	struct wire_hdr h;
@@ -66,8 +66,14 @@ static int hello_answer(struct stream *s, char *why, size_t why_len)
 		return -ECONNREFUSED;
 	}
 	if (rc == 1 && h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
-	    ok.version == PROTO_VERSION)
-		return 0;
+	    ok.version == PROTO_VERSION) {
+		if ((ok.features & features) == features)
+			return 0;
+		snprintf(why, why_len, "the peer's mirrord does not offer features %#llx "
+			 "(it offers %#llx): upgrade it", (unsigned long long)features,
+			 (unsigned long long)ok.features);
+		return -EPROTONOSUPPORT;
+	}
 	rc = rc == 1 || rc == -ENOMSG ? -EPROTO : rc == 0 ? -ECONNRESET : rc;
 	if (stream_tls_why(s))     /* TLS 1.3: the server checks our certificate late */
 		snprintf(why, why_len, "handshake failed, %s", stream_tls_why(s));
@@ -107,7 +113,8 @@ static struct stream *fail(struct stream *s, int fd, int rc, int *ret_err)
 }
 
 struct stream *session_connect(const struct conf *c, const struct conf_mirror *m,
-			       int timeout_ms, int *ret_err, char *why, size_t why_len)
+			       uint64_t features, int timeout_ms, int *ret_err, char *why,
+			       size_t why_len)
 {
 	struct tls_ctx *ctx = NULL;
 	struct stream *s = NULL;
@@ -134,17 +141,19 @@ struct stream *session_connect(const struct conf *c, const struct conf_mirror *m
 	tls_ctx_free(ctx);                    /* the connection keeps a reference */
 	if (rc < 0)
 		return fail(s, -1, rc, ret_err);
-	proto_put_hello(stream_out(s), m->name, c->node_name);
+	proto_put_hello_features(stream_out(s), m->name, c->node_name, features);
 	if ((rc = stream_flush(s)) < 0 && ctx_used)
 		snprintf(why, why_len, "cannot send HELLO: %s (the sink probably rejected our "
 			 "certificate or key; its log says why)", strerror(-rc));
 	else if (rc < 0)
 		snprintf(why, why_len, "cannot send HELLO: %s", strerror(-rc));
 	else
-		rc = hello_answer(s, why, why_len);
+		rc = hello_answer(s, features, why, why_len);
 	if (rc < 0)
 		return fail(s, -1, rc, ret_err);
 	stream_set_deadline(s, 0);
+	if (features & PROTO_FEATURE_PULL)
+		stream_set_dir(s, TO_SINK);       /* the peer sends its tree */
 	return s;
 }
 

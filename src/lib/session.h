@@ -30,12 +30,15 @@ struct tls_ctx;
 int session_security(const struct conf *c, bool server, struct tls_ctx **ret, char *why,
 		     size_t why_len);
 
-/* Connect to m's sink and exchange TLS (as [security] says) and HELLO /
- * HELLO_OK within timeout_ms in total.  Returns the stream (blocking), or
- * NULL with *ret_err set and a one-line reason in why (for the caller's log
- * line). */
+/* Connect to m's peer and exchange TLS (as [security] says) and HELLO /
+ * HELLO_OK within timeout_ms in total, asking for features (PROTO_FEATURE_*,
+ * 0 for a plain source session); the peer must grant all of them.  Returns
+ * the stream (blocking; replies checked as from a sink, or as from a source
+ * when PROTO_FEATURE_PULL was asked for), or NULL with *ret_err set and a
+ * one-line reason in why (for the caller's log line). */
 struct stream *session_connect(const struct conf *c, const struct conf_mirror *m,
-			       int timeout_ms, int *ret_err, char *why, size_t why_len);
+			       uint64_t features, int timeout_ms, int *ret_err, char *why,
+			       size_t why_len);
 
 /* Server side: wrap an accepted fd (taken over, closed on failure), check
  * frame headers as a sink, and run the TLS handshake when ctx is not NULL.

@@ -936,7 +936,7 @@ static struct stream *handshake(struct live *l, bool quiet)
 	const struct conf_mirror *m = l->m;
 	char why[256];
 	int rc;
-	struct stream *s = session_connect(l->c, m, CONNECT_MS, &rc, why, sizeof(why));
+	struct stream *s = session_connect(l->c, m, 0, CONNECT_MS, &rc, why, sizeof(why));
 
 	if (s && (rc = stream_set_nonblock(s, true)) < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-rc));

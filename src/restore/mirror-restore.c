@@ -26,7 +26,6 @@
 #include "progress.h"
 #include "proto.h"
 #include "receiver.h"
-#include "remote.h"
 #include "scan.h"
 #include "session.h"
 #include "stream.h"
@@ -158,7 +157,7 @@ static int pull(const struct conf *c, struct pass *ps, const struct exclude *ex,
 	char why[512], who[300];
 	int err = 0, rc;
 	double t0 = mono();
-	struct stream *s = remote_connect(c, m, PROTO_FEATURE_PULL, CONNECT_MS, &err, why,
+	struct stream *s = session_connect(c, m, PROTO_FEATURE_PULL, CONNECT_MS, &err, why,
 					  sizeof(why));
 
 	if (!s) {
@@ -386,7 +385,7 @@ static int demote_slave(const struct conf *c, const struct conf_mirror *m)
 {
 	char why[512];
 	int err = 0;
-	struct stream *s = remote_connect(c, m, PROTO_FEATURE_DEMOTE, CONNECT_MS, &err, why,
+	struct stream *s = session_connect(c, m, PROTO_FEATURE_DEMOTE, CONNECT_MS, &err, why,
 					  sizeof(why));
 
 	if (!s) {
