@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -455,9 +456,15 @@ static void test_kill_safety(void **state)
 			child_loop(f->dir, pfd[1]);
 		}
 		close(pfd[1]);
-		/* Let it run; its reports wait in the pipe (when the pipe is
-		 * full it blocks, which only shortens the run). */
-		ts.tv_nsec = (40 + 30 * run) * 1000 * 1000;
+		/* Wait (bounded) for its first synced record, so a loaded
+		 * machine cannot make the run empty; then let it go on a little
+		 * (its reports wait in the pipe; a full pipe only shortens the
+		 * run) and kill it in the middle of its work. */
+		struct pollfd pp = { .fd = pfd[0], .events = POLLIN };
+		assert_int_equal(poll(&pp, 1, 10000), 1);
+		assert_int_equal(read(pfd[0], &seq, sizeof(seq)), sizeof(seq));
+		max = seq;
+		ts.tv_nsec = (10 + 20 * run) * 1000 * 1000;
 		nanosleep(&ts, NULL);
 		assert_int_equal(kill(pid, SIGKILL), 0);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
