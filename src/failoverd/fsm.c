@@ -251,9 +251,13 @@ static void backup_eval(struct fsm *f, struct fsm_out *out, int64_t now)
 			takeover(f, out, now);
 		}
 		break;
-	case FSM_FAULT:
 	case FSM_STALE:
-		note(out, "peer %s is %s", pe->name, fsm_state_name(pe->state));
+		if (f->hold && now - f->hold_since_ms < FSM_HOLD_STALE_MS)
+			break;          /* demoted for a failback: the peer takes over */
+		/* fall through */
+	case FSM_FAULT:
+		note(out, "peer %s is %s%s", pe->name, fsm_state_name(pe->state),
+		     f->hold ? " and the demote hold expired" : "");
 		auto_takeover(f, out, now);
 		break;
 	case FSM_BACKUP:
@@ -404,6 +408,7 @@ static int on_demote(struct fsm *f, int64_t now, struct fsm_out *out)
 		return -EPERM;
 	}
 	f->hold = true;
+	f->hold_since_ms = now;
 	out->actions |= FSM_ACT_SEND_HB;
 	if (f->state == FSM_BACKUP)
 		return 0;

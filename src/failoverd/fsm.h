@@ -89,6 +89,11 @@ struct fsm_persist {
 	bool stale;
 };
 
+/* After an admin demote (the failback of mirror-restore), a STALE peer is
+ * not taken over from for this long: it is about to be restored and take
+ * the VIP.  If it does not, the demoted node takes the VIP back. */
+#define FSM_HOLD_STALE_MS 30000
+
 struct fsm {
 	struct fsm_config cfg;
 	struct fsm_persist p;
@@ -96,6 +101,7 @@ struct fsm {
 	int64_t since_ms;              /* entered the current state */
 	bool link_up, check_ok, grace_over;
 	bool hold;                     /* admin-demoted: advertise priority 0 */
+	int64_t hold_since_ms;         /* when the demote came */
 	bool lag_noted;
 	bool peer_seen;
 	int64_t peer_last_ms;

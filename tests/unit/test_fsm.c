@@ -637,6 +637,28 @@ static void test_admin_promote_refused(void **state)
 	assert_int_equal(f.state, FSM_FAULT);
 }
 
+/* Failback: the demoted slave leaves the VIP to its STALE peer (which is
+ * being restored) for FSM_HOLD_STALE_MS, then takes it back. */
+static void test_demote_hold_against_stale_peer(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_master(&f);
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_DEMOTE },
+				  2000, &o), 0);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 2100);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 2000 + FSM_HOLD_STALE_MS - 100);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_false(o.actions & FSM_ACT_VIP_ADD);
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 2000 + FSM_HOLD_STALE_MS + 100);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_VIP_ADD);
+}
+
 static void test_admin_demote(void **state)
 {
 	struct fsm f;
@@ -743,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_admin_promote),
 		cmocka_unit_test(test_admin_promote_refused),
 		cmocka_unit_test(test_admin_demote),
+		cmocka_unit_test(test_demote_hold_against_stale_peer),
 		cmocka_unit_test(test_max_lag_refuses),
 		cmocka_unit_test(test_lag_unknown),
 	};
