@@ -175,16 +175,26 @@ out:
 
 /* Is path (a file or symlink of the master, st) a conflict?  want is the
  * slave's entry, NULL when the slave has none. */
+static bool newer_than(const struct stat *st, const struct entry *want)
+{
+	return st->st_mtim.tv_sec > want->mtime_sec ||
+	       (st->st_mtim.tv_sec == want->mtime_sec &&
+		(uint32_t)st->st_mtim.tv_nsec > want->mtime_nsec);
+}
+
 static bool is_conflict(struct conflicts *cf, const char *path, size_t len,
 			const struct entry *want, const struct stat *st)
 {
-	if (cf->o.by_mtime) {
-		if (!want)
-			return true;
-		return st->st_mtim.tv_sec > want->mtime_sec ||
-		       (st->st_mtim.tv_sec == want->mtime_sec &&
-			(uint32_t)st->st_mtim.tv_nsec > want->mtime_nsec);
-	}
+	if (cf->o.by_mtime)
+		return !want || newer_than(st, want);
+	/* Changed on this node after the slave's last acknowledgement, even
+	 * when the daemon died before it could journal it (a write in its
+	 * last moments).  ctime, which no one can set back. */
+	if (cf->o.changed_after.tv_sec != 0 &&
+	    (st->st_ctim.tv_sec > cf->o.changed_after.tv_sec ||
+	     (st->st_ctim.tv_sec == cf->o.changed_after.tv_sec &&
+	      st->st_ctim.tv_nsec > cf->o.changed_after.tv_nsec)))
+		return true;
 	if (pset_has(&cf->exact, path))
 		return true;
 	if (cf->subtree.n == 0)
@@ -500,8 +510,6 @@ int conflicts_keep(struct conflicts *cf, const char *path, size_t len, const str
 
 	if (len == 0)
 		return -EINVAL;          /* the root is never replaced */
-	if (!cf->o.by_mtime && cf->exact.n == 0 && cf->subtree.n == 0)
-		return 0;
 	if ((dfd = path_open_parent(cf->rootfd, path, len, &name)) < 0)
 		return dfd == -ENOENT ? 0 : dfd;
 	rc = keep_at(cf, dfd, name, path, len, want, 0);

@@ -2,9 +2,10 @@
  * keeping them in a dated folder outside the served tree.
  *
  * A path is a conflict when the master's own journal lists it as changed
- * and not acknowledged by the slave (conflicts_load_journal), or, with
- * by_mtime, when the master's copy is newer than the slave's or the slave
- * has none.  Before the restore replaces or removes a path, conflicts_keep()
+ * and not acknowledged by the slave (conflicts_load_journal), when its
+ * ctime is after changed_after (a write the daemon did not live to
+ * journal), or, with by_mtime, when the master's copy is newer than the
+ * slave's or the slave has none.  Before the restore replaces or removes a path, conflicts_keep()
  * walks it (recursively for a directory) and keeps every conflicting file
  * or symlink at <base>/<stamp>/<path>: a hardlink when the folder is on the
  * same file system (the inode the restore is about to replace survives, and
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "entry.h"
 
@@ -29,6 +31,8 @@ struct conflicts_opts {
 	const char *base;      /* <conflicts dir>/<mirror>, outside the tree; borrowed */
 	const char *stamp;     /* run folder name, "YYYYmmdd-HHMMSS"; borrowed */
 	bool by_mtime;         /* fallback rule when there is no journal */
+	struct timespec changed_after; /* files whose ctime is later are conflicts
+					  too (0: off); see mirror-restore.c */
 	bool dry_run;          /* record what would be kept, keep nothing */
 };
 

@@ -40,6 +40,7 @@ enum exit_code {
 	EXIT_FAILBACK = 6,      /* failback failed: VIP stays with the slave */
 };
 
+#define ACK_MARGIN_SEC 5        /* see last_ack_time() */
 #define CONNECT_MS SESSION_HANDSHAKE_MS
 #define CTL_MS 5000
 #define MASTER_WAIT_MS 10000
@@ -57,7 +58,7 @@ struct pass {                   /* one pull of one mirror */
 	enum pass_kind kind;
 	const struct conf_mirror *m;
 	struct conflicts *cf;
-	time_t guard;           /* PASS_FINAL: master changes since then win */
+	struct timespec guard;  /* PASS_FINAL: master changes after it win */
 	int rootfd;
 	uint64_t creates, changes, deletes, bytes, refused, listed;
 };
@@ -81,8 +82,12 @@ static bool master_newer(struct pass *ps, const char *path)
 {
 	struct stat st;
 
-	return fstatat(ps->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       st.st_ctim.tv_sec >= ps->guard;
+	if (fstatat(ps->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	/* nanoseconds: a file the previous pass wrote in the same second as
+	 * the guard was taken is not a change of this node */
+	return st.st_ctim.tv_sec > ps->guard.tv_sec ||
+	       (st.st_ctim.tv_sec == ps->guard.tv_sec && st.st_ctim.tv_nsec > ps->guard.tv_nsec);
 }
 
 /* receiver_opts.before: count, keep conflicts, or only list. */
@@ -255,9 +260,29 @@ static int open_tree(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The slave's last acknowledgement (the journal's ack file), less a margin
+ * for the changes in flight then: files this node changed after it may
+ * never have been journalled (the daemon died first) and are kept aside if
+ * the restore would replace them.  0 when there is no ack file. */
+static struct timespec last_ack_time(const char *jdir)
+{
+	struct timespec none = { 0, 0 };
+	struct stat st;
+	char *p = NULL;
+
+	if (asprintf(&p, "%s/journal.ack", jdir) < 0)
+		return none;
+	int rc = stat(p, &st);
+	free(p);
+	if (rc < 0)
+		return none;
+	st.st_mtim.tv_sec -= ACK_MARGIN_SEC;
+	return st.st_mtim;
+}
+
 /* Restore one mirror: the pull (or dry run), --verify, --reapply. */
 static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pass_kind kind,
-			  time_t guard)
+			  struct timespec guard)
 {
 	const struct args *a = run->a;
 	char *base = NULL, *jdir = NULL;
@@ -293,6 +318,7 @@ static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pas
 	}
 	struct conflicts_opts co = { .base = base, .stamp = run->stamp, .by_mtime = a->by_mtime,
 				     .dry_run = kind == PASS_DRY };
+	co.changed_after = last_ack_time(jdir);
 	if (!(cf = conflicts_new(rootfd, &co))) {
 		rc = EXIT_INCOMPLETE;
 		goto out;
@@ -447,7 +473,8 @@ static int failback(struct run *run, const struct conf_mirror **ms, size_t n)
 		printf("failback: this node is already MASTER\n");
 		return EXIT_OK;
 	}
-	time_t guard = time(NULL);
+	struct timespec guard;
+	clock_gettime(CLOCK_REALTIME, &guard);   /* the clock file ctimes use */
 	if (demote_slave(c, ms[0]) < 0)
 		return EXIT_FAILBACK;
 	for (size_t i = 0; i < n; i++) {
@@ -586,7 +613,8 @@ int main(int argc, char **argv)
 		snprintf(run.stamp, sizeof(run.stamp), "%lld", (long long)now);
 	double t0 = mono();
 	for (size_t i = 0; rc == EXIT_OK && i < n; i++)
-		rc = restore_mirror(&run, ms[i], a.dry_run ? PASS_DRY : PASS_RESTORE, 0);
+		rc = restore_mirror(&run, ms[i], a.dry_run ? PASS_DRY : PASS_RESTORE,
+				    (struct timespec){ 0, 0 });
 	if (rc == EXIT_OK && a.failback)
 		rc = failback(&run, ms, n);
 	else if (rc != EXIT_OK && a.failback)
