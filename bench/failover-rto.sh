@@ -3,8 +3,10 @@
 # and keepalived (VRRPv3, unicast peer, same advert interval) in the same
 # namespaces and the same run.  RTO = fault to the first answer from the
 # slave seen by a client probing a TCP service on the VIP every 10 ms.
-# Scenarios: 1 = master link down, 2 = master power-off (daemon SIGKILL +
-# VIP removed).  Prints median, p95 and the ratio keepalived/failoverd.
+# Scenarios: 1 = master link down, 2 = master power-off (daemon frozen by
+# SIGSTOP at the fault, then SIGKILL + VIP removed).  The fault time is
+# stamped by the process that strikes it, right before the system call.
+# Prints median, p95 and the ratio keepalived/failoverd.
 # Needs root; run from a build tree (top_builddir) or set FAILOVERD.
 RUNS=${1:-10}
 FO_IV=${2:-100}
@@ -47,14 +49,19 @@ ka_start() {
 	start_bg "$1" "ka_$1" keepalived -n -l -D -P -f "$T_DIR/ka-$1.conf" \
 		-p "$T_DIR/ka-$1.pid" -r "$T_DIR/ka-$1-vrrp.pid"
 }
-ka_kill() { # kill -9 the keepalived processes of NODE (parent and VRRP child)
-	local f pid
-	# the parent first, or it respawns the VRRP child; then the child, twice
-	# in case a respawn raced with us
-	for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1-vrrp.pid"; do
-		pid=$(cat "$f" 2>/dev/null) && kill -KILL "$pid" 2>/dev/null
-		sleep 0.02
+ka_kill() { # power-off of NODE's keepalived: nothing more leaves it
+	local f pids="" pid
+	# Freeze parent and VRRP child first (SIGSTOP cannot be caught), then
+	# kill the child, then the parent.  Killing the parent first is not a
+	# power-off: the child then exits cleanly (parent-death signal) and
+	# sends a priority-0 advert, so the backup takes over after the skew
+	# time only (about 100 ms at 100 ms adverts, faster than a real
+	# failure could ever be detected); a stopped parent cannot respawn.
+	for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid"; do
+		pid=$(cat "$f" 2>/dev/null) && pids="$pids $pid"
 	done
+	for pid in $pids; do kill -STOP "$pid" 2>/dev/null; done
+	for pid in $(echo "$pids" | tr ' ' '\n' | tac); do kill -KILL "$pid" 2>/dev/null; done
 	stop_pid "$(eval echo "\${PID_ka_$1:-}")" KILL
 	rm -f "$T_DIR/ka-$1-vrrp.pid" "$T_DIR/ka-$1.pid"
 }
@@ -84,21 +91,75 @@ stop_impl() {
 	in_ns client ip neigh flush dev eth0
 }
 
-fault() { # fault SCENARIO IMPL
+# The fault is struck by a helper that stays running in the bridge
+# namespace and stamps the time right before the system call: starting
+# "ip link set ... down" takes 5-100 ms on a loaded machine, and that time
+# (before the cable is really cut) used to be counted in the RTO.
+# Commands on its FIFO: "down IFNAME" (bridge port down, SIOCSIFFLAGS) and
+# "stop PID..." (SIGSTOP: from that instant nothing leaves the daemon,
+# which is then killed); it answers with the ms time of the fault.
+faulter_start() {
+	mkfifo "$T_DIR/fault.fifo"
+	: >"$T_DIR/fault.out"
+	cat >"$T_DIR/faulter.py" <<'PY'
+import fcntl, os, signal, socket, struct, sys, time
+fifo, out = sys.argv[1], sys.argv[2]
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+while True:
+    with open(fifo) as f:
+        for line in f:
+            cmd, *args = line.split()
+            if cmd == "down":
+                req = struct.pack("16sH14x", args[0].encode(), 0)
+                flags = struct.unpack("16sH14x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+                req = struct.pack("16sH14x", args[0].encode(), flags & ~IFF_UP)
+                t = time.time()
+                fcntl.ioctl(s, SIOCSIFFLAGS, req)
+            elif cmd == "stop":
+                t = time.time()
+                for p in args:
+                    try:
+                        os.kill(int(p), signal.SIGSTOP)
+                    except OSError:
+                        pass
+            with open(out, "a") as o:
+                o.write("%d\n" % int(t * 1000))
+PY
+	start_bg br faulter python3 "$T_DIR/faulter.py" "$T_DIR/fault.fifo" "$T_DIR/fault.out"
+}
+
+strike() { # strike COMMAND...: have the faulter do it; prints the fault time
+	local n
+	n=$(wc -l <"$T_DIR/fault.out")
+	echo "$*" >"$T_DIR/fault.fifo"
+	fault_done() { [ "$(wc -l <"$T_DIR/fault.out")" -gt "$n" ]; }
+	wait_until 5 "the faulter" fault_done >&2
+	tail -n 1 "$T_DIR/fault.out"
+}
+
+ka_pids() { local f; for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid"; do cat "$f" 2>/dev/null; done; }
+
+fault() { # fault SCENARIO IMPL: prints the fault time (ms)
 	if [ "$1" = 1 ]; then
-		link_down master
+		strike down "$(host_port master)"
 	elif [ "$2" = failoverd ]; then
-		stop_pid "$PID_fo_master" KILL; in_ns master ip addr del "$VIP/24" dev eth0
+		strike stop "$PID_fo_master"
+		stop_pid "$PID_fo_master" KILL >&2; in_ns master ip addr del "$VIP/24" dev eth0
 	else
-		ka_kill master; in_ns master ip addr del "$VIP/24" dev eth0 2>/dev/null
+		strike stop $(ka_pids master)
+		ka_kill master >&2; in_ns master ip addr del "$VIP/24" dev eth0 2>/dev/null
 	fi
 }
 
 one_run() { # one_run SCENARIO IMPL -> RTO ms on stdout
 	local t0 t1
 	start_impl "$2" >&2
-	t0=$(now_ms)
-	fault "$1" "$2"
+	# strike at a random phase of the heartbeat/advert cycle: start_impl
+	# returns soon after the slave heard its first heartbeat, so without
+	# this the fault came right after one, the worst case, in every run
+	sleep "$(awk -v i="$FO_IV" -v r="$RANDOM" 'BEGIN {printf "%.3f", r / 32768 * i / 1000}')"
+	t0=$(fault "$1" "$2")
 	wait_until 30 "client reaches slave ($2, scenario $1)" probe_is slave >&2
 	t1=$(probe_first_after "$t0" slave)
 	stop_impl "$2" >&2
@@ -112,6 +173,7 @@ stats() { # stats FILE -> "median p95"
 		printf "%d %d\n", m, v[i] }'
 }
 
+faulter_start
 probe_start
 for sc in 1 2; do
 	for impl in failoverd keepalived; do : >"$T_DIR/rto-$sc-$impl"; done

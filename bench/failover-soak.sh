@@ -3,6 +3,7 @@
 # SECONDS (default 600) at INTERVAL_MS (default 20) with both CPUs kept busy
 # and a UDP flood on the link, and count false takeovers (any transition of
 # either node while nothing failed).  Exit status 1 when there was one.
+# SOAK_KEEP=DIR copies the daemons' logs and the probe log there.
 DURATION=${1:-600}
 FO_IV=${2:-20}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,5 +32,11 @@ switches=$(probe_count_after "$t0" slave)
 log "client link bytes: $rx"
 log "false takeovers (slave became master): $false_takeovers"
 log "master left MASTER: $master_changes times; client answered by slave: $switches times"
-fo_ctl slave status
+log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+for h in master slave; do log "$h: $(fo_ctl "$h" status)"; done
+grep -h "state .* -> " "$T_DIR/fo_master.log" "$T_DIR/fo_slave.log" | sed 's/^/  /'
+# SOAK_KEEP=DIR keeps the daemons' logs and the probe log for a post-mortem
+if [ -n "${SOAK_KEEP:-}" ]; then
+	mkdir -p "$SOAK_KEEP" && cp "$T_DIR"/fo_*.log "$PROBE_LOG" "$SOAK_KEEP"/
+fi
 [ "$false_takeovers" -eq 0 ] && [ "$master_changes" -eq 0 ] && [ "$switches" -eq 0 ]
