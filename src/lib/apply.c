@@ -21,6 +21,7 @@
 #include "apply.h"
 #include "fsmeta.h"
 #include "path.h"
+#include "scan.h"
 
 #define TMP_PREFIX ".mirrord.tmp."
 #define TMP_PREFIX_LEN (sizeof(TMP_PREFIX) - 1)
@@ -1138,4 +1139,38 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
 	}
 	closedir(d);
 	return r;
+}
+
+static bool is_temp_name(const char *path, size_t len)
+{
+	size_t d = path_dirlen(path, len);
+	const char *name = path + d + (d > 0);
+
+	return strncmp(name, TMP_PREFIX, TMP_PREFIX_LEN) == 0;
+}
+
+long apply_clean_temps(int rootfd)
+{
+	struct scan_opts so = { .one_fs = true };
+	struct scan *s = scan_new(rootfd, &so);
+	struct entry e = { 0 };
+	long n = 0;
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	while ((rc = scan_next(s, &e)) != SCAN_END) {
+		if (rc == SCAN_ENTRY && e.type != ENT_DIR && is_temp_name(e.path, e.path_len)) {
+			const char *name;
+			int dfd = path_open_parent(rootfd, e.path, e.path_len, &name);
+			if (dfd >= 0) {
+				n += unlinkat(dfd, name, 0) == 0;
+				close(dfd);
+			}
+		}
+		entry_clear(&e);
+	}
+	entry_clear(&e);
+	scan_free(s);
+	return n;
 }

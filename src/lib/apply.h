@@ -71,6 +71,10 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
 		bool (*keep)(void *ctx, const char *name, size_t nlen, bool is_dir), void *ctx);
 
 int apply_commit(struct apply *a);
+/* Remove the temporary files a killed sink left anywhere beneath rootfd
+ * (no apply object may be working on that tree).  Returns the number
+ * removed, or -errno when the tree cannot be walked. */
+long apply_clean_temps(int rootfd);
 /* Number of changes waiting for apply_commit(). */
 size_t apply_pending(const struct apply *a);
 const struct apply_stats *apply_stats(const struct apply *a);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "apply.h"
 #include "exclude.h"
 #include "fsmeta.h"
 #include "log.h"
@@ -269,10 +270,31 @@ static void spawn_session(struct serve *sv, int fd)
 	pthread_mutex_unlock(&sv->lock);
 }
 
+/* A sink killed mid-transfer leaves temporary files beside their targets;
+ * nothing else removes them (a live session resumes without a full pass),
+ * so the start-up removes them before any session runs. */
+static void clean_temps(const struct conf *c)
+{
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		int fd = open(c->mirrors[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;      /* created by the first session */
+		long n = apply_clean_temps(fd);
+		close(fd);
+		if (n > 0)
+			log_notice("mirror %s: removed %ld temporary files left by an "
+				   "interrupted transfer", c->mirrors[i].name, n);
+		else if (n < 0)
+			log_warn("mirror %s: cannot look for leftover temporary files: %s",
+				 c->mirrors[i].name, strerror((int)-n));
+	}
+}
+
 static int serve_init(struct serve *sv, const struct conf *c)
 {
 	sv->conf = c;
 	pthread_mutex_init(&sv->lock, NULL);
+	clean_temps(c);
 	sv->owner = calloc(c->n_mirrors + 1, sizeof(*sv->owner));
 	sv->ex = calloc(c->n_mirrors + 1, sizeof(*sv->ex));
 	if (!sv->owner || !sv->ex)

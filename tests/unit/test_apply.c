@@ -449,6 +449,24 @@ static bool keep_k(void *ctx, const char *name, size_t nlen, bool is_dir)
 	return nlen >= 4 && memcmp(name, "keep", 4) == 0;
 }
 
+/* Temporary files a killed sink left behind are found anywhere in the
+ * tree and removed; nothing else is touched. */
+static void test_clean_temps(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st;
+
+	shell(fx, "mkdir -p a/b && touch .mirrord.tmp.0123456789abcdef keep "
+		  "a/b/.mirrord.tmp.fedcba9876543210 a/b/keep2 a/.mirrord.tmpx");
+	assert_int_equal(apply_clean_temps(fx->rootfd), 2);
+	assert_int_equal(fstatat(fx->rootfd, ".mirrord.tmp.0123456789abcdef", &st, 0), -1);
+	assert_int_equal(fstatat(fx->rootfd, "a/b/.mirrord.tmp.fedcba9876543210", &st, 0), -1);
+	assert_int_equal(fstatat(fx->rootfd, "keep", &st, 0), 0);
+	assert_int_equal(fstatat(fx->rootfd, "a/b/keep2", &st, 0), 0);
+	assert_int_equal(fstatat(fx->rootfd, "a/.mirrord.tmpx", &st, 0), 0);
+	assert_int_equal(apply_clean_temps(fx->rootfd), 0);
+}
+
 static void test_prune(void **state)
 {
 	struct fixture *fx = *state;
@@ -598,6 +616,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_delete_deep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_temps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_parents, setup, teardown),
 	};
 
