@@ -702,12 +702,24 @@ static int open_regular(int dfd, const char *name)
 	return fd;
 }
 
+/* Metadata in place, on the inode the fd holds.  A file with other names
+ * (nlink > 1) may share its inode with a file outside the tree (a hardlink
+ * someone made on this node): chmod, chown or setxattr would change that
+ * file too, so -EMLINK, and the caller sends new content instead, which a
+ * rename puts over this name alone.  Names of one group inside the tree are
+ * linked again afterwards (ENT_HARDLINK). */
 static int entry_file_meta(struct apply *a, int dfd, const char *name, const struct entry *e)
 {
 	int fd = open_regular(dfd, name), r;
+	struct stat st;
 
 	if (fd < 0)
 		return fd;
+	r = fstat(fd, &st) < 0 ? -errno : (st.st_nlink > 1 ? -EMLINK : 0);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
 	r = fsmeta_apply_fd(fd, e, a->flags);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;

@@ -380,12 +380,17 @@ static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 		have.type = ENT_NONE;
 	}
 	if (content_same(&have, e)) {
+		rc = 0;
 		if (!fsmeta_equal(&have, e, r->opts.meta_flags) &&
-		    change_ok(r, e->path, e->path_len, RECEIVER_META, e) &&
-		    (rc = apply_entry(r->apply, e)) < 0)
-			op_error(r, "cannot set metadata of", e->path, rc);
-		entry_clear(&have);
-		return 0;
+		    change_ok(r, e->path, e->path_len, RECEIVER_META, e))
+			rc = apply_entry(r->apply, e);
+		if (rc != -EMLINK) {
+			/* -EMLINK: other names, maybe outside; new content below */
+			if (rc < 0)
+				op_error(r, "cannot set metadata of", e->path, rc);
+			entry_clear(&have);
+			return 0;
+		}
 	}
 	if (!change_ok(r, e->path, e->path_len,
 		       have.type == ENT_NONE ? RECEIVER_CREATE : RECEIVER_CONTENT, e)) {

@@ -347,6 +347,41 @@ static void test_special_nodes(void **state)
 	assert_int_equal(apply_entry(fx->a, &e), -ENOENT);
 }
 
+/* A file of the tree that is also a name of a file outside it (nlink > 1):
+ * its metadata is never changed in place, which would change the outside
+ * file too; apply_entry refuses with -EMLINK (the receiver then sends the
+ * content through a temporary file and a rename). */
+static void test_meta_shared_inode(void **state)
+{
+	struct fixture *fx = *state;
+	struct entry e = ent("shared", ENT_FILE, 0666);
+	struct stat st;
+
+	shell(fx, "chmod 600 ../out/keep && ln ../out/keep shared");
+	e.size = 7;
+	assert_int_equal(apply_entry(fx->a, &e), -EMLINK);
+	assert_int_equal(fstatat(fx->dfd, "out/keep", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_nlink, 2);
+	assert_true(st.st_mtim.tv_sec != 1234567890);
+	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	/* new content replaces the name and leaves the outside file alone */
+	assert_int_equal(put_file(fx->a, &e, "public\n", 7, NULL), 0);
+	assert_int_equal(apply_commit(fx->a), 0);
+	assert_int_equal(fstatat(fx->rootfd, "shared", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0666);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(fstatat(fx->dfd, "out/keep", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_nlink, 1);
+	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	/* a single name: metadata in place as before */
+	e.mode = 0640;
+	assert_int_equal(apply_entry(fx->a, &e), 0);
+	assert_int_equal(fstatat(fx->rootfd, "shared", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+}
+
 static void test_hardlink(void **state)
 {
 	struct fixture *fx = *state;
@@ -612,6 +647,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_special_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meta_shared_inode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_meta_deferred, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_deep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),

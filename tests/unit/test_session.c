@@ -757,10 +757,51 @@ static void test_hardlinks(void **state)
 	assert_converged(fx);
 	assert_int_equal(p.ss.files_whole + p.ss.files_delta, 0);
 
+	/* a new mode for the group: the sink does not chmod a file with other
+	 * names in place (one could be outside the tree); the content comes
+	 * again (a delta), and the group is linked again */
+	assert_int_equal(fchmodat(fx->srcfd, "one", 0604, 0), 0);
+	run_pass_ok(fx, &p);
+	assert_converged(fx);
+	assert_link_group(fx);
+	assert_int_equal(p.ss.files_whole + p.ss.files_delta, 1);
+	run_pass_ok(fx, &p);
+	assert_converged(fx);
+	assert_link_group(fx);
+	assert_int_equal(p.ss.files_whole + p.ss.files_delta, 0);
+
 	/* one name leaves the group */
 	assert_int_equal(unlinkat(fx->srcfd, "b/c/three", 0), 0);
 	run_pass_ok(fx, &p);
 	assert_converged(fx);
+}
+
+/* A file of the sink's tree that someone on the sink made a hardlink to a
+ * file outside the tree, with the source's size and mtime but another mode:
+ * the sink replaces its name and leaves the outside file alone. */
+static void test_hardlink_outside(void **state)
+{
+	struct fixture *fx = *state;
+	struct pass p;
+	struct stat st;
+
+	mkfile_text(fx->srcfd, "victim", "secret\n");
+	assert_int_equal(fchmodat(fx->srcfd, "victim", 0666, 0), 0);
+	set_mtime(fx->srcfd, "victim", 1600000000, 5);
+	mkfile_text(fx->basefd, "outside/keep", "secret\n");
+	assert_int_equal(fchmodat(fx->basefd, "outside/keep", 0600, 0), 0);
+	set_mtime(fx->basefd, "outside/keep", 1600000000, 5);
+	assert_int_equal(linkat(fx->basefd, "outside/keep", fx->dstfd, "victim", 0), 0);
+
+	run_pass_ok(fx, &p);
+	assert_converged(fx);
+	assert_int_equal(fstatat(fx->basefd, "outside/keep", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(fstatat(fx->dstfd, "victim", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0666);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(p.ss.files_whole + p.ss.files_delta, 1);
 }
 
 /* The same group in one pass onto an empty sink: the first name's content
@@ -1260,6 +1301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hardlink_outside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
