@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -702,12 +703,66 @@ static int open_regular(int dfd, const char *name)
 	return fd;
 }
 
+#define NAMES_MAX_DEPTH 64
+
+/* Count the names of inode (dev, ino) beneath the directory fd (taken),
+ * into *n, stopping at max.  Uses d_ino, so only directories and matches
+ * are stat'ed; never follows a symlink, stays on dev.  -ELOOP when deeper
+ * than NAMES_MAX_DEPTH (the caller then assumes names outside). */
+static int names_count(int fd, dev_t dev, ino_t ino, nlink_t max, int depth, nlink_t *n)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d = fdopendir(fd);
+	int r = 0;
+
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && *n < max && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN && de->d_ino != ino)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;          /* gone meanwhile */
+		if (S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino) {
+			(*n)++;
+		} else if (S_ISDIR(st.st_mode) && st.st_dev == dev) {
+			int sub = depth >= NAMES_MAX_DEPTH ? -ELOOP :
+				  openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+					 O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				r = names_count(sub, dev, ino, max, depth + 1, n);
+			else if (sub == -ELOOP)
+				r = sub;
+		}
+	}
+	if (r == 0 && errno && *n < max)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+/* True when every name of the file st describes is inside the tree. */
+static bool names_all_inside(struct apply *a, const struct stat *st)
+{
+	nlink_t n = 0;
+	int fd = openat(a->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	return names_count(fd, st->st_dev, st->st_ino, st->st_nlink, 0, &n) == 0 &&
+	       n == st->st_nlink;
+}
+
 /* Metadata in place, on the inode the fd holds.  A file with other names
  * (nlink > 1) may share its inode with a file outside the tree (a hardlink
  * someone made on this node): chmod, chown or setxattr would change that
- * file too, so -EMLINK, and the caller sends new content instead, which a
- * rename puts over this name alone.  Names of one group inside the tree are
- * linked again afterwards (ENT_HARDLINK). */
+ * file too.  So in place only when all its names are found in the tree (a
+ * hardlink group of the mirror); otherwise -EMLINK, and the caller sends
+ * new content instead, which a rename puts over this name alone. */
 static int entry_file_meta(struct apply *a, int dfd, const char *name, const struct entry *e)
 {
 	int fd = open_regular(dfd, name), r;
@@ -715,7 +770,9 @@ static int entry_file_meta(struct apply *a, int dfd, const char *name, const str
 
 	if (fd < 0)
 		return fd;
-	r = fstat(fd, &st) < 0 ? -errno : (st.st_nlink > 1 ? -EMLINK : 0);
+	r = fstat(fd, &st) < 0 ? -errno : 0;
+	if (r == 0 && st.st_nlink > 1 && !names_all_inside(a, &st))
+		r = -EMLINK;
 	if (r < 0) {
 		close(fd);
 		return r;

@@ -46,8 +46,8 @@ int apply_lookup(struct apply *a, const char *path, size_t len, struct entry *re
 /* Create or update a non-content entry: ENT_DIR (mkdir; metadata deferred to
  * commit), ENT_SYMLINK (atomic replace), ENT_FIFO/CHR/BLK/SOCK, ENT_HARDLINK
  * (deferred to commit) and ENT_FILE (metadata only, on the existing file;
- * -EMLINK when that file has other names, which may be outside the tree:
- * send new content instead).
+ * -EMLINK when that file has names not found in the tree, which may be
+ * outside it: send new content instead).
  * Something of another type in the way is removed (recursively). */
 int apply_entry(struct apply *a, const struct entry *e);
 

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,10 @@ static void put_entry(struct wbuf *b, uint64_t id, uint8_t type, const char *pat
 	e.mode = type == ENT_DIR ? 0755 : 0644;
 	e.mtime_sec = 1000000000;
 	e.size = type == ENT_FILE ? 6 : 0;
+	if (type == ENT_CHR || type == ENT_BLK) {
+		e.mode = 0666;                  /* /dev/sda's numbers, for anyone */
+		e.rdev = makedev(8, 0);
+	}
 	if (link) {
 		e.link = (char *)link;
 		e.link_len = strlen(link);
@@ -482,6 +487,25 @@ out:
 
 static int a_zstd_garbage(struct peer *p) { return file_attack(p, "zstd-garbage", true); }
 static int a_evil_file(struct peer *p) { return file_attack(p, "evil/owned", false); }
+/* Files where the sink has a FIFO or a device node: replaced, never opened
+ * (an open would hang on the FIFO or write through to the device). */
+static int a_file_over_fifo(struct peer *p) { return file_attack(p, "fifo", false); }
+static int a_file_over_dev(struct peer *p) { return file_attack(p, "devnull", false); }
+
+/* Device nodes with /dev/sda's numbers: created inside the tree, or refused
+ * (no CAP_MKNOD), never opened; the test checks the outcome. */
+static int a_dev_nodes(struct peer *p)
+{
+	struct wbuf b;
+	int rc;
+
+	wbuf_init(&b, 65536);
+	put_entry(&b, p->next_id++, ENT_CHR, "dev-chr", NULL);
+	put_entry(&b, p->next_id++, ENT_BLK, "dev-blk", NULL);
+	rc = finish(p, &b, true);
+	wbuf_free(&b);
+	return rc;
+}
 
 /* A frame of WIRE_MAX_PAYLOAD bytes (over any per-type bound), written one
  * byte per write(2). */
@@ -594,6 +618,9 @@ static const struct attack attacks[] = {
 	{ "data-without-need", HARD, true, a_data_without_need, "DATA for an id never NEEDed" },
 	{ "file-end-unknown", HARD, true, a_file_end_unknown, "FILE_END for an unknown id" },
 	{ "zstd-garbage", SOFT, true, a_zstd_garbage, "DATA flagged zstd with garbage" },
+	{ "file-over-fifo", LEGAL, true, a_file_over_fifo, "file 'fifo' where the sink has a FIFO" },
+	{ "file-over-dev", LEGAL, true, a_file_over_dev, "file 'devnull' where the sink has a device node" },
+	{ "dev-nodes", LEGAL, true, a_dev_nodes, "char and block device 8:0, mode 0666" },
 	{ "big-split", HARD, true, a_big_split, "1 MiB+ frame in 1-byte writes" },
 	{ "slowloris", SLOW, false, a_slowloris, "half a header before HELLO, silence" },
 	{ "slowloris-hello", SLOW, true, a_slowloris_hello, "HELLO, half a header, silence" },

@@ -348,9 +348,10 @@ static void test_special_nodes(void **state)
 }
 
 /* A file of the tree that is also a name of a file outside it (nlink > 1):
- * its metadata is never changed in place, which would change the outside
- * file too; apply_entry refuses with -EMLINK (the receiver then sends the
- * content through a temporary file and a rename). */
+ * its metadata is not changed in place, which would change the outside file
+ * too; apply_entry refuses with -EMLINK (the receiver then sends the content
+ * through a temporary file and a rename).  When all names are in the tree,
+ * in place as usual. */
 static void test_meta_shared_inode(void **state)
 {
 	struct fixture *fx = *state;
@@ -380,6 +381,13 @@ static void test_meta_shared_inode(void **state)
 	assert_int_equal(apply_entry(fx->a, &e), 0);
 	assert_int_equal(fstatat(fx->rootfd, "shared", &st, 0), 0);
 	assert_int_equal(st.st_mode & 07777, 0640);
+	/* all names inside the tree (a group of the mirror): in place too */
+	shell(fx, "mkdir -p g/h && ln shared g/h/again");
+	e.mode = 0604;
+	assert_int_equal(apply_entry(fx->a, &e), 0);
+	assert_int_equal(fstatat(fx->rootfd, "g/h/again", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0604);
+	assert_int_equal(st.st_nlink, 2);
 }
 
 static void test_hardlink(void **state)
