@@ -77,6 +77,28 @@ net_setup() {
 	ip -n "$br" link set br0 type bridge forward_delay 0 2>/dev/null || true
 }
 
+# pair_confs SRC DST: $T_DIR/slave.conf, a sink for mirror "www" at DST
+# listening on 192.0.2.12:7770, and $T_DIR/master.conf, mirror "www" at SRC
+# sent there; state and control sockets in $T_DIR, plaintext (the TLS tests
+# write their own).
+pair_confs() {
+	local node addr
+	for node in slave master; do
+		[ $node = slave ] && addr=192.0.2.12 || addr=192.0.2.11
+		{
+			printf '[node]\nname = %s\nlisten = %s:7770\n' $node $addr
+			printf 'control_socket = %s/%s.sock\nstate_dir = %s/%s-state\n\n' \
+				"$T_DIR" $node "$T_DIR" $node
+			if [ $node = slave ]; then
+				printf '[mirror www]\npath = %s\n\n' "$2"
+			else
+				printf '[mirror www]\npath = %s\npeer = 192.0.2.12:7770\n\n' "$1"
+			fi
+			printf '[security]\ninsecure_plaintext = yes\n'
+		} >"$T_DIR/$node.conf"
+	done
+}
+
 # link_down HOST / link_up HOST: cut or restore a host's cable at the bridge.
 host_port() {
 	local i=11 h
