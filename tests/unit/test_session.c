@@ -824,8 +824,12 @@ static void test_xattrs(void **state)
 
 	mkdir_p(fx->srcfd, "d");
 	mkfile_text(fx->srcfd, "d/f", "with xattrs\n");
-	if (setxattr(fx->base, "user.probe", "1", 1, 0) < 0 && errno == ENOTSUP)
+	if (setxattr(fx->base, "user.probe", "1", 1, 0) < 0 && errno == ENOTSUP) {
+		const char *ci = getenv("CI");
+		if (ci && !strcmp(ci, "true"))
+			fail_msg("no user xattrs on the test file system");
 		skip();
+	}
 	char *path;
 	assert_true(asprintf(&path, "%s/src/d/f", fx->base) > 0);
 	assert_int_equal(setxattr(path, "user.mirror", "value", 5, 0), 0);
