@@ -10,34 +10,7 @@ M=$T_DIR/master/www
 S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 
-cat >"$T_DIR/slave.conf" <<CONF
-[node]
-name = slave
-listen = 192.0.2.12:7770
-control_socket = $T_DIR/slave.sock
-state_dir = $T_DIR/slave-state
-
-[mirror www]
-path = $S
-
-[security]
-insecure_plaintext = yes
-CONF
-cat >"$T_DIR/master.conf" <<CONF
-[node]
-name = master
-listen = 192.0.2.11:7770
-control_socket = $T_DIR/master.sock
-state_dir = $T_DIR/master-state
-
-[mirror www]
-path = $M
-peer = 192.0.2.12:7770
-delay_ms = 10
-
-[security]
-insecure_plaintext = yes
-CONF
+pair_confs "$M" "$S"
 
 same() { "$TREECMP" "$M" "$S"; }
 converge() { # converge LABEL [SECONDS]

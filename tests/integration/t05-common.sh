@@ -11,32 +11,7 @@ M=$T_DIR/master/www
 S=$T_DIR/slave/www
 mkdir -p "$M" "$T_DIR/slave" "$T_DIR/master-state"
 
-cat >"$T_DIR/slave.conf" <<CONF
-[node]
-name = slave
-listen = 192.0.2.12:7770
-control_socket = $T_DIR/slave.sock
-state_dir = $T_DIR/slave-state
-
-[mirror www]
-path = $S
-
-[security]
-insecure_plaintext = yes
-CONF
-cat >"$T_DIR/master.conf" <<CONF
-[node]
-name = master
-control_socket = $T_DIR/master.sock
-state_dir = $T_DIR/master-state
-
-[mirror www]
-path = $M
-peer = 192.0.2.12:7770
-
-[security]
-insecure_plaintext = yes
-CONF
+pair_confs "$M" "$S"
 
 start_slave() {
 	start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
