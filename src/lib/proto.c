@@ -29,6 +29,8 @@ static const struct proto_row proto_table[] = {
 	[MSG_DELETE] = { "DELETE", TO_SINK, 13, 8 + PATH_FIELD, 0 },
 	[MSG_RENAME] = { "RENAME", TO_SINK, 18, 8 + 2 * PATH_FIELD, 0 },
 	[MSG_END] = { "END", TO_SINK, 8, 8, 0 },
+	[MSG_APPEND] = { "APPEND", TO_SINK, 8 + 4 + 1 + 8 + 8 + 4 + HASH_LEN,
+			 8 + PATH_FIELD + 8 + 8 + 4 + HASH_LEN, 0 },
 	[MSG_DATA] = { "DATA", TO_SINK, 8, 8 + 4 + PROTO_CHUNK + 1024, DATA_ZSTD },
 	[MSG_FILE_END] = { "FILE_END", TO_SINK, 17 + HASH_LEN, 17 + HASH_LEN, 0 },
 	[MSG_NEED] = { "NEED", TO_SOURCE, 9, 9, 0 },
@@ -215,6 +217,19 @@ void proto_put_done(struct wbuf *out, uint64_t id, int32_t status)
 	wbuf_put_u64(out, id);
 	wbuf_put_u32(out, (uint32_t)status);
 	frame_end(out, at, MSG_DONE, 0);
+}
+
+void proto_put_append(struct wbuf *out, const struct proto_append *m)
+{
+	size_t at = frame_begin(out);
+
+	wbuf_put_u64(out, m->id);
+	wbuf_put_bytes(out, m->path, m->path_len);
+	wbuf_put_u64(out, m->base);
+	wbuf_put_u64(out, m->length);
+	wbuf_put_u32(out, m->tail_len);
+	wbuf_put_raw(out, m->tail, HASH_LEN);
+	frame_end(out, at, MSG_APPEND, 0);
 }
 
 void proto_put_end_ok(struct wbuf *out, const struct proto_end_ok *m)
@@ -471,4 +486,31 @@ int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret)
 	ret->deletes = rbuf_get_u64(&r);
 	ret->errors = rbuf_get_u64(&r);
 	return rbuf_end(&r);
+}
+
+int proto_get_append(const uint8_t *p, size_t n, struct proto_append *ret)
+{
+	struct rbuf r;
+	const uint8_t *path, *tail;
+	size_t len;
+	struct proto_append m = { 0 };
+
+	rbuf_init(&r, p, n);
+	m.id = rbuf_get_u64(&r);
+	rbuf_get_bytes(&r, PATH_WIRE_MAX, &path, &len);
+	m.base = rbuf_get_u64(&r);
+	m.length = rbuf_get_u64(&r);
+	m.tail_len = rbuf_get_u32(&r);
+	tail = rbuf_get_raw(&r, HASH_LEN);
+	if (rbuf_end(&r) < 0 || len == 0 || m.base + m.length < m.base ||
+	    m.tail_len != (m.base < PROTO_TAIL_MAX ? m.base : PROTO_TAIL_MAX))
+		return -EBADMSG;
+	memcpy(m.tail, tail, HASH_LEN);
+	char *copy = dup_path(path, len);
+	if (!copy)
+		return -EBADMSG;
+	m.path = copy;
+	m.path_len = len;
+	*ret = m;
+	return 0;
 }

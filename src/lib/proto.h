@@ -38,6 +38,8 @@ enum proto_msg {
 	MSG_DELETE = 12,     /* id, path */
 	MSG_RENAME = 13,     /* id, from, to */
 	MSG_END = 14,        /* id: no more operations in this pass */
+	MSG_APPEND = 15,     /* id, path, base, length, tail: bytes appended to a
+				file the sink holds; DATA and FILE_END follow */
 	MSG_DATA = 20,       /* id, chunk (whole content or delta, maybe zstd) */
 	MSG_FILE_END = 21,   /* id, status, size, digest */
 	MSG_NEED = 30,       /* sink -> source: id, mode (whole / delta) */
@@ -57,6 +59,19 @@ enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
 					follow, closed by DIR_DONE */
 
 enum need_mode { NEED_WHOLE = 0, NEED_DELTA = 1 };
+
+/* APPEND: the sink's copy must be a regular file of exactly base bytes whose
+ * last tail_len bytes (min(base, PROTO_TAIL_MAX)) have digest tail. */
+#define PROTO_TAIL_MAX 4096
+struct proto_append {
+	uint64_t id;
+	char *path;                  /* heap copy after proto_get_append (free) */
+	size_t path_len;
+	uint64_t base;               /* offset the new bytes start at */
+	uint64_t length;             /* bytes appended (DATA frames carry them) */
+	uint32_t tail_len;
+	uint8_t tail[HASH_LEN];      /* XXH3-128 of [base - tail_len, base) */
+};
 enum file_status { FILE_OK = 0, FILE_ABORTED = 1 };
 
 struct proto_hello {
@@ -110,6 +125,7 @@ void proto_put_file_end(struct wbuf *out, const struct proto_file_end *m);
 void proto_put_need(struct wbuf *out, uint64_t id, uint8_t mode);
 void proto_put_done(struct wbuf *out, uint64_t id, int32_t status);
 void proto_put_end_ok(struct wbuf *out, const struct proto_end_ok *m);
+void proto_put_append(struct wbuf *out, const struct proto_append *m);
 
 /* Decoders: 0 or -EBADMSG.  Pointers in the results borrow from payload;
  * proto_get_entry copies into ret (caller: entry_clear) and validates paths,
@@ -132,5 +148,8 @@ int proto_get_file_end(const uint8_t *p, size_t n, struct proto_file_end *ret);
 int proto_get_need(const uint8_t *p, size_t n, uint64_t *ret_id, uint8_t *ret_mode);
 int proto_get_done(const uint8_t *p, size_t n, uint64_t *ret_id, int32_t *ret_status);
 int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret);
+/* ret->path is a checked heap copy (caller frees it on 0); tail_len must be
+ * min(base, PROTO_TAIL_MAX) and base + length must not overflow. */
+int proto_get_append(const uint8_t *p, size_t n, struct proto_append *ret);
 
 #endif

@@ -590,6 +590,71 @@ static void test_file_end(void **state)
 	wbuf_free(&b);
 }
 
+static void append_put(struct wbuf *b, uint64_t base, uint64_t length, uint32_t tail_len)
+{
+	struct proto_append in = { .id = 9, .path = (char *)"var/log/app.log", .path_len = 15,
+				   .base = base, .length = length, .tail_len = tail_len };
+
+	for (int i = 0; i < HASH_LEN; i++)
+		in.tail[i] = (uint8_t)(0xa0 + i);
+	wbuf_reset(b);
+	proto_put_append(b, &in);
+}
+
+static void test_append(void **state)
+{
+	struct proto_append out;
+	struct wbuf b;
+	struct frame f;
+	static const struct { uint64_t base, length; uint32_t tail; int want; } v[] = {
+		{ 1ull << 40, 4096, PROTO_TAIL_MAX, 0 },
+		{ 0, 1, 0, 0 },                         /* the copy must be empty */
+		{ 100, 0, 100, 0 },                     /* nothing appended: legal */
+		{ PROTO_TAIL_MAX, 7, PROTO_TAIL_MAX, 0 },
+		{ 100, 7, 99, -EBADMSG },               /* tail must be min(base, 4096) */
+		{ 100, 7, 101, -EBADMSG },
+		{ 1ull << 40, 7, PROTO_TAIL_MAX + 1, -EBADMSG },
+		{ 1ull << 40, 7, 0, -EBADMSG },
+		{ UINT64_MAX - 3, 4, PROTO_TAIL_MAX, -EBADMSG },   /* base + length wraps */
+		{ UINT64_MAX - 4, 4, PROTO_TAIL_MAX, 0 },
+	};
+
+	(void)state;
+	wbuf_init(&b, 256);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		append_put(&b, v[i].base, v[i].length, v[i].tail);
+		one_frame(&b, &f);
+		expect_dir(&f.h, TO_SINK);
+		int rc = proto_get_append(f.payload, f.h.len, &out);
+		if (rc != v[i].want)
+			fail_msg("row %zu: got %d want %d", i, rc, v[i].want);
+		if (rc < 0)
+			continue;
+		assert_true(out.id == 9);
+		assert_int_equal(out.path_len, 15);
+		assert_string_equal(out.path, "var/log/app.log");
+		assert_true(out.base == v[i].base && out.length == v[i].length);
+		assert_int_equal(out.tail_len, v[i].tail);
+		for (int k = 0; k < HASH_LEN; k++)
+			assert_int_equal(out.tail[k], 0xa0 + k);
+		free(out.path);
+	}
+	/* the path is checked like every other wire path */
+	struct proto_append bad = { .id = 1, .path = (char *)"../etc/passwd", .path_len = 13,
+				    .base = 1, .length = 1, .tail_len = 1 };
+	wbuf_reset(&b);
+	proto_put_append(&b, &bad);
+	one_frame(&b, &f);
+	assert_int_equal(proto_get_append(f.payload, f.h.len, &out), -EBADMSG);
+	bad.path = (char *)"";
+	bad.path_len = 0;                       /* the root is no file */
+	wbuf_reset(&b);
+	proto_put_append(&b, &bad);
+	one_frame(&b, &f);
+	assert_int_equal(proto_get_append(f.payload, f.h.len, &out), -EBADMSG);
+	wbuf_free(&b);
+}
+
 static void test_need_done_end_ok(void **state)
 {
 	struct wbuf b;
@@ -700,6 +765,12 @@ static void test_table(void **state)
 		{ MSG_FILE_END, 17 + HASH_LEN, 0, TO_SINK, 0 },
 		{ MSG_FILE_END, 16 + HASH_LEN, 0, TO_SINK, -EBADMSG },
 		{ MSG_FILE_END, 18 + HASH_LEN, 0, TO_SINK, -EBADMSG },
+		{ MSG_APPEND, 32 + HASH_LEN, 0, TO_SINK, -EBADMSG },   /* needs a name */
+		{ MSG_APPEND, 32 + HASH_LEN + 1, 0, TO_SINK, 0 },
+		{ MSG_APPEND, 32 + HASH_LEN + 1, 0, TO_SOURCE, -EBADMSG },
+		{ MSG_APPEND, 32 + HASH_LEN + 1, 1, TO_SINK, -EBADMSG },
+		{ MSG_APPEND, 8 + 4 + PATH_WIRE_MAX + 20 + HASH_LEN, 0, TO_SINK, 0 },
+		{ MSG_APPEND, 8 + 4 + PATH_WIRE_MAX + 20 + HASH_LEN + 1, 0, TO_SINK, -EBADMSG },
 		{ MSG_NEED, 9, 0, TO_SINK, -EBADMSG },
 		{ MSG_NEED, 9, 0, TO_SOURCE, 0 },
 		{ MSG_SIG, 8, 0, TO_SINK, -EBADMSG },
@@ -716,7 +787,7 @@ static void test_table(void **state)
 		{ 0, 8, 0, TO_SINK, -EBADMSG },
 		{ 4, 8, 0, TO_SINK, -EBADMSG },
 		{ 9, 8, 0, TO_SINK, -EBADMSG },
-		{ 15, 8, 0, TO_SINK, -EBADMSG },
+		{ 16, 8, 0, TO_SINK, -EBADMSG },
 		{ 42, 8, 0, BOTH, -EBADMSG },
 		{ 255, 8, 0, BOTH, -EBADMSG },
 	};
@@ -788,6 +859,9 @@ static void corpus_build(struct corpus *c)
 	proto_put_chunk(corpus_next(c, TO_SINK), MSG_DATA, DATA_ZSTD, 10, "zstd?", 5);
 	proto_put_chunk(corpus_next(c, TO_SINK), MSG_DATA, 0, 10, "", 0);
 	proto_put_file_end(corpus_next(c, TO_SINK), &fe);
+	struct proto_append ap = { .id = 18, .path = (char *)"d/log", .path_len = 5,
+				   .base = 5000, .length = 4096, .tail_len = PROTO_TAIL_MAX };
+	proto_put_append(corpus_next(c, TO_SINK), &ap);
 	proto_put_need(corpus_next(c, TO_SOURCE), 11, NEED_DELTA);
 	proto_put_chunk(corpus_next(c, TO_SOURCE), MSG_SIG, 0, 12, "sig", 3);
 	proto_put_id(corpus_next(c, TO_SOURCE), MSG_SIG_END, 13);
@@ -924,6 +998,17 @@ static int decode_as(uint8_t type, const uint8_t *p, size_t n)
 		struct proto_file_end m;
 		if ((rc = proto_get_file_end(p, n, &m)) == 0)
 			assert_true(m.status <= FILE_ABORTED);
+		break;
+	}
+	case MSG_APPEND: {
+		struct proto_append m;
+		if ((rc = proto_get_append(p, n, &m)) == 0) {
+			assert_true(m.path_len > 0);
+			assert_wire_path(m.path, m.path_len);
+			assert_true(m.tail_len <= PROTO_TAIL_MAX && m.tail_len <= m.base);
+			assert_true(m.base + m.length >= m.base);
+			free(m.path);
+		}
 		break;
 	}
 	case MSG_NEED: {
@@ -1090,6 +1175,7 @@ int main(void)
 		cmocka_unit_test(test_id_frames),
 		cmocka_unit_test(test_chunks),
 		cmocka_unit_test(test_file_end),
+		cmocka_unit_test(test_append),
 		cmocka_unit_test(test_need_done_end_ok),
 		cmocka_unit_test(test_tiny_buffers),
 		cmocka_unit_test(test_table),
