@@ -678,7 +678,7 @@ static int entry_symlink(struct apply *a, int dfd, const char *name, const struc
 /* A regular file at dfd/name opened read-only, without opening anything
  * else (a device or FIFO is never opened): O_PATH first, then reopened
  * through /proc.  -ENOENT when absent, -ESTALE when not a regular file. */
-static int open_regular(int dfd, const char *name)
+static int open_regular_as(int dfd, const char *name, int flags)
 {
 	struct stat st;
 	char *proc;
@@ -696,11 +696,16 @@ static int open_regular(int dfd, const char *name)
 		close(pfd);
 		return -ENOMEM;
 	}
-	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	fd = open(proc, flags | O_CLOEXEC | O_NONBLOCK);
 	fd = fd < 0 ? -errno : fd;
 	free(proc);
 	close(pfd);
 	return fd;
+}
+
+static int open_regular(int dfd, const char *name)
+{
+	return open_regular_as(dfd, name, O_RDONLY);
 }
 
 #define NAMES_MAX_DEPTH 64
@@ -1242,4 +1247,107 @@ long apply_clean_temps(int rootfd)
 	entry_clear(&e);
 	scan_free(s);
 	return n;
+}
+
+/* ---- appends in place ---- */
+
+struct apply_append {
+	int fd;
+	uint64_t base, length, got;
+	struct hash *h;
+};
+
+void apply_append_abort(struct apply_append *ap)
+{
+	if (!ap)
+		return;
+	/* best effort: a longer copy only costs the next APPEND its check */
+	if (ap->got > 0 && ftruncate(ap->fd, (off_t)ap->base) < 0)
+		ap->got = 0;
+	close(ap->fd);
+	hash_free(ap->h);
+	free(ap);
+}
+
+/* 0 when fd holds exactly base bytes ending with the tail digest. */
+static int append_check(int fd, uint64_t base, uint32_t tail_len, const uint8_t tail[HASH_LEN])
+{
+	struct stat st;
+	uint8_t d[HASH_LEN], *buf;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size != base || tail_len > base || tail_len > APPEND_TAIL_MAX)
+		return -ESTALE;
+	if (!(buf = malloc(tail_len ? tail_len : 1)))
+		return -ENOMEM;
+	do
+		n = pread(fd, buf, tail_len, (off_t)(base - tail_len));
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		hash_buf(buf, (size_t)n, d);
+	free(buf);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == tail_len && memcmp(d, tail, HASH_LEN) == 0 ? 0 : -ESTALE;
+}
+
+int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t base,
+		      uint64_t length, uint32_t tail_len, const uint8_t tail[HASH_LEN],
+		      struct apply_append **ret)
+{
+	const char *name;
+	struct apply_append *ap;
+	int r, fd, dfd;
+
+	if ((r = commit_if(a, path, len, 0)) < 0)
+		return r;
+	if ((dfd = path_open_parent(a->rootfd, path, len, &name)) < 0)
+		return dfd;
+	fd = open_regular_as(dfd, name, O_RDWR);
+	close(dfd);
+	if (fd < 0)
+		return fd;
+	if ((r = append_check(fd, base, tail_len, tail)) < 0 ||
+	    !(ap = calloc(1, sizeof(*ap))) || !(ap->h = hash_new())) {
+		if (r == 0)
+			free(ap);
+		close(fd);
+		return r < 0 ? r : -ENOMEM;
+	}
+	ap->fd = fd;
+	ap->base = base;
+	ap->length = length;
+	*ret = ap;
+	return 0;
+}
+
+int apply_append_write(struct apply_append *ap, const void *p, size_t n)
+{
+	int r;
+
+	if (n > ap->length - ap->got)
+		return -EBADMSG;
+	if ((r = pwrite_all(ap->fd, p, n, ap->base + ap->got)) < 0)
+		return r;
+	hash_update(ap->h, p, n);
+	ap->got += n;
+	return 0;
+}
+
+int apply_append_close(struct apply *a, struct apply_append *ap, const uint8_t digest[HASH_LEN])
+{
+	uint8_t d[HASH_LEN];
+
+	hash_final(ap->h, d);
+	if (ap->got != ap->length || memcmp(d, digest, HASH_LEN) != 0) {
+		apply_append_abort(ap);
+		return -EBADMSG;
+	}
+	a->st.bytes_written += ap->length;
+	hash_free(ap->h);
+	int r = close(ap->fd) < 0 ? -errno : 0;
+	free(ap);
+	return r;
 }

@@ -72,6 +72,28 @@ int apply_rename(struct apply *a, const char *from, size_t flen, const char *to,
 int apply_prune(struct apply *a, const char *dir, size_t dlen,
 		bool (*keep)(void *ctx, const char *name, size_t nlen, bool is_dir), void *ctx);
 
+/* Appends in place (the growing-file fast path; see PROTOCOL.md, APPEND).
+ * Unlike new content they are written into the live file, so a reader may
+ * see a prefix of the appended bytes, never other bytes changed; durable at
+ * the next apply_commit() (its syncfs), like everything else.
+ *
+ * apply_append_open: commits first when a queued change targets path, then
+ * opens the regular file at path for writing; -ESTALE unless it holds
+ * exactly base bytes whose last tail_len (<= APPEND_TAIL_MAX) bytes have the
+ * digest tail; -ENOENT etc. as for a lookup.  length bytes are expected.
+ * apply_append_write: the next n bytes (-EBADMSG beyond length).
+ * apply_append_close: checks the count and the digest of the appended bytes
+ * (-EBADMSG: cut back to base); frees ap.  apply_append_abort: cuts the file
+ * back to base (best effort) and frees ap; NULL is a no-op. */
+#define APPEND_TAIL_MAX 4096
+struct apply_append;
+int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t base,
+		      uint64_t length, uint32_t tail_len, const uint8_t tail[HASH_LEN],
+		      struct apply_append **ret);
+int apply_append_write(struct apply_append *ap, const void *p, size_t n);
+int apply_append_close(struct apply *a, struct apply_append *ap, const uint8_t digest[HASH_LEN]);
+void apply_append_abort(struct apply_append *ap);
+
 int apply_commit(struct apply *a);
 /* Remove the temporary files a killed sink left anywhere beneath rootfd
  * (no apply object may be working on that tree).  Returns the number

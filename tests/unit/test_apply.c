@@ -192,6 +192,103 @@ static void test_bad_digest(void **state)
 }
 
 
+/* Offer an append of add to path, whose copy should hold the base bytes of
+ * have (tail digest computed from have, as the source does). */
+static int try_append(struct fixture *fx, const char *path, const char *have, size_t base,
+		      const char *add, size_t step)
+{
+	uint32_t tail = base < APPEND_TAIL_MAX ? (uint32_t)base : APPEND_TAIL_MAX;
+	uint8_t td[HASH_LEN], d[HASH_LEN];
+	struct apply_append *ap;
+	size_t len = strlen(add), n;
+	int r;
+
+	hash_buf(have + base - tail, tail, td);
+	r = apply_append_open(fx->a, path, strlen(path), base, len, tail, td, &ap);
+	if (r < 0)
+		return r;
+	for (size_t off = 0; off < len; off += n) {
+		n = len - off < step ? len - off : step;
+		if ((r = apply_append_write(ap, add + off, n)) < 0) {
+			apply_append_abort(ap);
+			return r;
+		}
+	}
+	hash_buf(add, len, d);
+	return apply_append_close(fx->a, ap, d);
+}
+
+static void test_append_in_place(void **state)
+{
+	struct fixture *fx = *state;
+	struct stat st0, st1;
+
+	shell(fx, "printf 'line one\\n' > log && ln -s log sym && mkdir d && mkfifo p");
+	assert_int_equal(fstatat(fx->rootfd, "log", &st0, 0), 0);
+	assert_int_equal(try_append(fx, "log", "line one\n", 9, "line two\n", 4), 0);
+	assert_string_equal(slurp(fx->rootfd, "log"), "line one\nline two\n");
+	assert_int_equal(fstatat(fx->rootfd, "log", &st1, 0), 0);
+	assert_true(st0.st_ino == st1.st_ino);     /* in place, no temp file */
+	assert_int_equal(apply_pending(fx->a), 0);
+	assert_int_equal(count_temps(fx), 0);
+	/* the copy must end exactly at base, and end the same way */
+	assert_int_equal(try_append(fx, "log", "line one\nline two\n", 9, "x", 1), -ESTALE);
+	assert_int_equal(try_append(fx, "log", "line 1\nline two\nmore", 18, "x", 1),
+			 -ESTALE);
+	assert_int_equal(try_append(fx, "log", "LINE one\nline two\n", 18, "x", 1), -ESTALE);
+	/* not a regular file, or absent: never written */
+	assert_int_equal(try_append(fx, "sym", "line one\n", 9, "x", 1), -ESTALE);
+	assert_true(try_append(fx, "d", "", 0, "x", 1) < 0);
+	assert_true(try_append(fx, "p", "", 0, "x", 1) < 0);
+	assert_int_equal(try_append(fx, "none", "", 0, "x", 1), -ENOENT);
+	assert_int_equal(try_append(fx, "evil/keep", "secret\n", 7, "x", 1), -ELOOP);
+	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(slurp(fx->rootfd, "log"), "line one\nline two\n");
+}
+
+/* Bytes that do not add up are cut back: the copy ends at base again. */
+static void test_append_bad_content(void **state)
+{
+	struct fixture *fx = *state;
+	const char *have = "0123456789";
+	uint8_t td[HASH_LEN], wrong[HASH_LEN] = { 7 };
+	struct apply_append *ap;
+
+	shell(fx, "printf 0123456789 > log");
+	hash_buf(have, 10, td);
+	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
+	assert_int_equal(apply_append_write(ap, "abcd", 4), 0);
+	assert_int_equal(apply_append_close(fx->a, ap, wrong), -EBADMSG);
+	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
+	assert_int_equal(apply_append_write(ap, "abcde", 5), -EBADMSG);   /* too long */
+	assert_int_equal(apply_append_write(ap, "ab", 2), 0);
+	hash_buf("ab", 2, wrong);
+	assert_int_equal(apply_append_close(fx->a, ap, wrong), -EBADMSG); /* too short */
+	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
+	assert_int_equal(apply_append_write(ap, "ab", 2), 0);
+	apply_append_abort(ap);                    /* the source gave up */
+	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	apply_append_abort(NULL);
+}
+
+/* A queued replacement of the target is committed before the check, so the
+ * append lands on the new content, not on the file it replaces. */
+static void test_append_after_pending(void **state)
+{
+	struct fixture *fx = *state;
+	struct entry e = ent("log", ENT_FILE, 0644);
+
+	shell(fx, "printf old > log");
+	e.size = 5;
+	assert_int_equal(put_file(fx->a, &e, "fresh", 5, NULL), 0);
+	assert_int_equal(apply_pending(fx->a), 1);
+	assert_int_equal(try_append(fx, "log", "fresh", 5, "+more", 2), 0);
+	assert_int_equal(apply_pending(fx->a), 0);
+	assert_string_equal(slurp(fx->rootfd, "log"), "fresh+more");
+}
+
 /* 64 MiB with 3 data blocks: the holes must stay holes. */
 static void test_sparse(void **state)
 {
@@ -649,6 +746,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_bad_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_after_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_atomicity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_types, setup, teardown),
