@@ -37,8 +37,11 @@ struct current {                /* the file whose content is arriving */
 	int err;
 	struct entry e;
 	struct apply_file *f;
+	struct apply_append *ap;    /* mode CUR_APPEND */
 	struct delta_job *patch;
 };
+
+#define CUR_APPEND 2            /* cur.mode of an APPEND (after NEED_*) */
 
 struct names {                  /* children of one directory seen so far */
 	char *dir;
@@ -117,6 +120,7 @@ static void current_clear(struct receiver *r)
 		return;
 	delta_job_free(r->cur.patch);
 	apply_file_abort(r->cur.f);
+	apply_append_abort(r->cur.ap);
 	entry_clear(&r->cur.e);
 	memset(&r->cur, 0, sizeof(r->cur));
 	r->have_cur = false;
@@ -579,6 +583,8 @@ static int patch_feed(struct receiver *r, const uint8_t *p, size_t n, bool eof)
 static int content_write(struct receiver *r, const uint8_t *p, size_t n)
 {
 	r->stats.bytes_written += n;
+	if (r->cur.mode == CUR_APPEND)
+		return apply_append_write(r->cur.ap, p, n);
 	if (r->cur.mode == NEED_DELTA)
 		return patch_feed(r, p, n, false);
 	return apply_file_write(r->cur.f, p, n);
@@ -630,9 +636,26 @@ static int done_push(struct receiver *r, uint64_t id)
 	return 0;
 }
 
+static int append_finish(struct receiver *r, const struct proto_file_end *m)
+{
+	int rc = r->cur.failed ? r->cur.err : 0;
+
+	if (rc == 0) {
+		rc = apply_append_close(r->apply, r->cur.ap, m->digest);
+		r->cur.ap = NULL;
+	}
+	if (rc < 0)
+		return rc;
+	r->stats.appends++;
+	return done_push(r, r->cur.id);
+}
+
 static int file_finish(struct receiver *r, const struct proto_file_end *m)
 {
 	int rc = r->cur.failed ? r->cur.err : 0;
+
+	if (r->cur.mode == CUR_APPEND)
+		return append_finish(r, m);
 
 	if (rc == 0 && r->cur.mode == NEED_DELTA)
 		rc = patch_feed(r, NULL, 0, true);
@@ -660,6 +683,11 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 		return -EPROTO;
 	if (m.status == FILE_ABORTED) {
 		proto_put_done(r->out, m.id, -EAGAIN);
+	} else if (r->cur.mode == CUR_APPEND && r->cur.failed && r->cur.err == -ESTALE) {
+		/* our copy differs: the source sends the file the normal way */
+		log_debug("mirror %s: '%s' does not end where the append starts",
+			  r->opts.mirror, r->cur.e.path);
+		proto_put_done(r->out, m.id, -ESTALE);
 	} else if ((rc = file_finish(r, &m)) < 0) {
 		op_error(r, "cannot write", r->cur.e.path, rc);
 		proto_put_done(r->out, m.id, rc);
@@ -668,6 +696,34 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 	current_clear(r);
 	if (apply_pending(r->apply) >= COMMIT_EVERY)
 		return receiver_idle(r);
+	return 0;
+}
+
+/* APPEND: the content follows at once (DATA, FILE_END), never interleaved;
+ * a copy that does not end as the source says is reported at FILE_END. */
+static int on_append(struct receiver *r, const uint8_t *p, size_t n)
+{
+	struct proto_append m;
+	int rc = proto_get_append(p, n, &m);
+
+	if (rc < 0)
+		return rc;
+	r->last_id = m.id;
+	mark_dirty(r);
+	r->have_cur = true;
+	r->cur.id = m.id;
+	r->cur.mode = CUR_APPEND;
+	r->cur.e.path = m.path;        /* owned by cur.e from here */
+	r->cur.e.path_len = m.path_len;
+	if (r->opts.before)
+		rc = -ENOTSUP;         /* the hook wants a whole entry: no fast path */
+	else
+		rc = apply_append_open(r->apply, m.path, m.path_len, m.base, m.length,
+				       m.tail_len, m.tail, &r->cur.ap);
+	if (rc < 0) {
+		r->cur.failed = true;
+		r->cur.err = rc == -ENOENT || rc == -ENOTSUP ? -ESTALE : rc;
+	}
 	return 0;
 }
 
@@ -856,6 +912,7 @@ int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *
 	case MSG_DELETE: return on_delete(r, p, h->len);
 	case MSG_RENAME: return on_rename(r, p, h->len);
 	case MSG_END: return on_end(r, p, h->len);
+	case MSG_APPEND: return on_append(r, p, h->len);
 	case MSG_DATA: return on_data(r, h, p, h->len);
 	case MSG_FILE_END: return on_file_end(r, p, h->len);
 	case MSG_PING: {

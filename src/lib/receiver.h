@@ -59,6 +59,7 @@ struct receiver_opts {
 
 struct receiver_stats {
 	uint64_t entries, files, deltas, bytes_written, deletes, renames, errors;
+	uint64_t appends;              /* APPENDs applied in place */
 	uint64_t skipped;              /* changes refused by opts.before */
 	uint64_t ends;                 /* END frames handled (a complete pass) */
 };

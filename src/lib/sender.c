@@ -19,6 +19,7 @@
 
 #define READ_STEP 262144
 #define RETRY_MAX 1024
+#define MODE_APPEND 2           /* slot mode of an APPEND (after NEED_*) */
 
 enum slot_state {
 	SLOT_FREE = 0,
@@ -34,6 +35,7 @@ struct slot {
 	bool is_file;
 	bool retried;               /* a retry carries the tag on */
 	uint64_t tag;
+	uint64_t base;              /* MODE_APPEND: where the new bytes start */
 	struct entry e;             /* files only */
 	struct delta_job *sig;      /* NEED_DELTA: signature being loaded */
 };
@@ -188,6 +190,12 @@ static void complete(struct sender *s, uint64_t id)
 		settle(s, tag);
 }
 
+static void file_answered(struct sender *s, const struct slot *sl, int status)
+{
+	if (s->opts.on_file)
+		s->opts.on_file(s->opts.ctx, &sl->e, status);
+}
+
 static void retry_push(struct sender *s, struct slot *sl)
 {
 	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
@@ -218,9 +226,14 @@ static int on_ack(struct sender *s, const uint8_t *p, size_t n)
 
 	if (proto_get_id(p, n, &id) < 0 || id >= s->next)
 		return -EBADMSG;
-	for (uint64_t i = s->base; i <= id; i++)
-		if (slot_of(s, i)->state == SLOT_SENT)
-			complete(s, i);
+	for (uint64_t i = s->base; i <= id; i++) {
+		struct slot *sl = slot_of(s, i);
+		if (sl->state != SLOT_SENT)
+			continue;
+		if (sl->is_file)
+			file_answered(s, sl, 0);   /* the sink had this content */
+		complete(s, i);
+	}
 	advance_base(s);
 	return 0;
 }
@@ -302,7 +315,13 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 	sl = slot_of(s, id);
 	if (sl->state != SLOT_DATA_SENT)
 		return -EPROTO;
-	if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
+	file_answered(s, sl, status);
+	if (sl->mode == MODE_APPEND && status == -ESTALE) {
+		log_info("mirror %s: the sink's copy of '%s' does not end where the append "
+			 "starts, sending the file", s->opts.mirror, sl->e.path);
+		s->stats.appends_refused++;
+		retry_push(s, sl);
+	} else if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
 		log_warn("mirror %s: sink could not apply '%s': %s, sending it again",
 			 s->opts.mirror, sl->e.path, strerror(-status));
 		retry_push(s, sl);
@@ -510,6 +529,123 @@ static int step_delta(struct sender *s, struct wbuf *out)
 	return 0;
 }
 
+/* ---- appends ---- */
+
+static void finish_append(struct sender *s, struct wbuf *out, int err)
+{
+	struct slot *sl = s->cur.slot;
+	struct proto_file_end m = { .id = s->cur.id, .size = sl->e.size };
+
+	m.status = err ? FILE_ABORTED : FILE_OK;
+	hash_final(s->hash, m.digest);
+	proto_put_file_end(out, &m);
+	if (err)      /* shrank or vanished: the close sends it whole */
+		log_info("mirror %s: cannot read the appended bytes of '%s': %s, waiting",
+			 s->opts.mirror, sl->e.path, strerror(-err));
+	else
+		s->stats.appends++;
+	sl->state = SLOT_DATA_SENT;
+	current_clear(s);
+}
+
+/* The next piece of [base, e.size); only these bytes are read, so a file
+ * that keeps growing does not disturb it. */
+static int step_append(struct sender *s, struct wbuf *out)
+{
+	uint64_t end = s->cur.slot->e.size, want = end - s->cur.read;
+	ssize_t n;
+
+	if (want == 0) {
+		finish_append(s, out, 0);
+		return 0;
+	}
+	do
+		n = pread(s->cur.fd, s->in, want < READ_STEP ? want : READ_STEP,
+			  (off_t)s->cur.read);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		finish_append(s, out, n < 0 ? -errno : -ESTALE);
+		return 0;
+	}
+	s->cur.read += (uint64_t)n;
+	s->stats.bytes_read += (uint64_t)n;
+	hash_update(s->hash, s->in, (size_t)n);
+	put_data(s, out, s->in, (size_t)n);
+	return 0;
+}
+
+/* Open op's file and digest the tail before base: the fd, or -errno
+ * (-ESTALE: another inode now, or shorter than the op says). */
+static int append_prepare(struct sender *s, const struct sender_op *op, struct proto_append *m)
+{
+	const char *name;
+	struct stat st;
+	ssize_t n;
+	int dfd = path_open_parent(s->rootfd, op->e.path, op->e.path_len, &name), fd;
+
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	fd = fd < 0 ? -errno : fd;
+	close(dfd);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino != op->e.ino ||
+	    (uint64_t)st.st_size < op->e.size || op->base >= op->e.size) {
+		close(fd);
+		return -ESTALE;
+	}
+	m->tail_len = op->base < PROTO_TAIL_MAX ? (uint32_t)op->base : PROTO_TAIL_MAX;
+	do
+		n = pread(fd, s->in, m->tail_len, (off_t)(op->base - m->tail_len));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)m->tail_len) {
+		close(fd);
+		return n < 0 ? -errno : -ESTALE;
+	}
+	hash_buf(s->in, m->tail_len, m->tail);
+	return fd;
+}
+
+/* Send APPEND and make its content current at once (it is never
+ * interleaved).  0, or -ESTALE & co. when it must go as an ENTRY. */
+static int append_start(struct sender *s, struct wbuf *out, uint64_t id, struct sender_op *op)
+{
+	struct proto_append m = { .id = id, .path = op->e.path, .path_len = op->e.path_len,
+				  .base = op->base, .length = op->e.size - op->base };
+	int fd = append_prepare(s, op, &m);
+
+	if (fd < 0)
+		return fd;
+	proto_put_append(out, &m);
+	struct slot *sl = slot_of(s, id);
+	sl->mode = MODE_APPEND;
+	sl->base = op->base;
+	memset(&s->cur, 0, sizeof(s->cur));
+	s->cur.id = id;
+	s->cur.slot = sl;
+	s->cur.fd = fd;
+	s->cur.read = op->base;
+	s->have_cur = true;
+	hash_reset(s->hash);
+	return 0;
+}
+
+/* The file is no longer what the APPEND op says (shrank, replaced, gone):
+ * send it as an ENTRY of its state now. */
+static void append_fallback(struct sender *s, struct sender_op *op)
+{
+	struct entry now = { 0 };
+
+	op->kind = SOP_ENTRY;
+	if (scan_stat(s->rootfd, op->e.path, op->e.path_len, op->e.xattrs != NULL, &now) == 0) {
+		entry_clear(&op->e);
+		op->e = now;
+	} else {
+		entry_clear(&now);      /* gone: the stale entry fails at its content */
+	}
+}
+
 /* ---- operations ---- */
 
 static int next_op(struct sender *s, struct sender_op *op)
@@ -559,10 +695,19 @@ static int send_op(struct sender *s, struct wbuf *out)
 		return rc == 2 ? 0 : rc;
 	uint64_t id = s->next++;
 	struct slot *sl = slot_of(s, id);
-	put_op(out, id, &op);
 	sl->state = SLOT_SENT;
 	sl->tries = s->next_tries;
 	sl->tag = op.tag;
+	if (op.kind == SOP_APPEND && append_start(s, out, id, &op) == 0) {
+		sl->state = SLOT_NEEDED;
+		sl->is_file = true;
+		sl->e = op.e;
+		s->stats.ops++;
+		return 1;
+	}
+	if (op.kind == SOP_APPEND)
+		append_fallback(s, &op);
+	put_op(out, id, &op);
 	sl->is_file = op.kind == SOP_ENTRY && op.e.type == ENT_FILE;
 	if (sl->is_file)
 		sl->e = op.e;           /* keep: content may be needed */
@@ -578,8 +723,9 @@ int sender_produce(struct sender *s, struct wbuf *out, size_t high)
 
 	while (out->len < high && !out->err) {
 		if (s->have_cur) {
-			rc = s->cur.slot->mode == NEED_DELTA ? step_delta(s, out)
-							     : step_whole(s, out);
+			uint8_t mode = s->cur.slot->mode;
+			rc = mode == MODE_APPEND ? step_append(s, out) :
+			     mode == NEED_DELTA ? step_delta(s, out) : step_whole(s, out);
 		} else if (s->ready_n > 0) {
 			rc = start_current(s, out);
 		} else if (s->next - s->base < SENDER_WINDOW &&

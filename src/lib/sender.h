@@ -30,6 +30,11 @@ enum sender_op_kind {
 	SOP_DIR_DONE = 2,    /* e.path: all children of this directory were sent */
 	SOP_DELETE = 3,      /* e.path */
 	SOP_RENAME = 4,      /* e.path -> e.link */
+	SOP_APPEND = 5,      /* e (a regular file, as stat'ed): its bytes from
+			      * base to e.size are appended to the sink's copy,
+			      * which must hold exactly base bytes ending as ours
+			      * do; else (or when the file is no longer that
+			      * inode, or shorter) it goes as an ENTRY */
 };
 
 enum sender_op_flags {
@@ -42,6 +47,7 @@ struct sender_op {
 	struct entry e;      /* owned by the op; the sender takes it */
 	uint64_t tag;        /* the feed's own number (e.g. a journal sequence),
 			      * handed back by on_settled; 0 if unused */
+	uint64_t base;       /* SOP_APPEND: offset the new bytes start at */
 };
 
 /* next(): 1 with *ret filled, 0 when nothing is available right now, 2 when
@@ -74,12 +80,18 @@ struct sender_opts {
 	 * still pending when the sender is freed are never settled.  May be
 	 * NULL; called from sender_frame or sender_produce. */
 	void (*on_settled)(void *ctx, uint64_t tag);
+	/* Called when the sink answered for a regular file's ENTRY or APPEND:
+	 * status 0 when its copy now holds e->size bytes of ours (content sent
+	 * and durable, or found equal), else <0 (failed, aborted, or its copy
+	 * differed: a retry may follow).  e is borrowed for the call.  May be
+	 * NULL. */
+	void (*on_file)(void *ctx, const struct entry *e, int status);
 	void *ctx;
 };
 
 struct sender_stats {
 	uint64_t ops, files_whole, files_delta, bytes_read, data_bytes_sent, retries,
-		 errors, delta_saved;
+		 errors, delta_saved, appends, appends_refused;
 };
 
 struct sender;

@@ -150,6 +150,16 @@ static void mkfile_sized(int dfd, const char *name, size_t size, mode_t mode)
 	set_mtime(dfd, name, 1600000000 + (int64_t)(rng() % 100000), (long)(rng() % 1000000000));
 }
 
+static int truncate_at(int dfd, const char *name, off_t size)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
+	int r = fd >= 0 && ftruncate(fd, size) == 0 ? 0 : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static void mkfile_text(int dfd, const char *name, const char *text)
 {
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -247,8 +257,44 @@ static void on_alarm(int sig)
 	g_stop = 1;
 }
 
+/* A feed of given operations (then the end), for passes that are no scan. */
+struct list_feed {
+	struct sender_op *ops;
+	size_t n, next;
+	unsigned answered, answered_ok;   /* on_file calls */
+	uint64_t last_size;
+};
+
+static int list_feed_next(void *ctx, struct sender_op *ret)
+{
+	struct list_feed *f = ctx;
+
+	if (f->next == f->n)
+		return 2;
+	*ret = f->ops[f->next];
+	memset(&f->ops[f->next++], 0, sizeof(*ret));
+	return 1;
+}
+
+static void list_on_file(void *ctx, const struct entry *e, int status)
+{
+	struct list_feed *f = ctx;
+
+	f->answered++;
+	f->answered_ok += status == 0;
+	f->last_size = e->size;
+}
+
+static void run_pass_feed(struct fixture *fx, struct list_feed *lf, struct pass *ret);
+
 /* Sync src -> dst over a socketpair; fills ret. */
 static void run_pass(struct fixture *fx, struct pass *ret)
+{
+	run_pass_feed(fx, NULL, ret);
+}
+
+/* With lf, its operations instead of a scan of src. */
+static void run_pass_feed(struct fixture *fx, struct list_feed *lf, struct pass *ret)
 {
 	int sv[2];
 	pthread_t th;
@@ -276,6 +322,11 @@ static void run_pass(struct fixture *fx, struct pass *ret)
 	assert_non_null(feed.scan);
 	struct sender_feed sf = { sender_scan_feed_next, &feed };
 	struct sender_opts opts = { .mirror = "test", .compress_level = 1 };
+	if (lf) {
+		sf = (struct sender_feed){ list_feed_next, lf };
+		opts.on_file = list_on_file;
+		opts.ctx = lf;
+	}
 	struct sender *snd = sender_new(fx->srcfd, &opts, &sf);
 	assert_non_null(snd);
 
@@ -949,6 +1000,126 @@ static void test_many_files(void **state)
 	assert_int_equal(p.ss.files_whole, 100);
 }
 
+/* ---- appends to a growing file ---- */
+
+/* One SOP_APPEND of src/name from base, as the live feed makes it. */
+static void append_op(struct fixture *fx, const char *name, uint64_t base, struct sender_op *op)
+{
+	memset(op, 0, sizeof(*op));
+	assert_int_equal(scan_stat(fx->srcfd, name, strlen(name), true, &op->e), 0);
+	op->kind = SOP_APPEND;
+	op->base = base;
+}
+
+static void grow_file(int dfd, const char *name, size_t n)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+	uint8_t *buf = malloc(n);
+
+	assert_true(fd >= 0);
+	assert_non_null(buf);
+	fill_random(buf, n);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+	free(buf);
+}
+
+/* dst/name holds exactly the first n bytes of src/name. */
+static bool same_prefix(struct fixture *fx, const char *name, uint64_t n)
+{
+	int a = openat(fx->srcfd, name, O_RDONLY | O_CLOEXEC);
+	int b = openat(fx->dstfd, name, O_RDONLY | O_CLOEXEC);
+	uint8_t *x = malloc(n + 1), *y = malloc(n + 1);
+	bool same = a >= 0 && b >= 0 && x && y && pread(a, x, n, 0) == (ssize_t)n &&
+		    pread(b, y, n + 1, 0) == (ssize_t)n && memcmp(x, y, n) == 0;
+
+	close(a);
+	close(b);
+	free(x);
+	free(y);
+	return same;
+}
+
+/* dst/name equals src/name: content and mtime. */
+static bool same_file(struct fixture *fx, const char *name)
+{
+	struct entry a = { 0 }, b = { 0 };
+	size_t len = strlen(name);
+	bool same = scan_stat(fx->srcfd, name, len, false, &a) == 0 &&
+		    scan_stat(fx->dstfd, name, len, false, &b) == 0 &&
+		    a.mtime_sec == b.mtime_sec && a.mtime_nsec == b.mtime_nsec &&
+		    same_content(fx->srcfd, fx->dstfd, name, a.size);
+
+	entry_clear(&a);
+	entry_clear(&b);
+	return same;
+}
+
+/* Only the new bytes travel, and the sink's copy becomes our prefix. */
+static void test_append_ships_new_bytes(void **state)
+{
+	struct fixture *fx = *state;
+	struct list_feed lf = { 0 };
+	struct sender_op op;
+	struct pass p;
+
+	mkfile_sized(fx->srcfd, "log", 100000, 0644);
+	run_pass_ok(fx, &p);
+	grow_file(fx->srcfd, "log", 3 * MIB + 17);   /* several DATA frames */
+	append_op(fx, "log", 100000, &op);
+	grow_file(fx->srcfd, "log", 5000);           /* grows on while sent */
+	lf.ops = &op;
+	lf.n = 1;
+	run_pass_feed(fx, &lf, &p);
+	assert_int_equal(p.sender_rc, 0);
+	assert_int_equal(p.ss.appends, 1);
+	assert_int_equal(p.ss.retries, 0);
+	assert_int_equal(p.rs.appends, 1);
+	assert_int_equal(p.rs.files, 0);
+	assert_true(p.ss.data_bytes_sent <= 3 * MIB + 17 + 1024);
+	assert_true(p.ss.bytes_read == 3 * MIB + 17);
+	assert_int_equal(lf.answered_ok, 1);
+	assert_true(lf.last_size == 100000 + 3 * MIB + 17);
+	assert_true(same_prefix(fx, "log", 100000 + 3 * MIB + 17));
+}
+
+/* The sink's copy does not end as ours: the append is refused and the
+ * file goes the normal way, so the trees still converge. */
+static void test_append_refused_falls_back(void **state)
+{
+	struct fixture *fx = *state;
+	struct list_feed lf = { 0 };
+	struct sender_op op;
+	struct pass p;
+
+	mkfile_sized(fx->srcfd, "log", 50000, 0644);
+	run_pass_ok(fx, &p);
+	mkfile_sized(fx->dstfd, "log", 50000, 0644);  /* same size, other bytes */
+	grow_file(fx->srcfd, "log", 4096);
+	append_op(fx, "log", 50000, &op);
+	lf.ops = &op;
+	lf.n = 1;
+	run_pass_feed(fx, &lf, &p);
+	assert_int_equal(p.sender_rc, 0);
+	assert_int_equal(p.ss.appends_refused, 1);
+	assert_int_equal(p.ss.retries, 1);
+	assert_int_equal(p.rs.appends, 0);
+	assert_int_equal(p.rs.files, 1);
+	assert_int_equal(lf.answered, 2);             /* refused, then the ENTRY */
+	assert_int_equal(lf.answered_ok, 1);
+	assert_true(same_file(fx, "log"));
+
+	/* shorter than the op says (it shrank): sent as an ENTRY at once */
+	append_op(fx, "log", 50000, &op);
+	assert_int_equal(truncate_at(fx->srcfd, "log", 1000), 0);
+	lf = (struct list_feed){ .ops = &op, .n = 1 };
+	run_pass_feed(fx, &lf, &p);
+	assert_int_equal(p.sender_rc, 0);
+	assert_int_equal(p.ss.appends, 0);
+	assert_int_equal(p.rs.appends, 0);
+	assert_true(same_file(fx, "log"));
+}
+
 /* ---- protocol violations fed to receiver_frame() ---- */
 
 struct raw {
@@ -1028,6 +1199,90 @@ static void put_file_end(struct wbuf *b, uint64_t id, const void *data, size_t n
 
 	hash_buf(data, n, m.digest);
 	proto_put_file_end(b, &m);
+}
+
+/* APPEND frames straight to receiver_frame(): applied in place after the
+ * commit, refused with DONE(-ESTALE) when the copy differs, and never
+ * interleaved with other operations. */
+static void raw_append(struct wbuf *b, uint64_t id, const char *path, const char *have,
+		       const char *add)
+{
+	struct proto_append m = { .id = id, .path = (char *)path, .path_len = strlen(path),
+				  .base = strlen(have), .length = strlen(add) };
+	struct proto_file_end fe = { .id = id, .status = FILE_OK, .size = m.base + m.length };
+
+	m.tail_len = m.base < PROTO_TAIL_MAX ? (uint32_t)m.base : PROTO_TAIL_MAX;
+	hash_buf(have + m.base - m.tail_len, m.tail_len, m.tail);
+	proto_put_append(b, &m);
+	proto_put_chunk(b, MSG_DATA, 0, id, add, m.length);
+	hash_buf(add, m.length, fe.digest);
+	proto_put_file_end(b, &fe);
+}
+
+static int32_t raw_done(struct raw *rw, uint64_t want)
+{
+	struct wire_hdr h;
+
+	for (size_t off = 0; off + WIRE_HDR_LEN <= rw->out.len; off += WIRE_HDR_LEN + h.len) {
+		uint64_t id;
+		int32_t st;
+		assert_int_equal(wire_hdr_decode(rw->out.data + off, WIRE_MAX_PAYLOAD, &h), 0);
+		if (h.type == MSG_DONE &&
+		    proto_get_done(rw->out.data + off + WIRE_HDR_LEN, h.len, &id, &st) == 0 &&
+		    id == want)
+			return st;
+	}
+	return 1;                /* no DONE */
+}
+
+static void test_raw_append(void **state)
+{
+	struct fixture *fx = *state;
+	struct raw rw;
+	struct entry e;
+
+	mkfile_text(fx->dstfd, "log", "0123456789");
+	assert_int_equal(symlinkat("../outside", fx->dstfd, "esc"), 0);
+	mkfile_text(fx->basefd, "outside/victim", "do not touch\n");
+	raw_open(&rw, fx);
+	raw_append(&rw.in, 1, "log", "0123456789", "abcde");
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_int_equal(raw_done(&rw, 1), 1);            /* not before the commit */
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_int_equal(raw_done(&rw, 1), 0);
+	assert_int_equal(receiver_stats(rw.r)->appends, 1);
+	wbuf_reset(&rw.out);
+	raw_append(&rw.in, 2, "log", "0123456789abcdX", "more");   /* tail differs */
+	raw_append(&rw.in, 3, "log", "0123456789", "more");        /* size differs */
+	raw_append(&rw.in, 4, "esc/victim", "do not touch\n", "evil");
+	raw_append(&rw.in, 5, "none", "", "x");
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_int_equal(raw_done(&rw, 2), -ESTALE);
+	assert_int_equal(raw_done(&rw, 3), -ESTALE);
+	assert_true(raw_done(&rw, 4) < 0);
+	assert_int_equal(raw_done(&rw, 5), -ESTALE);
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_false(exists_at(fx->dstfd, "none"));
+	/* another operation between APPEND and its FILE_END */
+	struct proto_append m = { .id = 6, .path = "log", .path_len = 3, .base = 15,
+				  .length = 1, .tail_len = 15 };
+	proto_put_append(&rw.in, &m);
+	file_entry(&e, "other", 1);
+	proto_put_entry(&rw.in, 7, &e);
+	assert_true(raw_feed(&rw) < 0);
+	raw_close(&rw);
+	int fd = openat(fx->dstfd, "log", O_RDONLY | O_CLOEXEC);
+	char buf[64] = { 0 };
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 15);
+	close(fd);
+	assert_string_equal(buf, "0123456789abcde");
+	fd = openat(fx->basefd, "outside/victim", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(read(fd, buf, sizeof(buf)), 13);
+	close(fd);
+	assert_string_equal(buf, "do not touch\n");
 }
 
 static void test_bad_data_before_need(void **state)
@@ -1293,6 +1548,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_ships_new_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_refused_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raw_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_unchanged_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_one_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_extra, setup, teardown),
