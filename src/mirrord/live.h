@@ -19,6 +19,16 @@
  * rescanning.  While the sink is unreachable the journal, not memory,
  * absorbs the changes (its bound: journal_set_limits).
  *
+ * Growing files: a file modified while open (IN_MODIFY, no IN_CLOSE_WRITE
+ * yet) is shipped at most every append_interval_ms while it stays open; once
+ * the sink is known to hold its first bytes, only the bytes appended since
+ * go (APPEND, see doc/PROTOCOL.md), each through the journal like any
+ * change.  A file that shrank or did not grow waits for its close, whose
+ * normal transfer is the net for changes an append cannot express.  A
+ * crash in the middle converges like any change: the start-up
+ * reconciliation compares size and mtime, and a new session forgets what
+ * the sink was known to hold.
+ *
  * Full reconciliation (a RESCAN "" record that supersedes every record
  * before it): at start-up (changes made while nobody watched), when the
  * dirty set or the journal is full, when the watcher restarts or the
