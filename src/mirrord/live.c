@@ -412,11 +412,13 @@ static void stash_put(struct live *l, uint64_t seq, const char *path, size_t len
  * than delay_ms would starve it until the close.  At most append_interval_ms
  * after its first unshipped modification it is touched as due; when the feed
  * reaches its record and the sink is known to hold its first `shipped`
- * bytes, only the bytes beyond them go (SOP_APPEND).  A file that did not
- * grow (shrunk, or rewritten in place) waits for its close, whose ENTRY is
- * the net that catches every change an append cannot express; so does the
- * first shipment of a file, and every one while an earlier one is in flight
- * waits for the next pass.  The table is a hint: the sink checks its size
+ * bytes, only the bytes beyond them go (SOP_APPEND).  A file that shrank
+ * waits for its close, whose ENTRY is the net that catches every change an
+ * append cannot express (such as a rewrite before the appended bytes); one
+ * written in place without changing size (a database) goes as an ENTRY, as
+ * it did before appends existed, only no more often than the interval.  The
+ * first shipment of a file is an ENTRY too, and a pass that finds an
+ * earlier shipment still in flight waits for the next one.  The table is a hint: the sink checks its size
  * and the tail of its copy before appending.  Bounded by GROW_MAX: a full
  * table evicts the least recently modified entry that is not in flight, and
  * a file that finds no slot is shipped by the dirty set as before. */
@@ -545,8 +547,10 @@ static enum grow_verdict grow_op(struct live *l, struct sender_op *op)
 		op->base = g->shipped;
 		return GROW_APPEND;
 	}
+	if (op->e.size == g->shipped)   /* written in place (a database?): as before */
+		return GROW_SEND;
 	g->inflight--;
-	return GROW_SKIP;               /* shrank or rewritten: wait for the close */
+	return GROW_SKIP;               /* shrank: wait for the close */
 }
 
 /* sender's on_file: what the sink now holds of a tracked file. */

@@ -23,8 +23,9 @@
  * yet) is shipped at most every append_interval_ms while it stays open; once
  * the sink is known to hold its first bytes, only the bytes appended since
  * go (APPEND, see doc/PROTOCOL.md), each through the journal like any
- * change.  A file that shrank or did not grow waits for its close, whose
- * normal transfer is the net for changes an append cannot express.  A
+ * change.  A file that shrank waits for its close, whose normal transfer
+ * is the net for changes an append cannot express; one written in place
+ * without changing size is sent the normal way at most as often.  A
  * crash in the middle converges like any change: the start-up
  * reconciliation compares size and mtime, and a new session forgets what
  * the sink was known to hold.
