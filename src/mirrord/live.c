@@ -14,6 +14,7 @@
 
 #include "coalesce.h"
 #include "exclude.h"
+#include "grow.h"
 #include "journal.h"
 #include "live.h"
 #include "log.h"
@@ -43,23 +44,12 @@
 #define MOVED_MAX 4096          /* directory renames recorded, not yet acknowledged */
 #define GONE_MAX 1024           /* paths last sent as DELETE, newest kept */
 #define STASH_TRIES 16          /* ancestors sent before one record */
-#define GROW_MAX 64             /* open growing files shipped by appends */
+#define GROW_MAX 64             /* open growing files followed (grow.h) */
 
 struct link {                   /* first known name of a multiply linked file */
 	uint64_t dev, ino;
 	char *path;
 	size_t len;
-};
-
-struct grow {                  /* a file written while open (see "growing files") */
-	char *path;                /* NULL: free slot */
-	size_t len;
-	uint64_t ino;
-	uint64_t shipped;          /* the sink holds our first shipped bytes (if known) */
-	uint64_t due;              /* next append pass (ms), 0 = none */
-	uint64_t used;             /* last modification, for eviction */
-	uint32_t inflight;         /* operations on it not answered yet */
-	bool open, known;
 };
 
 struct live {
@@ -91,8 +81,7 @@ struct live {
 	size_t pend_head, pend_n;  /* ascending seqs with operations in flight */
 	struct moved { uint64_t seq; char *from, *to; size_t flen, tlen; } *moved;
 	size_t moved_head, moved_n;   /* ring, MOVED_MAX, ascending seqs */
-	struct grow *grow;         /* GROW_MAX slots */
-	uint64_t grow_clock;
+	struct grow *grow;         /* open growing files */
 	struct gone { char *path; size_t len; } *gone;   /* ring, GONE_MAX */
 	size_t gone_next;
 	struct stash {             /* a record waiting for its ancestor's ENTRY */
@@ -405,184 +394,45 @@ static void stash_put(struct live *l, uint64_t seq, const char *path, size_t len
 	l->stash = (struct stash){ true, created, tries, seq, p, len };
 }
 
-/* ---- growing files ----
- *
- * A file modified while open (IN_MODIFY without IN_CLOSE_WRITE yet) is
- * tracked here instead of settling in the dirty set, where a writer busier
- * than delay_ms would starve it until the close.  At most append_interval_ms
- * after its first unshipped modification it is touched as due; when the feed
- * reaches its record and the sink is known to hold its first `shipped`
- * bytes, only the bytes beyond them go (SOP_APPEND).  A file that shrank
- * waits for its close, whose ENTRY is the net that catches every change an
- * append cannot express (such as a rewrite before the appended bytes); one
- * written in place without changing size (a database) goes as an ENTRY, as
- * it did before appends existed, only no more often than the interval.  The
- * first shipment of a file is an ENTRY too, and a pass that finds an
- * earlier shipment still in flight waits for the next one.  The table is a hint: the sink checks its size
- * and the tail of its copy before appending.  Bounded by GROW_MAX: a full
- * table evicts the least recently modified entry that is not in flight, and
- * a file that finds no slot is shipped by the dirty set as before. */
-
-static struct grow *grow_find(struct live *l, const char *path, size_t len)
-{
-	for (size_t i = 0; i < GROW_MAX; i++) {
-		struct grow *g = &l->grow[i];
-		if (g->path && g->len == len && memcmp(g->path, path, len) == 0)
-			return g;
-	}
-	return NULL;
-}
-
-static void grow_drop(struct grow *g)
-{
-	free(g->path);
-	memset(g, 0, sizeof(*g));
-}
-
-static struct grow *grow_slot(struct live *l, const char *path, size_t len)
-{
-	struct grow *g = grow_find(l, path, len), *victim = NULL;
-
-	for (size_t i = 0; !g && i < GROW_MAX; i++) {
-		struct grow *c = &l->grow[i];
-		if (!c->path) {
-			victim = c;
-			break;
-		}
-		if (c->inflight == 0 && (!victim || c->used < victim->used))
-			victim = c;
-	}
-	if (g || !victim)
-		return g;
-	grow_drop(victim);
-	if (!(victim->path = strndup(path, len)))
-		return NULL;
-	victim->len = len;
-	return victim;
-}
-
-/* IN_MODIFY on a file: true when the table took it (no dirty-set touch). */
-static bool grow_modified(struct live *l, const char *path, size_t len, uint64_t now)
-{
-	struct grow *g = grow_slot(l, path, len);
-
-	if (!g)
-		return false;
-	g->open = true;
-	g->used = ++l->grow_clock;
-	if (g->due == 0)
-		g->due = now + l->m->append_interval_ms;
-	return true;
-}
-
-static void grow_closed(struct live *l, const char *path, size_t len)
-{
-	struct grow *g = grow_find(l, path, len);
-
-	if (g) {
-		g->open = false;
-		g->due = 0;
-	}
-}
-
-static void grow_forget(struct live *l, const char *path, size_t len)
-{
-	struct grow *g = grow_find(l, path, len);
-
-	if (g)
-		grow_drop(g);
-}
+/* ---- growing files (grow.h): shipped while open, appended bytes only ---- */
 
 static void touch(struct live *l, const char *path, size_t len, unsigned flags);
 
 /* The append pass: open files whose interval ran out become due now. */
 static void grow_tick(struct live *l, uint64_t now)
 {
-	for (size_t i = 0; i < GROW_MAX; i++) {
-		struct grow *g = &l->grow[i];
-		if (g->path && g->open && g->due && g->due <= now) {
-			g->due = 0;
-			touch(l, g->path, g->len, COALESCE_CLOSED);
-		}
-	}
+	const char *path;
+	size_t len;
+
+	while (grow_next_due(l->grow, now, &path, &len) == 1)
+		touch(l, path, len, COALESCE_CLOSED);
 }
 
-static int64_t grow_wait_ms(const struct live *l, uint64_t now)
+/* A regular file the feed is about to send: 1 with op turned into an
+ * APPEND, 0 to send it as it is, -1 to send nothing now. */
+static int grow_op(struct live *l, struct sender_op *op)
 {
-	int64_t t = -1;
+	const struct entry *e = &op->e;
 
-	for (size_t i = 0; i < GROW_MAX; i++) {
-		const struct grow *g = &l->grow[i];
-		if (!g->path || !g->open || !g->due)
-			continue;
-		int64_t w = g->due > now ? (int64_t)(g->due - now) : 0;
-		if (t < 0 || w < t)
-			t = w;
+	switch (grow_decide(l->grow, e->path, e->path_len, e->ino, e->nlink, e->size, now_ms(),
+			    &op->base)) {
+	case GROW_APPEND:
+		op->kind = SOP_APPEND;
+		return 1;
+	case GROW_SKIP:
+		return -1;
+	case GROW_SEND:
+		break;
 	}
-	return t;
+	return 0;
 }
 
-enum grow_verdict { GROW_SEND, GROW_APPEND, GROW_SKIP };
-
-/* What to do with a regular file the feed is about to send as an ENTRY. */
-static enum grow_verdict grow_op(struct live *l, struct sender_op *op)
-{
-	struct grow *g = grow_find(l, op->e.path, op->e.path_len);
-
-	if (!g || op->e.nlink > 1)
-		return GROW_SEND;       /* other names: may go as a hardlink */
-	if (g->ino != op->e.ino) {
-		g->ino = op->e.ino;     /* another file now: nothing known about it */
-		g->known = false;
-	}
-	if (g->open && g->inflight > 0) {
-		if (g->due == 0)        /* the answer is near: look again next pass */
-			g->due = now_ms() + l->m->append_interval_ms;
-		return GROW_SKIP;
-	}
-	g->inflight++;
-	if (!g->open || !g->known)
-		return GROW_SEND;
-	if (op->e.size > g->shipped) {
-		op->base = g->shipped;
-		return GROW_APPEND;
-	}
-	if (op->e.size == g->shipped)   /* written in place (a database?): as before */
-		return GROW_SEND;
-	g->inflight--;
-	return GROW_SKIP;               /* shrank: wait for the close */
-}
-
-/* sender's on_file: what the sink now holds of a tracked file. */
-static void grow_answered(void *ctx, const struct entry *e, int status)
+/* sender's on_file: what the sink now holds of a file. */
+static void grow_on_file(void *ctx, const struct entry *e, int status)
 {
 	struct live *l = ctx;
-	struct grow *g = grow_find(l, e->path, e->path_len);
 
-	if (!g)
-		return;
-	if (g->inflight > 0)
-		g->inflight--;
-	if (g->ino != e->ino)
-		return;
-	g->known = status == 0;
-	if (status == 0)
-		g->shipped = e->size;
-}
-
-/* A new session: what the sink holds is learnt again. */
-static void grow_reset(struct live *l)
-{
-	for (size_t i = 0; i < GROW_MAX; i++) {
-		l->grow[i].inflight = 0;
-		l->grow[i].known = false;
-	}
-}
-
-static void grow_clear(struct live *l)
-{
-	for (size_t i = 0; l->grow && i < GROW_MAX; i++)
-		grow_drop(&l->grow[i]);
+	grow_answered(l->grow, e->path, e->path_len, e->ino, e->size, status);
 }
 
 /* ---- the journal ---- */
@@ -947,12 +797,10 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 	}
 	if (gone_take(l, path, len, true, &up, &up_len))
 		free(up);
-	enum grow_verdict v = op->e.type == ENT_FILE ? grow_op(l, op) : GROW_SEND;
-	if (v != GROW_SEND) {
-		if (v == GROW_SKIP)
+	if (op->e.type == ENT_FILE && (rc = grow_op(l, op)) != 0) {
+		if (rc < 0)
 			entry_clear(&op->e);
-		op->kind = SOP_APPEND;
-		return v == GROW_APPEND;
+		return rc > 0;
 	}
 	if (op->e.type != ENT_DIR || created)
 		touch_parent(l, path, len);
@@ -1047,11 +895,11 @@ static void on_record(struct live *l, const struct watch_rec *r)
 
 	switch (r->kind) {
 	case WATCH_CLOSE_WRITE:
-		grow_closed(l, r->path, r->path_len);
+		grow_closed(l->grow, r->path, r->path_len);
 		touch(l, r->path, r->path_len, COALESCE_CLOSED);
 		break;
 	case WATCH_MODIFY:
-		if (r->is_dir || !grow_modified(l, r->path, r->path_len, now))
+		if (r->is_dir || !grow_modified(l->grow, r->path, r->path_len, now))
 			touch(l, r->path, r->path_len, 0);
 		else
 			note_dirty(l);
@@ -1065,17 +913,17 @@ static void on_record(struct live *l, const struct watch_rec *r)
 		touch_parent(l, r->path, r->path_len);
 		break;
 	case WATCH_DELETE:
-		grow_forget(l, r->path, r->path_len);
+		grow_forget(l->grow, r->path, r->path_len);
 		touch(l, r->path, r->path_len, 0);
 		touch_parent(l, r->path, r->path_len);
 		break;
 	case WATCH_MOVED_FROM:
-		grow_forget(l, r->path, r->path_len);
+		grow_forget(l->grow, r->path, r->path_len);
 		rc = coalesce_moved_from(l->co, r->cookie, r->path, r->path_len, now);
 		touch_parent(l, r->path, r->path_len);
 		break;
 	case WATCH_MOVED_TO:
-		grow_forget(l, r->path, r->path_len);
+		grow_forget(l->grow, r->path, r->path_len);
 		rc = coalesce_moved_to(l->co, r->cookie, r->path, r->path_len, now);
 		touch_parent(l, r->path, r->path_len);
 		break;
@@ -1206,7 +1054,7 @@ static int64_t min_wait(int64_t t, int64_t w)
 static int poll_timeout(struct live *l, uint64_t last_in, uint64_t now)
 {
 	int64_t t = min_wait(TICK_MS, coalesce_wait_ms(l->co, now));
-	t = min_wait(t, grow_wait_ms(l, now));
+	t = min_wait(t, grow_wait_ms(l->grow, now));
 	int64_t ping = (int64_t)(last_in + PING_MS) - (int64_t)now;
 	struct journal_stats st;
 
@@ -1257,7 +1105,7 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 	scan_stop(l);
 	pend_reset(l);
 	gone_clear(l);
-	grow_reset(l);
+	grow_reset(l->grow);
 	if (l->j) {
 		struct journal_stats js;
 		journal_get_stats(l->j, &js);
@@ -1269,7 +1117,7 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 {
 	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
-				  .on_settled = pend_settled, .on_file = grow_answered,
+				  .on_settled = pend_settled, .on_file = grow_on_file,
 				  .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 	struct sender *snd = sender_new(l->rootfd, &so, &feed);
@@ -1339,7 +1187,7 @@ static void wait_backoff(struct live *l, unsigned ms)
 		struct pollfd pfd = { .fd = l->w ? watch_fd(l->w) : -1, .events = POLLIN };
 		int64_t t = min_wait((int64_t)(end - now), TICK_MS);
 		t = min_wait(t, coalesce_wait_ms(l->co, now));
-		t = min_wait(t, grow_wait_ms(l, now));
+		t = min_wait(t, grow_wait_ms(l->grow, now));
 		if (poll(&pfd, 1, (int)t) < 0 && errno != EINTR)
 			return;
 		housekeeping(l);
@@ -1407,8 +1255,7 @@ static void live_free(struct live *l)
 	free(l->moved);
 	gone_clear(l);
 	free(l->gone);
-	grow_clear(l);
-	free(l->grow);
+	grow_free(l->grow);
 	free(l->jdir);
 	exclude_free(l->ex);
 	if (l->rootfd >= 0)
@@ -1436,7 +1283,7 @@ static int live_init(struct live *l)
 	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))) ||
 	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))) ||
 	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))) ||
-	    !(l->grow = calloc(GROW_MAX, sizeof(*l->grow))))
+	    !(l->grow = grow_new(GROW_MAX, m->append_interval_ms)))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
