@@ -675,9 +675,10 @@ static int entry_symlink(struct apply *a, int dfd, const char *name, const struc
 	return r;
 }
 
-/* A regular file at dfd/name opened read-only, without opening anything
- * else (a device or FIFO is never opened): O_PATH first, then reopened
- * through /proc.  -ENOENT when absent, -ESTALE when not a regular file. */
+/* A regular file at dfd/name opened with flags (O_RDONLY or O_RDWR),
+ * without opening anything else (a device or FIFO is never opened): O_PATH
+ * first, then reopened through /proc.  -ENOENT when absent, -ESTALE when
+ * not a regular file. */
 static int open_regular_as(int dfd, const char *name, int flags)
 {
 	struct stat st;
@@ -1257,16 +1258,20 @@ struct apply_append {
 	struct hash *h;
 };
 
-void apply_append_abort(struct apply_append *ap)
+int apply_append_abort(struct apply_append *ap)
 {
+	int r = 0;
+
 	if (!ap)
-		return;
-	/* best effort: a longer copy only costs the next APPEND its check */
-	if (ap->got > 0 && ftruncate(ap->fd, (off_t)ap->base) < 0)
-		ap->got = 0;
+		return 0;
+	/* the copy held base bytes when it was opened: a failed write may
+	 * have left a part of one behind */
+	if (ftruncate(ap->fd, (off_t)ap->base) < 0)
+		r = -errno;
 	close(ap->fd);
 	hash_free(ap->h);
 	free(ap);
+	return r;
 }
 
 /* 0 when fd holds exactly base bytes ending with the tail digest. */
@@ -1280,6 +1285,8 @@ static int append_check(int fd, uint64_t base, uint32_t tail_len, const uint8_t 
 		return -errno;
 	if ((uint64_t)st.st_size != base || tail_len > base || tail_len > APPEND_TAIL_MAX)
 		return -ESTALE;
+	if (st.st_nlink != 1)
+		return -ESTALE;         /* other names, maybe outside the tree */
 	if (!(buf = malloc(tail_len ? tail_len : 1)))
 		return -ENOMEM;
 	do
@@ -1309,12 +1316,14 @@ int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t ba
 	close(dfd);
 	if (fd < 0)
 		return fd;
-	if ((r = append_check(fd, base, tail_len, tail)) < 0 ||
-	    !(ap = calloc(1, sizeof(*ap))) || !(ap->h = hash_new())) {
-		if (r == 0)
-			free(ap);
+	if ((r = append_check(fd, base, tail_len, tail)) < 0) {
 		close(fd);
-		return r < 0 ? r : -ENOMEM;
+		return r;
+	}
+	if (!(ap = calloc(1, sizeof(*ap))) || !(ap->h = hash_new())) {
+		free(ap);
+		close(fd);
+		return -ENOMEM;
 	}
 	ap->fd = fd;
 	ap->base = base;
@@ -1342,8 +1351,8 @@ int apply_append_close(struct apply *a, struct apply_append *ap, const uint8_t d
 
 	hash_final(ap->h, d);
 	if (ap->got != ap->length || memcmp(d, digest, HASH_LEN) != 0) {
-		apply_append_abort(ap);
-		return -EBADMSG;
+		int r = apply_append_abort(ap);
+		return r < 0 ? r : -EBADMSG;
 	}
 	a->st.bytes_written += ap->length;
 	hash_free(ap->h);

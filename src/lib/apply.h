@@ -80,11 +80,13 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
  * apply_append_open: commits first when a queued change targets path, then
  * opens the regular file at path for writing; -ESTALE unless it holds
  * exactly base bytes whose last tail_len (<= APPEND_TAIL_MAX) bytes have the
- * digest tail; -ENOENT etc. as for a lookup.  length bytes are expected.
+ * digest tail, and has no other name (which could be outside the tree);
+ * -ENOENT etc. as for a lookup.  length bytes are expected.
  * apply_append_write: the next n bytes (-EBADMSG beyond length).
  * apply_append_close: checks the count and the digest of the appended bytes
  * (-EBADMSG: cut back to base); frees ap.  apply_append_abort: cuts the file
- * back to base (best effort) and frees ap; NULL is a no-op. */
+ * back to base and frees ap; 0, or -errno when the cut failed (the copy is
+ * then longer, and the next append to it is refused); NULL is a no-op. */
 #define APPEND_TAIL_MAX 4096
 struct apply_append;
 int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t base,
@@ -92,7 +94,7 @@ int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t ba
 		      struct apply_append **ret);
 int apply_append_write(struct apply_append *ap, const void *p, size_t n);
 int apply_append_close(struct apply *a, struct apply_append *ap, const uint8_t digest[HASH_LEN]);
-void apply_append_abort(struct apply_append *ap);
+int apply_append_abort(struct apply_append *ap);
 
 int apply_commit(struct apply *a);
 /* Remove the temporary files a killed sink left anywhere beneath rootfd

@@ -120,7 +120,11 @@ static void current_clear(struct receiver *r)
 		return;
 	delta_job_free(r->cur.patch);
 	apply_file_abort(r->cur.f);
-	apply_append_abort(r->cur.ap);
+	int rc = apply_append_abort(r->cur.ap);
+	if (rc < 0)
+		log_warn("mirror %s: cannot cut '%s' back after an unfinished append: %s; "
+			 "the next append to it will be refused", r->opts.mirror, r->cur.e.path,
+			 strerror(-rc));
 	entry_clear(&r->cur.e);
 	memset(&r->cur, 0, sizeof(r->cur));
 	r->have_cur = false;
