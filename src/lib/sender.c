@@ -35,7 +35,6 @@ struct slot {
 	bool is_file;
 	bool retried;               /* a retry carries the tag on */
 	uint64_t tag;
-	uint64_t base;              /* MODE_APPEND: where the new bytes start */
 	struct entry e;             /* files only */
 	struct delta_job *sig;      /* NEED_DELTA: signature being loaded */
 };
@@ -620,7 +619,6 @@ static int append_start(struct sender *s, struct wbuf *out, uint64_t id, struct 
 	proto_put_append(out, &m);
 	struct slot *sl = slot_of(s, id);
 	sl->mode = MODE_APPEND;
-	sl->base = op->base;
 	memset(&s->cur, 0, sizeof(s->cur));
 	s->cur.id = id;
 	s->cur.slot = sl;
