@@ -24,6 +24,7 @@
 
 #include "failoverd.h"
 #include "log.h"
+#include "rt.h"
 
 #define CTL_MAX_CONNS 8
 #define CTL_WAIT_MS 1000
@@ -93,6 +94,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     " rx_ok=%" PRIu64 " rx_bad_hmac=%" PRIu64 " rx_replay=%" PRIu64
 		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " tx_late=%" PRIu64
 		     " rx_gaps=%" PRIu64 " garp_sent=%" PRIu64
+		     " realtime=%s rt_demotions=%" PRIu64
 		     " link=%s check=%s reason=\"%s\"\n",
 		     fsm_state_name(f->state), f->p.term, holder(fo),
 		     f->peer_seen ? f->peer.name : "-",
@@ -103,7 +105,8 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     fo->rx.count[HB_BAD_LEN] + fo->rx.count[HB_BAD_MAGIC] +
 			     fo->rx.count[HB_BAD_VERSION] + fo->rx.count[HB_BAD_FIELD] +
 			     fo->rx.count[HB_BAD_PEER],
-		     fo->tx_ok, fo->hb_late, fo->hb_gaps, fo->garp_sent, fo->link_up ? "up" : "down",
+		     fo->tx_ok, fo->hb_late, fo->hb_gaps, fo->garp_sent,
+		     rt_active() ? "yes" : "no", rt_demotions(), fo->link_up ? "up" : "down",
 		     fo->check_ok ? "ok" : "fail", f->last_reason);
 	return n < 0 || (size_t)n >= len ? -EOVERFLOW : n;
 }

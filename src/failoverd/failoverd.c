@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +31,14 @@
 #include "hooks.h"
 #include "link.h"
 #include "log.h"
+#include "rt.h"
 #include "state.h"
 #include "vip.h"
 
 #define EXIT_CONFIG 2
 #define EXIT_SETUP 3
-#define FO_RT_PRIORITY 10
+#define FO_DRAIN_MAX 64         /* heartbeat packets read per wake-up */
+#define FO_CLOCK_JUMP_MS 60000  /* a receive stamp older than this: clock stepped */
 
 int64_t fo_now_ms(void)
 {
@@ -53,6 +54,28 @@ static uint64_t wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The monotonic time a packet arrived, from its SO_TIMESTAMPNS stamp
+ * (wall clock), given the monotonic and wall "now"; "now" when there is
+ * no stamp or the wall clock was stepped in between. */
+static int64_t arrival_ms(struct msghdr *mh, int64_t mono_now)
+{
+	struct cmsghdr *c;
+	struct timespec ts;
+	int64_t ago;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+		ago = (int64_t)(wall_us() / 1000) -
+		      ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		if (ago < 0 || ago > FO_CLOCK_JUMP_MS)
+			return mono_now;
+		return mono_now - ago;
+	}
+	return mono_now;
 }
 
 /* Re-arm a one-shot timer ms from now. */
@@ -137,7 +160,7 @@ static bool from_peer(const struct fo *fo, const struct sockaddr_storage *ss)
 }
 
 static void hb_one(struct fo *fo, const uint8_t *buf, size_t len,
-		   const struct sockaddr_storage *ss)
+		   const struct sockaddr_storage *ss, int64_t heard_ms)
 {
 	char who[INET6_ADDRSTRLEN] = "?";
 	enum hb_verdict v;
@@ -165,33 +188,49 @@ static void hb_one(struct fo *fo, const uint8_t *buf, size_t len,
 		return;
 	}
 	/* the receiver side of a gap: lost packets, or a late sender */
-	gap = fo->fsm.peer_seen ? fo_now_ms() - fo->fsm.peer_last_ms : 0;
+	gap = fo->fsm.peer_seen ? heard_ms - fo->fsm.peer_last_ms : 0;
 	if (prev_seq && gap > 2 * (int64_t)fo->fc->interval_ms) {
 		fo->hb_gaps++;
 		log_info("heartbeat gap %" PRId64 " ms, %" PRIu64 " lost on the way",
 			 gap, m.seq - prev_seq - 1);
 	}
-	fo_step(fo, FSM_EV_HB, &m.node);
+	fo_step_hb(fo, &m.node, heard_ms);
 }
 
-static int on_hb_ready(sd_event_source *s, int fd, uint32_t revents, void *ud)
+/* Read what waits in the heartbeat socket (at most FO_DRAIN_MAX packets),
+ * each stamped with its arrival time.  Called when the socket is readable
+ * and before every fsm tick: a heartbeat that sat unread because the loop
+ * woke late must count before the peer is declared dead. */
+static void hb_drain(struct fo *fo)
 {
-	struct fo *fo = ud;
 	uint8_t buf[HB_MAX_LEN + 1];
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(struct timespec))];
+	} ctl;
 	struct sockaddr_storage ss;
-	socklen_t sl;
+	struct iovec iov;
+	struct msghdr mh;
 	ssize_t n;
 
-	for (int i = 0; i < 16; i++) {   /* bounded work per wake-up */
-		sl = sizeof(ss);
-		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &sl);
+	for (int i = 0; i < FO_DRAIN_MAX; i++) {
+		iov = (struct iovec){ .iov_base = buf, .iov_len = sizeof(buf) };
+		mh = (struct msghdr){ .msg_name = &ss, .msg_namelen = sizeof(ss),
+				      .msg_iov = &iov, .msg_iovlen = 1,
+				      .msg_control = ctl.b, .msg_controllen = sizeof(ctl.b) };
+		n = recvmsg(fo->hb_fd, &mh, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("heartbeat socket: %m");
 			break;
 		}
-		hb_one(fo, buf, (size_t)n, &ss);
+		hb_one(fo, buf, (size_t)n, &ss, arrival_ms(&mh, fo_now_ms()));
 	}
+}
+
+static int on_hb_ready(sd_event_source *s, int fd, uint32_t revents, void *ud)
+{
+	hb_drain(ud);
 	return 0;
 }
 
@@ -498,17 +537,30 @@ static void carry_out(struct fo *fo, const struct fsm_out *o)
 	seq_queue(fo, &rest);
 }
 
-int fo_step(struct fo *fo, enum fsm_event_type type, const struct fsm_peer *peer)
+static int step_event(struct fo *fo, const struct fsm_event *ev)
 {
-	struct fsm_event ev = { .type = type };
 	struct fsm_out out;
 	int r;
 
-	if (peer)
-		ev.peer = *peer;
-	r = fsm_step(&fo->fsm, &ev, fo_now_ms(), &out);
+	r = fsm_step(&fo->fsm, ev, fo_now_ms(), &out);
 	carry_out(fo, &out);
 	return r;
+}
+
+int fo_step(struct fo *fo, enum fsm_event_type type, const struct fsm_peer *peer)
+{
+	struct fsm_event ev = { .type = type };
+
+	if (peer)
+		ev.peer = *peer;
+	return step_event(fo, &ev);
+}
+
+void fo_step_hb(struct fo *fo, const struct fsm_peer *peer, int64_t heard_ms)
+{
+	struct fsm_event ev = { .type = FSM_EV_HB, .peer = *peer, .heard_ms = heard_ms };
+
+	(void)step_event(fo, &ev);
 }
 
 /* ---- link, check, tick, grace ---- */
@@ -587,7 +639,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 	struct fo *fo = ud;
 	int64_t t = fo->fc->interval_ms / 5, until;
 
+	rt_poll(fo_now_ms());
 	check_poll(fo);
+	hb_drain(fo);
 	fo_step(fo, FSM_EV_TICK, NULL);
 	if (t < 2)
 		t = 2;
@@ -718,9 +772,13 @@ static int open_hb(struct fo *fo)
 		close(fd);
 		return r;
 	}
-	/* heartbeats go first on a busy link */
+	/* heartbeats go first on a busy link; the receive time is the
+	 * kernel's, not the time the loop got round to reading */
 	int prio = 6;
-	(void)setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio));
+	if (setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &prio, sizeof(prio)) < 0)
+		log_warn("heartbeat socket: SO_PRIORITY: %m; heartbeats queue with other traffic");
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
+		log_warn("heartbeat socket: SO_TIMESTAMPNS: %m; heartbeats count from when they are read");
 	fo->hb_fd = fd;
 	return 0;
 }
@@ -923,18 +981,15 @@ static void free_fo(struct fo *fo)
 
 /* A heartbeat daemon that runs a few microseconds per interval has every
  * reason to preempt CPU hogs: a heartbeat 60 ms late on a busy machine is
- * a false takeover at a 20 ms interval.  Low SCHED_RR priority (real-time
- * throttling still bounds a runaway loop), reset on fork so hooks and
- * checks run as normal processes.  Needs CAP_SYS_NICE, before the drop. */
-static void use_realtime(void)
+ * a false takeover at a 20 ms interval (measured, doc/failover.md).  Must
+ * run before the capability drop (CAP_SYS_NICE, CAP_IPC_LOCK). */
+static void use_realtime(struct fo *fo)
 {
-	struct sched_param sp = { .sched_priority = FO_RT_PRIORITY };
-
-	if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &sp) < 0)
-		log_warn("real-time scheduling (SCHED_RR %d) refused: %m; heartbeats "
-			 "may be late on a busy CPU", FO_RT_PRIORITY);
-	else
-		log_info("scheduling: SCHED_RR priority %d", FO_RT_PRIORITY);
+	if (!fo->fc->realtime) {
+		log_info("scheduling: normal (realtime = no)");
+		return;
+	}
+	(void)rt_start();
 }
 
 static int run(struct fo *fo)
@@ -944,7 +999,7 @@ static int run(struct fo *fo)
 	if (open_net(fo) < 0 || init_state(fo) < 0)
 		return EXIT_SETUP;
 	release_leftover(fo);
-	use_realtime();
+	use_realtime(fo);
 	r = caps_keep_net();
 	if (r < 0) {
 		log_err("cannot drop capabilities to CAP_NET_ADMIN+CAP_NET_RAW");

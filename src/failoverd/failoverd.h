@@ -70,6 +70,8 @@ struct fo {
 int64_t fo_now_ms(void);
 /* Feed one event to the fsm and carry out its actions, in order. */
 int fo_step(struct fo *fo, enum fsm_event_type type, const struct fsm_peer *peer);
+/* A verified heartbeat that arrived at heard_ms (monotonic). */
+void fo_step_hb(struct fo *fo, const struct fsm_peer *peer, int64_t heard_ms);
 /* Control socket: open (0 or -errno) and the line protocol. */
 int control_open(struct fo *fo);
 int control_on_ready(struct fo *fo);

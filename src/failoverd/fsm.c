@@ -215,9 +215,13 @@ static void adopt_term(struct fsm *f, struct fsm_out *out)
 
 static void record_peer(struct fsm *f, const struct fsm_event *ev, int64_t now)
 {
+	int64_t at = ev->heard_ms > 0 && ev->heard_ms < now ? ev->heard_ms : now;
+
+	if (f->peer_seen && at < f->peer_last_ms)
+		at = f->peer_last_ms;      /* never move the last-heard time back */
 	f->peer = ev->peer;
 	f->peer_seen = true;
-	f->peer_last_ms = now;
+	f->peer_last_ms = at;
 	if (ev->peer.state == FSM_MASTER)
 		f->hold = false;
 }

@@ -52,6 +52,10 @@ struct fsm_peer {
 struct fsm_event {
 	enum fsm_event_type type;
 	struct fsm_peer peer;   /* FSM_EV_HB only */
+	/* FSM_EV_HB only: when the heartbeat arrived (the kernel's receive
+	 * time), 0 = now.  A heartbeat that waited in the socket because the
+	 * loop woke late counts from its arrival, not from when it was read. */
+	int64_t heard_ms;
 };
 
 enum fsm_action {

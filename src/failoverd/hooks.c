@@ -9,6 +9,7 @@
 
 #include "caps.h"
 #include "hooks.h"
+#include "rt.h"
 
 static void child(const char *path, const char *arg)
 {
@@ -26,6 +27,7 @@ static void child(const char *path, const char *arg)
 		(void)dup2(fd, STDIN_FILENO);
 		(void)close(fd);
 	}
+	rt_child_reset();
 	if (caps_clear_all() < 0)
 		_exit(126);
 	execve(path, argv, envp);

@@ -127,6 +127,7 @@ static const struct conf_key conf_keys[] = {
 	   0),
 	F_(key_file, "key_file", T_PATH, 0, 0, NULL, F_REQUIRED),
 	F_(preempt, "preempt", T_BOOL, 0, 0, "no", 0),
+	F_(realtime, "realtime", T_BOOL, 0, 0, "yes", 0),
 };
 
 #define N_KEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -60,6 +60,7 @@ struct conf_failover {
 	uint32_t notify_timeout_ms;    /* default 5000 */
 	char *key_file;                /* heartbeat HMAC key, required */
 	bool preempt;                  /* default false */
+	bool realtime;                 /* SCHED_RR + mlockall, default true */
 };
 
 struct conf_security {

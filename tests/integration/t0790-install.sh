@@ -30,7 +30,7 @@ grep -qx 'ExecStart=/usr/sbin/mirrord' "$u/mirrord.service" || fail "mirrord.ser
 grep -qx 'ExecStart=/usr/sbin/failoverd' "$u/failoverd.service" || fail "failoverd.service: ExecStart"
 grep -qx 'Type=notify' "$u/mirrord.service" || fail "mirrord.service: Type"
 grep -q '^WatchdogSec=' "$u/failoverd.service" || fail "failoverd.service: WatchdogSec"
-grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW' "$u/failoverd.service" ||
+grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SYS_NICE CAP_IPC_LOCK' "$u/failoverd.service" ||
 	fail "failoverd.service: capabilities"
 if grep -q '@[a-z]*dir@' "$u/mirrord.service" "$u/failoverd.service"; then fail "unsubstituted @...@ in a unit"; fi
 if command -v systemd-analyze >/dev/null; then

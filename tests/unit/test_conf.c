@@ -515,6 +515,12 @@ static void test_failover_defaults(void **state)
 	assert_int_equal(f->notify_timeout_ms, 5000);
 	assert_string_equal(f->key_file, "/k");
 	assert_false(f->preempt);
+	assert_true(f->realtime);
+	conf_free(&c);
+
+	load_ok("[failover]\ninterface = eth0\nvip = 192.0.2.100/24\n"
+		"peer = 192.0.2.2\nkey_file = /k\nrealtime = no\n", &c);
+	assert_false(c.failover.realtime);
 	conf_free(&c);
 
 	/* an explicit grace wins over the derived one */

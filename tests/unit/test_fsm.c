@@ -314,6 +314,35 @@ static void test_dead_at(void **state)
 	assert_true(fsm_dead_at(&f) == INT64_MAX);
 }
 
+/* A heartbeat counts from when it arrived (heard_ms), not from when the
+ * loop read it; a stamp in the future or before the last one is clamped. */
+static void test_heard_time(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_event ev = hb("beta", FSM_MASTER, 100, 1);
+
+	make_backup(&f);
+	ev.heard_ms = 1000;
+	o = step(&f, ev, 1050);                   /* read 50 ms late */
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_int_equal(fsm_dead_at(&f), 1000 + IV * DEAD + 1);
+	ev.heard_ms = 900;                         /* older than the last one */
+	step(&f, ev, 1060);
+	assert_int_equal(fsm_dead_at(&f), 1000 + IV * DEAD + 1);
+	ev.heard_ms = 5000;                        /* "after now": now counts */
+	step(&f, ev, 1100);
+	assert_int_equal(fsm_dead_at(&f), 1100 + IV * DEAD + 1);
+	ev.heard_ms = 0;                           /* no stamp: now */
+	step(&f, ev, 1150);
+	assert_int_equal(fsm_dead_at(&f), 1150 + IV * DEAD + 1);
+	/* a late read of a timely heartbeat does not push detection back */
+	ev.heard_ms = 1200;
+	step(&f, ev, 1400);
+	o = step(&f, simple(FSM_EV_TICK), 1200 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
 static void test_backup_peer_fault_or_stale(void **state)
 {
 	struct fsm f;
@@ -743,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_clear_stale_link_down_goes_fault),
 		cmocka_unit_test(test_backup_takes_over_after_dead),
 		cmocka_unit_test(test_dead_at),
+		cmocka_unit_test(test_heard_time),
 		cmocka_unit_test(test_backup_peer_fault_or_stale),
 		cmocka_unit_test(test_backup_no_preempt_by_default),
 		cmocka_unit_test(test_backup_preempt),
