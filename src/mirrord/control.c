@@ -84,6 +84,10 @@ static void json_mirror(FILE *f, const struct status_mirror *m)
 			(unsigned long long)m->lag_entries);
 	else
 		fputs(",\"lag_seconds\":null,\"lag_entries\":null", f);
+	if (m->lag_known && m->synced_until_ms > 0)     /* failoverd's position */
+		fprintf(f, ",\"synced_until_ms\":%lld", (long long)m->synced_until_ms);
+	else
+		fputs(",\"synced_until_ms\":null", f);
 	fprintf(f, ",\"queue_depth\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,"
 		"\"bytes_saved_by_delta\":%llu,\"sessions\":%llu,\"errors\":%llu,\"last_error\":",
 		(unsigned long long)m->queue_depth, (unsigned long long)m->bytes_sent,

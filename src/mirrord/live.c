@@ -97,6 +97,14 @@ struct live {
 	uint64_t dirty_since, bytes_total, saved_total;
 };
 
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -1030,6 +1038,7 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	l->st.connected = s != NULL;
 	l->st.reconciling = l->scan != NULL;
 	l->st.lag_ms = l->dirty_since ? now - l->dirty_since : 0;
+	l->st.synced_until_ms = wall_ms() - (int64_t)l->st.lag_ms;
 	l->st.journal_entries = l->j ? journal_count(l->j) : 0;
 	l->st.dirty = coalesce_count(l->co);
 	l->st.in_flight = snd ? sender_in_flight(snd) : 0;

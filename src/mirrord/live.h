@@ -60,6 +60,8 @@ struct live_status {
 	bool reconciling;          /* a RESCAN record is being sent */
 	uint64_t lag_ms;           /* since the sink was last known to hold every
 				    * change (0 when in sync) */
+	int64_t synced_until_ms;   /* wall clock, ms: the sink holds every change
+				    * made before this (failoverd's position) */
 	uint64_t journal_entries;  /* recorded, not yet acknowledged */
 	uint64_t dirty;            /* settling, not yet recorded */
 	uint64_t in_flight;        /* operations sent, not yet complete */

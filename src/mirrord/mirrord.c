@@ -267,6 +267,7 @@ static void live_probe(void *ctx, struct status_source *ret)
 	live_status(ctx, &ls);
 	ret->connected = ls.connected;
 	ret->lag_seconds = (double)ls.lag_ms / 1000.0;
+	ret->synced_until_ms = ls.synced_until_ms;
 	ret->lag_entries = ls.journal_entries + ls.dirty;
 	ret->queue_depth = ls.in_flight;
 	ret->bytes_sent = ls.bytes_sent;

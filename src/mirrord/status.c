@@ -154,6 +154,7 @@ static void merge(size_t i, const struct status_source *src)
 	}
 	p->connected = src->connected;
 	p->lag_seconds = src->lag_seconds;
+	p->synced_until_ms = src->synced_until_ms;
 	p->lag_entries = src->lag_entries;
 	p->queue_depth = src->queue_depth;
 	p->bytes_sent = src->bytes_sent;
@@ -256,6 +257,7 @@ size_t status_snapshot(struct status_mirror *out, size_t max)
 		if (!out[i].lag_known) {
 			out[i].lag_seconds = 0;
 			out[i].lag_entries = 0;
+			out[i].synced_until_ms = 0;
 		}
 	}
 	pthread_mutex_unlock(&lock);

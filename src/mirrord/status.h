@@ -42,6 +42,7 @@ struct status_mirror {
 	bool lag_known;               /* source role only */
 	double lag_seconds;
 	uint64_t lag_entries;
+	int64_t synced_until_ms;      /* source role: see status_source */
 	uint64_t queue_depth;         /* bytes queued for the socket */
 	uint64_t bytes_sent, bytes_received, bytes_saved;   /* since start */
 	uint64_t sessions, errors;
@@ -69,6 +70,8 @@ void status_error(const char *mirror, const char *fmt, ...)
 struct status_source {
 	bool connected;
 	double lag_seconds;      /* since the sink last held every change */
+	int64_t synced_until_ms; /* wall ms: the sink holds every change made
+				  * before this (0 = unknown) */
 	uint64_t lag_entries;    /* changes not yet acknowledged by the sink */
 	uint64_t queue_depth;    /* operations sent, not yet complete */
 	uint64_t bytes_sent, bytes_saved, errors;   /* since start */

@@ -1,9 +1,10 @@
-/* json: a small JSON reader for the replies of mirrord's control socket
+/* json: a small JSON reader for the replies of mirrord's control socket,
+ * used by mirrorctl and by failoverd (the replication position)
  * (objects, arrays, strings, numbers, true/false/null; UTF-8 passed
  * through, \u escapes below 0x80 decoded, others kept as '?').  Depth and
  * size are bounded by JSON_DEPTH_MAX and the caller's input. */
-#ifndef MIRRORCTL_JSON_H
-#define MIRRORCTL_JSON_H
+#ifndef MIRROR_JSON_H
+#define MIRROR_JSON_H
 
 #include <stdbool.h>
 
