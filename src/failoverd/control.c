@@ -95,6 +95,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " tx_late=%" PRIu64
 		     " rx_gaps=%" PRIu64 " garp_sent=%" PRIu64
 		     " realtime=%s rt_demotions=%" PRIu64
+		     " position=%" PRIu64 " peer_lag_ms=%" PRId64
 		     " link=%s check=%s reason=\"%s\"\n",
 		     fsm_state_name(f->state), f->p.term, holder(fo),
 		     f->peer_seen ? f->peer.name : "-",
@@ -106,7 +107,8 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 			     fo->rx.count[HB_BAD_VERSION] + fo->rx.count[HB_BAD_FIELD] +
 			     fo->rx.count[HB_BAD_PEER],
 		     fo->tx_ok, fo->hb_late, fo->hb_gaps, fo->garp_sent,
-		     rt_active() ? "yes" : "no", rt_demotions(), fo->link_up ? "up" : "down",
+		     rt_active() ? "yes" : "no", rt_demotions(), f->local_position,
+		     fsm_lag_ms(f), fo->link_up ? "up" : "down",
 		     fo->check_ok ? "ok" : "fail", f->last_reason);
 	return n < 0 || (size_t)n >= len ? -EOVERFLOW : n;
 }

@@ -31,6 +31,7 @@
 #include "hooks.h"
 #include "link.h"
 #include "log.h"
+#include "pos.h"
 #include "rt.h"
 #include "state.h"
 #include "vip.h"
@@ -103,6 +104,7 @@ static void hb_send(struct fo *fo)
 	m.node.state = fo->fsm.state;
 	m.node.priority = fsm_advertised_priority(&fo->fsm);
 	m.node.term = fo->fsm.p.term;
+	fsm_set_local_position(&fo->fsm, (uint64_t)pos_get(fo->pos));
 	m.node.position = fo->fsm.local_position;
 	m.seq = ++fo->seq;
 	m.time_ms = wall_us() / 1000;
@@ -366,9 +368,11 @@ static void log_transition(struct fo *fo, const struct fsm_out *o)
 	log_notice("state %s -> %s (term %" PRIu64 "): %s", fsm_state_name(o->from),
 		   fsm_state_name(o->to), fo->fsm.p.term, o->reason);
 	if (o->to == FSM_MASTER && o->lag_ms >= 0)
-		log_notice("takeover RPO: copy was %" PRId64 " ms behind the peer", o->lag_ms);
+		log_notice("takeover RPO: copy was %" PRId64 " ms behind the peer at its "
+			   "last heartbeat", o->lag_ms);
 	else if (o->to == FSM_MASTER)
-		log_notice("takeover RPO: unknown (no replication position)");
+		log_notice("takeover RPO: unknown (the peer advertised no replication "
+			   "position)");
 }
 
 /* ---- sequences and the notify hook ----
@@ -953,6 +957,8 @@ static void shutdown_fo(struct fo *fo)
 	}
 	if (fo->check_pid > 0)
 		hooks_kill(fo->check_pid);
+	pos_stop(fo->pos);
+	fo->pos = NULL;
 	control_close(fo);
 }
 
@@ -992,6 +998,22 @@ static void use_realtime(struct fo *fo)
 	(void)rt_start();
 }
 
+/* The replication position comes from the local mirrord, by a thread of
+ * its own (pos.h), started after the capability drop so it holds none. */
+static void start_pos(struct fo *fo)
+{
+	int r;
+
+	if (fo->conf.n_mirrors == 0) {
+		log_info("replication position: no [mirror] configured, advertising none");
+		return;
+	}
+	r = pos_start(mirrord_ctl_path(fo), &fo->pos);
+	if (r < 0)
+		log_warn("replication position: cannot start its thread: %s; "
+			 "advertising none", strerror(-r));
+}
+
 static int run(struct fo *fo)
 {
 	int r;
@@ -1010,6 +1032,7 @@ static int run(struct fo *fo)
 		log_err("event loop set-up: %s", strerror(-r));
 		return EXIT_SETUP;
 	}
+	start_pos(fo);
 	link_refresh(fo);
 	(void)sd_notify(0, "READY=1");
 	log_notice("running: %s on %s, VIP %s, peer %s, interval %u ms x %u",

@@ -18,6 +18,7 @@ struct sd_event;
 struct sd_event_source;
 struct vip;
 struct link_mon;
+struct pos;
 
 #define FO_SEQ_MAX 8    /* sequences waiting behind a running notify hook */
 
@@ -45,6 +46,7 @@ struct fo {
 
 	struct vip *vip;
 	struct link_mon *lm;
+	struct pos *pos;                /* replication position fetcher, may be NULL */
 	bool link_up;
 
 	/* Takeover and release sequences run one at a time, in order: a

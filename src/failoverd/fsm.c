@@ -164,11 +164,16 @@ static bool deposed(const struct fsm *f)
 
 static int64_t lag_ms(const struct fsm *f)
 {
-	if (!f->peer_seen || f->peer.position == 0 || f->local_position == 0)
+	if (!f->peer_seen || f->peer.position == 0)
 		return -1;
-	if (f->local_position >= f->peer.position)
+	if (f->peer.position >= f->peer.sent_ms)
 		return 0;
-	return (int64_t)(f->peer.position - f->local_position);
+	return (int64_t)(f->peer.sent_ms - f->peer.position);
+}
+
+int64_t fsm_lag_ms(const struct fsm *f)
+{
+	return lag_ms(f);
 }
 
 static void takeover(struct fsm *f, struct fsm_out *out, int64_t now)

@@ -46,7 +46,11 @@ struct fsm_peer {
 	enum fsm_state state;
 	uint8_t priority;
 	uint64_t term;
-	uint64_t position;      /* replication position, ms since epoch, 0 = unknown */
+	/* Replication position (pos.h): on the sender's wall clock, ms since
+	 * the epoch, the sinks of its source mirrors hold every change made
+	 * before it; 0 = unknown (no source mirror, mirrord not reached). */
+	uint64_t position;
+	uint64_t sent_ms;       /* the sender's wall clock when it sent this */
 };
 
 struct fsm_event {
@@ -74,7 +78,8 @@ struct fsm_out {
 	unsigned actions;              /* enum fsm_action bits */
 	enum fsm_state from, to;
 	char reason[128];              /* why, when a transition or NOTE happens */
-	int64_t lag_ms;                /* RPO estimate at takeover, -1 = unknown */
+	int64_t lag_ms;                /* RPO estimate at takeover (fsm_lag_ms),
+					* -1 = unknown */
 };
 
 struct fsm_config {
@@ -129,8 +134,15 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, int64_t now_ms,
  * then instead of up to one tick period later. */
 int64_t fsm_dead_at(const struct fsm *f);
 
-/* The local mirrord's replication position (same unit as fsm_peer). */
+/* The local mirrord's replication position (same unit as fsm_peer), to
+ * advertise. */
 void fsm_set_local_position(struct fsm *f, uint64_t position);
+
+/* How far our copy is behind the peer as of its last heartbeat: the time
+ * between the peer's position and the moment it sent it (both on the
+ * peer's clock, so clock skew does not count); -1 = unknown.  This is
+ * the data a takeover would lose, and what max_lag_sec is compared with. */
+int64_t fsm_lag_ms(const struct fsm *f);
 
 /* Priority to advertise in heartbeats (0 while admin-demoted). */
 uint8_t fsm_advertised_priority(const struct fsm *f);

@@ -104,6 +104,7 @@ enum hb_verdict hb_decode(const uint8_t *buf, size_t len, const uint8_t *key,
 	m.node.position = get_u64(buf + 16);
 	m.seq = get_u64(buf + 24);
 	m.time_ms = get_u64(buf + 32);
+	m.node.sent_ms = m.time_ms;
 	memcpy(m.node.name, buf + HB_HDR_LEN, n);
 	*ret = m;
 	return HB_OK;

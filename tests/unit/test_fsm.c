@@ -715,28 +715,80 @@ static void test_admin_demote(void **state)
 				  2400, &o), -EPERM);
 }
 
+/* The peer (a source) says its sink holds everything before "position",
+ * in a heartbeat sent at sent_ms, both on its clock: our copy lags
+ * sent_ms - position, whatever our own clock says. */
+static struct fsm_event hb_pos(uint64_t sent, uint64_t position)
+{
+	struct fsm_event ev = hb("beta", FSM_MASTER, 100, 1);
+
+	ev.peer.sent_ms = sent;
+	ev.peer.position = position;
+	return ev;
+}
+
 static void test_max_lag_refuses(void **state)
 {
 	struct fsm f;
 	struct fsm_out o;
 	struct fsm_config c = cfg_a;
-	struct fsm_event ev = hb("beta", FSM_MASTER, 100, 1);
 
 	c.max_lag_sec = 5;
 	fsm_init(&f, &c, NULL, 0);
-	ev.peer.position = 100000;
-	step(&f, ev, 10);
-	fsm_set_local_position(&f, 90000);   /* 10 s behind */
+	step(&f, hb_pos(1700000100000, 1700000090000), 10);   /* 10 s behind */
+	assert_int_equal(fsm_lag_ms(&f), 10000);
 	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
 	assert_int_equal(o.to, FSM_BACKUP);
 	assert_true(o.actions & FSM_ACT_NOTE);
+	assert_non_null(strstr(o.reason, "refusing to promote"));
 	assert_int_equal(o.lag_ms, 10000);
 	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 2);
 	assert_int_equal(o.actions, 0);     /* noted once */
-	fsm_set_local_position(&f, 98000);
-	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 3);
+	/* a peer FAULT with the same lag: refused too */
+	fsm_init(&f, &c, NULL, 0);
+	step(&f, hb_pos(1700000100000, 1700000090000), 10);
+	o = step(&f, simple(FSM_EV_GRACE_OVER), 20);
+	assert_int_equal(o.to, FSM_BACKUP);
+	struct fsm_event ev = hb_pos(1700000100100, 1700000090000);
+	ev.peer.state = FSM_FAULT;
+	o = step(&f, ev, 30);
+	assert_int_equal(o.to, FSM_BACKUP);
+	assert_true(o.actions & FSM_ACT_NOTE);
+	/* admin promote overrides max_lag */
+	assert_int_equal(fsm_step(&f, &(struct fsm_event){ .type = FSM_EV_PROMOTE }, 40, &o), 0);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(o.lag_ms, 10100);
+}
+
+/* A copy within max_lag: the takeover happens and reports the lag (RPO). */
+static void test_lag_within_limit(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+	struct fsm_config c = cfg_a;
+
+	c.max_lag_sec = 5;
+	fsm_init(&f, &c, NULL, 0);
+	step(&f, hb_pos(1700000100000, 1700000098000), 10);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
 	assert_int_equal(o.to, FSM_MASTER);
 	assert_int_equal(o.lag_ms, 2000);
+	/* in sync: the position can be a little after the send time */
+	fsm_init(&f, &c, NULL, 0);
+	step(&f, hb_pos(1700000100000, 1700000100003), 10);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(o.lag_ms, 0);
+	/* the lag is the peer's last word: a fresh heartbeat that caught up
+	 * lifts an earlier refusal */
+	fsm_init(&f, &c, NULL, 0);
+	step(&f, hb_pos(1700000100000, 1700000090000), 10);
+	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_BACKUP);
+	step(&f, hb_pos(1700000101000, 1700000101000), 400);
+	o = step(&f, simple(FSM_EV_TICK), 400 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_int_equal(o.lag_ms, 0);
 }
 
 static void test_lag_unknown(void **state)
@@ -747,7 +799,10 @@ static void test_lag_unknown(void **state)
 
 	c.max_lag_sec = 1;
 	fsm_init(&f, &c, NULL, 0);
-	step(&f, hb("beta", FSM_MASTER, 100, 1), 10);
+	assert_int_equal(fsm_lag_ms(&f), -1);          /* never heard */
+	step(&f, hb_pos(1700000100000, 0), 10);         /* no position */
+	assert_int_equal(fsm_lag_ms(&f), -1);
+	fsm_set_local_position(&f, 1700000000000);      /* ours does not matter */
 	o = step(&f, simple(FSM_EV_TICK), 10 + IV * DEAD + 1);
 	assert_int_equal(o.to, FSM_MASTER);
 	assert_int_equal(o.lag_ms, -1);
@@ -797,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_admin_demote),
 		cmocka_unit_test(test_demote_hold_against_stale_peer),
 		cmocka_unit_test(test_max_lag_refuses),
+		cmocka_unit_test(test_lag_within_limit),
 		cmocka_unit_test(test_lag_unknown),
 	};
 
