@@ -21,10 +21,15 @@ fo_setup
 ka_conf() { # ka_conf NODE PEER PRIO
 	local adv
 	adv=$(awk -v i="$FO_IV" 'BEGIN {printf "%g", i / 1000}')
+	# keepalived's VRRP process gets the same real-time priority as
+	# failoverd's loop (and its memory locked), so neither wins on
+	# scheduling alone
 	cat >"$T_DIR/ka-$1.conf" <<CONF
 global_defs {
 	vrrp_version 3
 	script_user root
+	vrrp_rt_priority 10
+	vrrp_no_swap
 }
 vrrp_instance VI {
 	state BACKUP

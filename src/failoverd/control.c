@@ -23,6 +23,7 @@
 #include <systemd/sd-event.h>
 
 #include "failoverd.h"
+#include "hbtx.h"
 #include "log.h"
 #include "rt.h"
 
@@ -86,13 +87,16 @@ static const char *holder(const struct fo *fo)
 static int status_line(struct fo *fo, char *buf, size_t len)
 {
 	const struct fsm *f = &fo->fsm;
+	uint64_t tx_ok, tx_err, tx_late;
 	int n;
 
+	hbtx_stats(fo->tx, &tx_ok, &tx_err, &tx_late);
 	n = snprintf(buf, len,
 		     "state=%s term=%" PRIu64 " vip_holder=%s peer=%s peer_state=%s "
 		     "peer_term=%" PRIu64 " last_change_ms_ago=%" PRId64
 		     " rx_ok=%" PRIu64 " rx_bad_hmac=%" PRIu64 " rx_replay=%" PRIu64
 		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " tx_late=%" PRIu64
+		     " tx_err=%" PRIu64 " tx_threads=%u"
 		     " rx_gaps=%" PRIu64 " garp_sent=%" PRIu64
 		     " realtime=%s rt_demotions=%" PRIu64
 		     " position=%" PRIu64 " peer_lag_ms=%" PRId64
@@ -106,7 +110,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     fo->rx.count[HB_BAD_LEN] + fo->rx.count[HB_BAD_MAGIC] +
 			     fo->rx.count[HB_BAD_VERSION] + fo->rx.count[HB_BAD_FIELD] +
 			     fo->rx.count[HB_BAD_PEER],
-		     fo->tx_ok, fo->hb_late, fo->hb_gaps, fo->garp_sent,
+		     tx_ok, tx_late, tx_err, hbtx_threads(fo->tx), fo->hb_gaps, fo->garp_sent,
 		     rt_active() ? "yes" : "no", rt_demotions(), f->local_position,
 		     fsm_lag_ms(f), fo->link_up ? "up" : "down",
 		     fo->check_ok ? "ok" : "fail", f->last_reason);

@@ -28,6 +28,7 @@
 #include "caps.h"
 #include "failoverd.h"
 #include "hmac.h"
+#include "hbtx.h"
 #include "hooks.h"
 #include "link.h"
 #include "log.h"
@@ -93,56 +94,25 @@ static void rearm(sd_event_source *s, uint64_t ms)
 
 /* ---- heartbeats ---- */
 
-static void hb_send(struct fo *fo)
+/* What the sender threads put in heartbeats; refreshed before the actions
+ * of every fsm step run, so a heartbeat sent for a transition says the
+ * new state. */
+static void tx_refresh(struct fo *fo)
 {
-	uint8_t buf[HB_MAX_LEN];
-	struct hb_msg m;
-	int n;
+	struct fsm_peer n;
 
-	memset(&m, 0, sizeof(m));
-	snprintf(m.node.name, sizeof(m.node.name), "%s", fo->conf.node_name);
-	m.node.state = fo->fsm.state;
-	m.node.priority = fsm_advertised_priority(&fo->fsm);
-	m.node.term = fo->fsm.p.term;
-	fsm_set_local_position(&fo->fsm, (uint64_t)pos_get(fo->pos));
-	m.node.position = fo->fsm.local_position;
-	m.seq = ++fo->seq;
-	m.time_ms = wall_us() / 1000;
-	n = hb_encode(&m, fo->key, fo->key_len, buf, sizeof(buf));
-	if (n < 0) {
-		log_err("heartbeat encode: %s", strerror(-n));
-		return;
-	}
-	if (sendto(fo->hb_fd, buf, (size_t)n, MSG_DONTWAIT,
-		   (const struct sockaddr *)&fo->fc->peer.ss, fo->fc->peer.len) < 0) {
-		fo->tx_err++;
-		log_debug("heartbeat to %s: %m", fo->fc->peer.text);
-		return;
-	}
-	fo->tx_ok++;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.name, sizeof(n.name), "%s", fo->conf.node_name);
+	n.state = fo->fsm.state;
+	n.priority = fsm_advertised_priority(&fo->fsm);
+	n.term = fo->fsm.p.term;
+	hbtx_update(fo->tx, &n);
 }
 
-/* Heartbeats keep to a fixed grid (due, due + interval, ...) so a late
- * wake-up does not push every later heartbeat back; a wake-up later than
- * one interval is logged (the sender side of a heartbeat gap). */
-static int on_hb_timer(sd_event_source *s, uint64_t usec, void *ud)
+/* A heartbeat now (transitions); the periodic ones come from hbtx. */
+static void hb_send(struct fo *fo)
 {
-	struct fo *fo = ud;
-	uint64_t iv = (uint64_t)fo->fc->interval_ms * 1000, now = usec;
-
-	(void)sd_event_now(fo->ev, CLOCK_MONOTONIC, &now);
-	if (fo->hb_due_us && now > fo->hb_due_us + iv) {
-		fo->hb_late++;
-		log_info("heartbeat timer woke %" PRIu64 " ms late (CPU starved?)",
-			 (now - fo->hb_due_us) / 1000);
-	}
-	hb_send(fo);
-	fo->hb_due_us = fo->hb_due_us && fo->hb_due_us + iv > now ? fo->hb_due_us + iv
-								  : now + iv;
-	if (sd_event_source_set_time(s, fo->hb_due_us) < 0 ||
-	    sd_event_source_set_enabled(s, SD_EVENT_ONESHOT) < 0)
-		log_err("cannot re-arm the heartbeat timer; the loop is broken");
-	return 0;
+	hbtx_send_now(fo->tx);
 }
 
 static bool from_peer(const struct fo *fo, const struct sockaddr_storage *ss)
@@ -547,6 +517,7 @@ static int step_event(struct fo *fo, const struct fsm_event *ev)
 	int r;
 
 	r = fsm_step(&fo->fsm, ev, fo_now_ms(), &out);
+	tx_refresh(fo);
 	carry_out(fo, &out);
 	return r;
 }
@@ -644,6 +615,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 	int64_t t = fo->fc->interval_ms / 5, until;
 
 	rt_poll(fo_now_ms());
+	fsm_set_local_position(&fo->fsm, (uint64_t)pos_get(fo->pos));
 	check_poll(fo);
 	hb_drain(fo);
 	fo_step(fo, FSM_EV_TICK, NULL);
@@ -923,7 +895,6 @@ static int setup_loop(struct fo *fo)
 	if (r >= 0) r = sd_event_add_signal(fo->ev, NULL, SIGTERM, on_signal, fo);
 	if (r >= 0) r = sd_event_add_signal(fo->ev, NULL, SIGINT, on_signal, fo);
 	if (r >= 0) r = sd_event_set_watchdog(fo->ev, true);
-	if (r >= 0) r = add_timer(fo, &fo->hb_timer, 0, on_hb_timer, SD_EVENT_PRIORITY_IMPORTANT);
 	if (r >= 0) r = add_timer(fo, &fo->tick_timer, 1, on_tick, SD_EVENT_PRIORITY_IMPORTANT + 1);
 	if (r >= 0) r = add_timer(fo, NULL, fo->fc->startup_grace_ms, on_grace, 0);
 	if (r >= 0) r = add_timer(fo, &fo->garp_timer, 0, on_garp_timer, 0);
@@ -957,6 +928,8 @@ static void shutdown_fo(struct fo *fo)
 	}
 	if (fo->check_pid > 0)
 		hooks_kill(fo->check_pid);
+	hbtx_stop(fo->tx);
+	fo->tx = NULL;
 	pos_stop(fo->pos);
 	fo->pos = NULL;
 	control_close(fo);
@@ -964,7 +937,6 @@ static void shutdown_fo(struct fo *fo)
 
 static void free_fo(struct fo *fo)
 {
-	sd_event_source_unref(fo->hb_timer);
 	sd_event_source_unref(fo->tick_timer);
 	sd_event_source_unref(fo->garp_timer);
 	sd_event_source_unref(fo->check_timer);
@@ -998,6 +970,30 @@ static void use_realtime(struct fo *fo)
 	(void)rt_start();
 }
 
+/* Heartbeat sender threads: before the capability drop, which each of
+ * them does for itself (hbtx.h). */
+static int start_tx(struct fo *fo)
+{
+	struct hbtx_config c = {
+		.fd = fo->hb_fd,
+		.peer = (const struct sockaddr *)&fo->fc->peer.ss,
+		.peer_len = fo->fc->peer.len,
+		.key = fo->key,
+		.key_len = fo->key_len,
+		.interval_ms = fo->fc->interval_ms,
+		.realtime = rt_active(),
+		.rt_priority = RT_PRIORITY,
+	};
+	struct fsm_peer n;
+
+	memset(&n, 0, sizeof(n));
+	snprintf(n.name, sizeof(n.name), "%s", fo->conf.node_name);
+	n.state = fo->fsm.state;
+	n.priority = fsm_advertised_priority(&fo->fsm);
+	n.term = fo->fsm.p.term;
+	return hbtx_start(&c, &n, fo->seq, &fo->tx);
+}
+
 /* The replication position comes from the local mirrord, by a thread of
  * its own (pos.h), started after the capability drop so it holds none. */
 static void start_pos(struct fo *fo)
@@ -1008,10 +1004,12 @@ static void start_pos(struct fo *fo)
 		log_info("replication position: no [mirror] configured, advertising none");
 		return;
 	}
-	r = pos_start(mirrord_ctl_path(fo), &fo->pos);
+	r = pos_start(mirrord_ctl_path(fo), caps_clear_all, &fo->pos);
 	if (r < 0)
 		log_warn("replication position: cannot start its thread: %s; "
 			 "advertising none", strerror(-r));
+	else
+		hbtx_set_pos(fo->tx, fo->pos);
 }
 
 static int run(struct fo *fo)
@@ -1022,6 +1020,11 @@ static int run(struct fo *fo)
 		return EXIT_SETUP;
 	release_leftover(fo);
 	use_realtime(fo);
+	r = start_tx(fo);
+	if (r < 0) {
+		log_err("cannot start the heartbeat threads: %s", strerror(-r));
+		return EXIT_SETUP;
+	}
 	r = caps_keep_net();
 	if (r < 0) {
 		log_err("cannot drop capabilities to CAP_NET_ADMIN+CAP_NET_RAW");

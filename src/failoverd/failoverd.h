@@ -19,6 +19,7 @@ struct sd_event_source;
 struct vip;
 struct link_mon;
 struct pos;
+struct hbtx;
 
 #define FO_SEQ_MAX 8    /* sequences waiting behind a running notify hook */
 
@@ -32,11 +33,10 @@ struct fo {
 	char *ctl_path;
 
 	int hb_fd, ctl_fd, garp_fd, na_fd, ifindex;
-	uint64_t seq;
+	uint64_t seq;                   /* the first sequence number */
+	struct hbtx *tx;                /* heartbeat sender threads */
 	struct hb_rx rx;
-	uint64_t tx_ok, tx_err;
-	uint64_t hb_due_us;             /* next heartbeat on the fixed grid */
-	uint64_t hb_late, hb_gaps;      /* timer woke > 1 interval late; rx gaps > 2 */
+	uint64_t hb_gaps;               /* rx gaps > 2 intervals */
 	uint8_t mac[6];
 	/* the announcement: gratuitous ARP (IPv4 VIP) or unsolicited NA (IPv6) */
 	uint8_t garp_pkt[GARP_LEN > NA_LEN ? GARP_LEN : NA_LEN];
@@ -65,7 +65,7 @@ struct fo {
 	bool check_ok;
 
 	struct sd_event *ev;
-	struct sd_event_source *hb_timer, *tick_timer, *garp_timer, *check_timer;
+	struct sd_event_source *tick_timer, *garp_timer, *check_timer;
 	struct sd_event_source *hook_child, *hook_timer;
 };
 

@@ -20,6 +20,7 @@
 
 struct pos {
 	const char *path;
+	int (*init)(void);
 	pthread_t thread;
 	int64_t value;          /* atomic */
 	int stop;               /* atomic */
@@ -94,7 +95,13 @@ static void *pos_thread(void *arg)
 {
 	struct pos *p = arg;
 	const struct timespec step = { 0, POS_STEP_MS * 1000000L };
+	int r = p->init ? p->init() : 0;
 
+	if (r < 0) {
+		log_err("replication position: thread set-up: %s; advertising none",
+			strerror(-r));
+		return NULL;
+	}
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		fetch_once(p);
 		for (int i = 0; i < POS_PERIOD_MS / POS_STEP_MS &&
@@ -129,7 +136,7 @@ static int spawn(struct pos *p)
 	return -r;
 }
 
-int pos_start(const char *ctl_path, struct pos **ret)
+int pos_start(const char *ctl_path, int (*init)(void), struct pos **ret)
 {
 	struct pos *p = calloc(1, sizeof(*p));
 	int r;
@@ -137,6 +144,7 @@ int pos_start(const char *ctl_path, struct pos **ret)
 	if (!p)
 		return -ENOMEM;
 	p->path = ctl_path;
+	p->init = init;
 	r = spawn(p);
 	if (r < 0) {
 		free(p);

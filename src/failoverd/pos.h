@@ -25,9 +25,11 @@
 
 struct pos;
 
-/* Start asking mirrord at ctl_path (borrowed until pos_stop).  0 or
- * -errno (the thread could not be created). */
-int pos_start(const char *ctl_path, struct pos **ret);
+/* Start asking mirrord at ctl_path (borrowed until pos_stop).  The thread
+ * first runs init when not NULL (failoverd: drop its capabilities) and
+ * stops there if it fails.  0 or -errno (the thread could not be
+ * created). */
+int pos_start(const char *ctl_path, int (*init)(void), struct pos **ret);
 /* The last position (ms since the epoch), 0 = unknown.  Never blocks. */
 int64_t pos_get(const struct pos *p);
 /* Stop the thread (within POS_TIMEOUT_MS + 100 ms) and free.  NULL: no-op. */
