@@ -34,6 +34,13 @@ log "false takeovers (slave became master): $false_takeovers"
 log "master left MASTER: $master_changes times; client answered by slave: $switches times"
 log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 for h in master slave; do log "$h: $(fo_ctl "$h" status)"; done
+# the sender side (late heartbeats) and the receiver side (gaps) of each node
+for h in master slave; do
+	log "$h: $(awk '/heartbeat sent [0-9]+ ms late/ {n++; v = $5 + 0; if (v > m) m = v}
+		END {printf "%d heartbeats sent > 1 interval late, worst %d ms", n, m}' "$T_DIR/fo_$h.log");" \
+		"$(awk '/heartbeat gap [0-9]+ ms/ {n++; v = $5 + 0; if (v > m) m = v}
+		END {printf "%d gaps > 2 intervals heard, worst %d ms", n, m}' "$T_DIR/fo_$h.log")"
+done
 grep -h "state .* -> " "$T_DIR/fo_master.log" "$T_DIR/fo_slave.log" | sed 's/^/  /'
 # SOAK_KEEP=DIR keeps the daemons' logs and the probe log for a post-mortem
 if [ -n "${SOAK_KEEP:-}" ]; then
