@@ -97,7 +97,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     " rx_ok=%" PRIu64 " rx_bad_hmac=%" PRIu64 " rx_replay=%" PRIu64
 		     " rx_bad_other=%" PRIu64 " tx_ok=%" PRIu64 " tx_late=%" PRIu64
 		     " tx_err=%" PRIu64 " tx_threads=%u"
-		     " rx_gaps=%" PRIu64 " garp_sent=%" PRIu64
+		     " rx_gaps=%" PRIu64 " stalls=%" PRIu64 " garp_sent=%" PRIu64
 		     " realtime=%s rt_demotions=%" PRIu64
 		     " position=%" PRIu64 " peer_lag_ms=%" PRId64
 		     " link=%s check=%s reason=\"%s\"\n",
@@ -110,7 +110,7 @@ static int status_line(struct fo *fo, char *buf, size_t len)
 		     fo->rx.count[HB_BAD_LEN] + fo->rx.count[HB_BAD_MAGIC] +
 			     fo->rx.count[HB_BAD_VERSION] + fo->rx.count[HB_BAD_FIELD] +
 			     fo->rx.count[HB_BAD_PEER],
-		     tx_ok, tx_late, tx_err, hbtx_threads(fo->tx), fo->hb_gaps, fo->garp_sent,
+		     tx_ok, tx_late, tx_err, hbtx_threads(fo->tx), fo->hb_gaps, fo->stalls, fo->garp_sent,
 		     rt_active() ? "yes" : "no", rt_demotions(), f->local_position,
 		     fsm_lag_ms(f), fo->link_up ? "up" : "down",
 		     fo->check_ok ? "ok" : "fail", f->last_reason);

@@ -607,6 +607,23 @@ static int on_check_timer(sd_event_source *s, uint64_t usec, void *ud)
 	return 0;
 }
 
+/* A tick half an interval late or more: this node did not run, and when
+ * the whole machine stops (a paused VM, every CPU held by the kernel) the
+ * peer's heartbeats stop with it.  The fsm then gives the peer one
+ * interval after the stall before it counts as dead (fsm_note_stall). */
+static void note_stall(struct fo *fo, uint64_t due_us)
+{
+	uint64_t now = 0;
+
+	if (sd_event_now(fo->ev, CLOCK_MONOTONIC, &now) < 0 || now <= due_us ||
+	    now - due_us < (uint64_t)fo->fc->interval_ms * 500)
+		return;
+	fo->stalls++;
+	log_info("loop woke %" PRIu64 " ms late (this node stalled): the peer gets "
+		 "one interval from now", (now - due_us) / 1000);
+	fsm_note_stall(&fo->fsm, fo_now_ms());
+}
+
 /* The fsm ticks every interval / 5, and exactly when the peer would count
  * as dead, so detection does not wait for the next regular tick. */
 static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
@@ -614,6 +631,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 	struct fo *fo = ud;
 	int64_t t = fo->fc->interval_ms / 5, until;
 
+	note_stall(fo, usec);
 	rt_poll(fo_now_ms());
 	fsm_set_local_position(&fo->fsm, (uint64_t)pos_get(fo->pos));
 	check_poll(fo);

@@ -37,6 +37,7 @@ struct fo {
 	struct hbtx *tx;                /* heartbeat sender threads */
 	struct hb_rx rx;
 	uint64_t hb_gaps;               /* rx gaps > 2 intervals */
+	uint64_t stalls;                /* the loop woke >= interval / 2 late */
 	uint8_t mac[6];
 	/* the announcement: gratuitous ARP (IPv4 VIP) or unsolicited NA (IPv6) */
 	uint8_t garp_pkt[GARP_LEN > NA_LEN ? GARP_LEN : NA_LEN];

@@ -143,16 +143,32 @@ static int64_t heard_ref(const struct fsm *f)
 	return ref;
 }
 
+/* The last instant the peer still counts as alive (see fsm_note_stall). */
+static int64_t alive_until(const struct fsm *f)
+{
+	int64_t ref = heard_ref(f), until = ref + dead_ms(f);
+
+	if (f->stall_end_ms > ref && f->stall_end_ms + f->cfg.interval_ms > until)
+		until = f->stall_end_ms + f->cfg.interval_ms;
+	return until;
+}
+
 static bool peer_alive(const struct fsm *f, int64_t now)
 {
-	return now - heard_ref(f) <= dead_ms(f);
+	return now <= alive_until(f);
 }
 
 int64_t fsm_dead_at(const struct fsm *f)
 {
 	if (f->state != FSM_BACKUP)
 		return INT64_MAX;
-	return heard_ref(f) + dead_ms(f) + 1;
+	return alive_until(f) + 1;
+}
+
+void fsm_note_stall(struct fsm *f, int64_t end_ms)
+{
+	if (end_ms > f->stall_end_ms)
+		f->stall_end_ms = end_ms;
 }
 
 /* A node that was master and hears a master with a newer term was deposed. */
@@ -281,12 +297,26 @@ static void backup_eval(struct fsm *f, struct fsm_out *out, int64_t now)
 	}
 }
 
-static void master_hb(struct fsm *f, struct fsm_out *out, int64_t now)
+/* The peer gave up the VIP after a dual-master episode.  Its last
+ * announcements may have come after ours and left the neighbours pointing
+ * at it; announce once more so they point here.  Without this, a client
+ * could wait for the next periodic refresh after a healed partition. */
+static void peer_left_master(struct fsm *f, struct fsm_out *out)
+{
+	note(out, "peer %s left MASTER (now %s), re-announcing", f->peer.name,
+	     fsm_state_name(f->peer.state));
+	out->actions |= FSM_ACT_NOTE | FSM_ACT_GARP;
+}
+
+static void master_hb(struct fsm *f, struct fsm_out *out, int64_t now, bool was_master)
 {
 	const struct fsm_peer *pe = &f->peer;
 
-	if (pe->state != FSM_MASTER)
+	if (pe->state != FSM_MASTER) {
+		if (was_master)
+			peer_left_master(f, out);
 		return;
+	}
 	if (fsm_cmp(pe->term, pe->priority, pe->name, f->p.term,
 		    fsm_advertised_priority(f), f->cfg.name) > 0) {
 		note(out, "dual master: peer %s wins (term %llu prio %u)", pe->name,
@@ -341,6 +371,8 @@ static void health_changed(struct fsm *f, struct fsm_out *out, int64_t now)
 static void on_hb(struct fsm *f, const struct fsm_event *ev, int64_t now,
 		  struct fsm_out *out)
 {
+	bool was_master = f->peer_seen && f->peer.state == FSM_MASTER;
+
 	record_peer(f, ev, now);
 	switch (f->state) {
 	case FSM_INIT:
@@ -361,7 +393,7 @@ static void on_hb(struct fsm *f, const struct fsm_event *ev, int64_t now,
 		backup_eval(f, out, now);
 		break;
 	case FSM_MASTER:
-		master_hb(f, out, now);
+		master_hb(f, out, now, was_master);
 		break;
 	case FSM_FAULT:
 		if (deposed(f)) {

@@ -114,6 +114,7 @@ struct fsm {
 	bool lag_noted;
 	bool peer_seen;
 	int64_t peer_last_ms;
+	int64_t stall_end_ms;          /* this node's last stall ended (0: none) */
 	struct fsm_peer peer;
 	uint64_t local_position;
 	char last_reason[128];
@@ -133,6 +134,15 @@ int fsm_step(struct fsm *f, const struct fsm_event *ev, int64_t now_ms,
  * heard before (INT64_MAX in other states), so the caller can tick right
  * then instead of up to one tick period later. */
 int64_t fsm_dead_at(const struct fsm *f);
+
+/* This node itself did not run until end_ms (its loop woke that late):
+ * when the whole machine stops, the peer's heartbeats stop with it (on
+ * one host, or a paused VM), so a silence that ends less than one
+ * interval after such a stall is not the peer's fault.  The peer then
+ * counts as dead no earlier than one interval after the stall (and never
+ * earlier than without it): detection waits only when this node could
+ * not watch, and then by one interval at most. */
+void fsm_note_stall(struct fsm *f, int64_t end_ms);
 
 /* The local mirrord's replication position (same unit as fsm_peer), to
  * advertise. */

@@ -16,9 +16,15 @@ is_state master master || fail "master should still be master (it reaches the cl
 
 # Both nodes announce the VIP during the partition; point the client at
 # the loser-to-be, so that the heal has something to fix.
+# (retried: a periodic announcement of the slave may undo it)
 mac=$(in_ns master cat /sys/class/net/eth0/address)
-in_ns client ip neigh replace "$VIP" lladdr "$mac" dev eth0 nud stale
-wait_until 2 "client answered by master before the heal" probe_is master
+to_master() {
+	in_ns client ip neigh replace "$VIP" lladdr "$mac" dev eth0 nud stale &&
+		sleep 0.1 && probe_is master
+}
+burst_over() { [ "$(fo_field slave garp_sent)" -ge 5 ]; }
+wait_until 5 "the slave's takeover announcements" burst_over
+wait_until 5 "client answered by master before the heal" to_master
 
 t0=$(now_ms)
 in_ns master ip route del blackhole "$(host_addr slave)/32"

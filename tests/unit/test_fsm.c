@@ -343,6 +343,41 @@ static void test_heard_time(void **state)
 	assert_int_equal(o.to, FSM_MASTER);
 }
 
+/* A stall of this node near the deadline gives the peer one interval
+ * after it; a stall long before the deadline, or before the last
+ * heartbeat, changes nothing. */
+static void test_own_stall(void **state)
+{
+	struct fsm f;
+	struct fsm_out o;
+
+	make_backup(&f);
+	step(&f, hb("beta", FSM_MASTER, 100, 1), 1000);
+	fsm_note_stall(&f, 1100);                      /* early: no effect */
+	assert_int_equal(fsm_dead_at(&f), 1000 + IV * DEAD + 1);
+	fsm_note_stall(&f, 900);                       /* never moves back */
+	assert_int_equal(f.stall_end_ms, 1100);
+	fsm_note_stall(&f, 1290);                      /* woke just before the deadline */
+	assert_int_equal(fsm_dead_at(&f), 1290 + IV + 1);
+	o = step(&f, simple(FSM_EV_TICK), 1000 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, simple(FSM_EV_TICK), 1290 + IV);
+	assert_int_equal(o.to, FSM_BACKUP);
+	/* the peer's late heartbeat arrives: back to the normal deadline */
+	step(&f, hb("beta", FSM_MASTER, 100, 1), 1320);
+	assert_int_equal(fsm_dead_at(&f), 1320 + IV * DEAD + 1);
+	o = step(&f, simple(FSM_EV_TICK), 1320 + IV * DEAD + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+	/* a stall with a silent peer: taken over one interval after it */
+	make_backup(&f);
+	step(&f, hb("beta", FSM_MASTER, 100, 1), 1000);
+	fsm_note_stall(&f, 1500);
+	o = step(&f, simple(FSM_EV_TICK), 1500 + IV);
+	assert_int_equal(o.to, FSM_BACKUP);
+	o = step(&f, simple(FSM_EV_TICK), 1500 + IV + 1);
+	assert_int_equal(o.to, FSM_MASTER);
+}
+
 static void test_backup_peer_fault_or_stale(void **state)
 {
 	struct fsm f;
@@ -577,6 +612,15 @@ static void test_dual_master_we_win(void **state)
 	assert_true(o.actions & FSM_ACT_GARP);
 	assert_true(o.actions & FSM_ACT_SEND_HB);
 	assert_false(o.actions & FSM_ACT_VIP_DEL);
+	/* the loser gives up: announce once more (its last GARP may have
+	 * come after ours), then nothing while it stays out */
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 2100);
+	assert_int_equal(o.to, FSM_MASTER);
+	assert_true(o.actions & FSM_ACT_GARP);
+	o = step(&f, hb("beta", FSM_STALE, 100, 1), 2200);
+	assert_int_equal(o.actions, 0);
+	o = step(&f, hb("beta", FSM_BACKUP, 100, 2), 2300);
+	assert_int_equal(o.actions, 0);
 }
 
 static void test_dual_master_higher_term_wins(void **state)
@@ -828,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_backup_takes_over_after_dead),
 		cmocka_unit_test(test_dead_at),
 		cmocka_unit_test(test_heard_time),
+		cmocka_unit_test(test_own_stall),
 		cmocka_unit_test(test_backup_peer_fault_or_stale),
 		cmocka_unit_test(test_backup_no_preempt_by_default),
 		cmocka_unit_test(test_backup_preempt),
