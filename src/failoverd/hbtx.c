@@ -16,7 +16,7 @@
 #include "log.h"
 #include "pos.h"
 
-#define HBTX_START_MS 2000      /* a thread must be ready within this */
+#define HBTX_START_MS 5000      /* a thread must be ready within this */
 
 struct hbtx;
 
@@ -92,12 +92,12 @@ static void claim(struct hbtx *t, uint64_t due)
 	if (!__atomic_compare_exchange_n(&t->due_ns, &due, next, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;                   /* another CPU was first */
+	send_one(t);                      /* before logging, which may block */
 	if (now > due + t->iv_ns) {
 		__atomic_add_fetch(&t->late, 1, __ATOMIC_RELAXED);
 		log_info("heartbeat sent %" PRIu64 " ms late (every CPU busy?)",
 			 (now - due) / 1000000);
 	}
-	send_one(t);
 }
 
 static void run_loop(struct hbtx *t)
@@ -248,6 +248,8 @@ int hbtx_start(const struct hbtx_config *c, const struct fsm_peer *tmpl, uint64_
 
 void hbtx_update(struct hbtx *t, const struct fsm_peer *tmpl)
 {
+	if (!t)
+		return;
 	pthread_mutex_lock(&t->mu);
 	t->tmpl = *tmpl;
 	pthread_mutex_unlock(&t->mu);
@@ -255,12 +257,14 @@ void hbtx_update(struct hbtx *t, const struct fsm_peer *tmpl)
 
 void hbtx_set_pos(struct hbtx *t, const struct pos *p)
 {
-	__atomic_store_n(&t->pos, p, __ATOMIC_RELEASE);
+	if (t)
+		__atomic_store_n(&t->pos, p, __ATOMIC_RELEASE);
 }
 
 void hbtx_send_now(struct hbtx *t)
 {
-	send_one(t);
+	if (t)
+		send_one(t);
 }
 
 void hbtx_stats(const struct hbtx *t, uint64_t *ret_ok, uint64_t *ret_err,
