@@ -94,18 +94,23 @@ static void rearm(sd_event_source *s, uint64_t ms)
 
 /* ---- heartbeats ---- */
 
-/* What the sender threads put in heartbeats; refreshed before the actions
- * of every fsm step run, so a heartbeat sent for a transition says the
- * new state. */
+/* What the sender threads put in heartbeats (the position they add). */
+static void tx_template(const struct fo *fo, struct fsm_peer *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->name, sizeof(ret->name), "%s", fo->conf.node_name);
+	ret->state = fo->fsm.state;
+	ret->priority = fsm_advertised_priority(&fo->fsm);
+	ret->term = fo->fsm.p.term;
+}
+
+/* Refreshed before the actions of every fsm step run, so a heartbeat
+ * sent for a transition says the new state. */
 static void tx_refresh(struct fo *fo)
 {
 	struct fsm_peer n;
 
-	memset(&n, 0, sizeof(n));
-	snprintf(n.name, sizeof(n.name), "%s", fo->conf.node_name);
-	n.state = fo->fsm.state;
-	n.priority = fsm_advertised_priority(&fo->fsm);
-	n.term = fo->fsm.p.term;
+	tx_template(fo, &n);
 	hbtx_update(fo->tx, &n);
 }
 
@@ -1004,11 +1009,7 @@ static int start_tx(struct fo *fo)
 	};
 	struct fsm_peer n;
 
-	memset(&n, 0, sizeof(n));
-	snprintf(n.name, sizeof(n.name), "%s", fo->conf.node_name);
-	n.state = fo->fsm.state;
-	n.priority = fsm_advertised_priority(&fo->fsm);
-	n.term = fo->fsm.p.term;
+	tx_template(fo, &n);
 	return hbtx_start(&c, &n, fo->seq, &fo->tx);
 }
 
