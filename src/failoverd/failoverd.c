@@ -624,8 +624,14 @@ static void note_stall(struct fo *fo, uint64_t due_us)
 	    now - due_us < (uint64_t)fo->fc->interval_ms * 500)
 		return;
 	fo->stalls++;
-	log_info("loop woke %" PRIu64 " ms late (this node stalled): the peer gets "
-		 "one interval from now", (now - due_us) / 1000);
+	/* short stalls are frequent on a busy machine: counted, logged at
+	 * debug; one of a whole interval or more is worth a line */
+	if (now - due_us >= (uint64_t)fo->fc->interval_ms * 1000)
+		log_info("loop woke %" PRIu64 " ms late (this node stalled): the peer "
+			 "gets one interval from now", (now - due_us) / 1000);
+	else
+		log_debug("loop woke %" PRIu64 " ms late (this node stalled)",
+			  (now - due_us) / 1000);
 	fsm_note_stall(&fo->fsm, fo_now_ms());
 }
 
