@@ -23,12 +23,15 @@ ka_conf() { # ka_conf NODE PEER PRIO
 	adv=$(awk -v i="$FO_IV" 'BEGIN {printf "%g", i / 1000}')
 	# keepalived's VRRP process gets the same real-time priority as
 	# failoverd's loop (and its memory locked), so neither wins on
-	# scheduling alone
+	# scheduling alone; and the same CPU guard as failoverd's soft limit
+	# (200 ms): at keepalived's default, 10 ms, this busy machine had its
+	# VRRP process killed at start-up and respawned 4 s later
 	cat >"$T_DIR/ka-$1.conf" <<CONF
 global_defs {
 	vrrp_version 3
 	script_user root
 	vrrp_rt_priority 10
+	vrrp_rlimit_rttime 200000
 	vrrp_no_swap
 }
 vrrp_instance VI {
