@@ -1034,6 +1034,9 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 
 	if (synced)
 		l->dirty_since = 0;
+	else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
+					 (l->j && journal_count(l->j) > 0)))
+		l->dirty_since = now;   /* work from before we watched: start-up */
 	pthread_mutex_lock(&l->mu);
 	l->st.connected = s != NULL;
 	l->st.reconciling = l->scan != NULL;

@@ -3,8 +3,10 @@
 # (one configuration file each), max_lag_sec = 2.  The master's failoverd
 # advertises its mirrord's replication position in its heartbeats.
 #  1. The slave's mirrord is stopped while the master keeps writing: the
-#     copy falls behind; when the master powers off, the slave refuses to
-#     take over, says why, and leaves the VIP alone.
+#     copy falls behind (and stays behind when the master's mirrord
+#     restarts with the changes in its journal); when the master powers
+#     off, the slave refuses to take over, says why, and leaves the VIP
+#     alone.
 #  2. The slave's mirrord is back and has caught up, the master returns:
 #     when it powers off again, the slave takes over and logs the RPO.
 . "$(dirname "$0")/lib.sh"
@@ -45,6 +47,14 @@ echo two >"$M/a"
 echo new >"$M/b"
 wait_until 10 "the slave sees its copy lag > 2.5 s" lag_above 2500
 log "lagging: the slave's copy lags $(lag) ms"
+# a restart of the master's mirrord does not make the copy current: the
+# changes still wait in its journal, so the lag grows again from there
+stop_pid "$PID_source" TERM
+start_bg master source2 "$MIRRORD" -f -c "$T_DIR/master.conf"
+lag_dropped() { lag_below 2000; }
+wait_until 10 "the restarted mirrord answers" lag_dropped
+wait_until 10 "the lag grows again after the restart" lag_above 2500
+log "after the master's mirrord restarted: the slave's copy lags $(lag) ms"
 stop_pid "$PID_fo_master" KILL
 in_ns master ip addr del "$VIP/24" dev eth0
 refused() { grep -q "refusing to promote: copy lags [0-9]* ms > max_lag 2 s" "$T_DIR/fo_slave.log"; }
