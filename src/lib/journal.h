@@ -150,6 +150,14 @@ int journal_iter_new(struct journal *j, uint64_t from_seq, struct journal_iter *
 int journal_iter_next(struct journal_iter *it, struct journal_rec *ret_rec);
 void journal_iter_free(struct journal_iter *it);   /* NULL is a no-op */
 
+/* Read-only access for another process or thread than the owner (the
+ * owner may be appending): the header of the journal file open on fd.  0
+ * with *ret_id and *ret_keep_from, -EBADMSG (corrupt or short),
+ * -EPROTONOSUPPORT, -errno.  Records follow at JOURNAL_HDR_LEN; decode them
+ * with journal_rec_decode and stop at the first that does not decode (a
+ * tail being written). */
+int journal_read_header(int fd, uint64_t *ret_id, uint64_t *ret_keep_from);
+
 /* Pure codec, no I/O.  encode: record length written, or -ENOBUFS if cap
  * is too small, -EINVAL for invalid arguments (as journal_append).
  * decode: record length consumed with *ret_rec pointing into buf (paths

@@ -41,6 +41,13 @@ static const struct proto_row proto_table[] = {
 	[MSG_END_OK] = { "END_OK", TO_SOURCE, 48, 48, 0 },
 	[MSG_PING] = { "PING", BOTH, 8, 8, 0 },
 	[MSG_PONG] = { "PONG", BOTH, 8, 8, 0 },
+	[MSG_CHANGES] = { "CHANGES", TO_SOURCE, 25, 25, 0 },
+	[MSG_CHANGE] = { "CHANGE", TO_SOURCE, 1, PROTO_BATCH_MAX, 0 },
+	[MSG_CHANGES_END] = { "CHANGES_END", TO_SOURCE, 16, 16, 0 },
+	[MSG_PATHS] = { "PATHS", TO_SINK, 1, PROTO_BATCH_MAX, 0 },
+	[MSG_PATHS_END] = { "PATHS_END", TO_SINK, 8, 8, 0 },
+	[MSG_DIGESTS] = { "DIGESTS", TO_SOURCE, 1, PROTO_BATCH_MAX, 0 },
+	[MSG_DIGESTS_END] = { "DIGESTS_END", TO_SOURCE, 16, 16, 0 },
 };
 
 #define N_ROWS (sizeof(proto_table) / sizeof(proto_table[0]))
@@ -188,6 +195,14 @@ void proto_put_chunk(struct wbuf *out, uint8_t type, uint8_t flags, uint64_t id,
 	wbuf_put_u64(out, id);
 	wbuf_put_raw(out, p, len);
 	frame_end(out, at, type, flags);
+}
+
+void proto_put_raw(struct wbuf *out, uint8_t type, const void *p, size_t len)
+{
+	size_t at = frame_begin(out);
+
+	wbuf_put_raw(out, p, len);
+	frame_end(out, at, type, 0);
 }
 
 void proto_put_file_end(struct wbuf *out, const struct proto_file_end *m)

@@ -28,6 +28,13 @@
 					tree (scan feed), the client receives */
 #define PROTO_FEATURE_DEMOTE 0x2     /* the sink side asks its local failoverd to
 					"demote" and answers HELLO_OK or ERROR */
+#define PROTO_FEATURE_CHANGES 0x4    /* the sink side lists the paths changed on
+					it since its promotion (CHANGES...) */
+#define PROTO_FEATURE_PATHS 0x8      /* with PULL: the client first names the
+					paths to send (PATHS...), no full scan */
+#define PROTO_FEATURE_DIGESTS 0x10   /* the sink side sends the content digest
+					of every file of its tree (DIGESTS...) */
+#define PROTO_BATCH_MAX 262144       /* payload of one CHANGE/PATHS/DIGESTS frame */
 
 enum proto_msg {
 	MSG_HELLO = 1,       /* source -> sink: magic, versions, features, mirror, node */
@@ -50,6 +57,13 @@ enum proto_msg {
 	MSG_END_OK = 35,     /* id, stats */
 	MSG_PING = 40,
 	MSG_PONG = 41,
+	MSG_CHANGES = 50,    /* sink side -> client: journal id, first, last, status */
+	MSG_CHANGE = 51,     /* sink side -> client: a batch of change records */
+	MSG_CHANGES_END = 52,/* sink side -> client: record count, last sequence */
+	MSG_PATHS = 53,      /* client -> sink side: a batch of path requests */
+	MSG_PATHS_END = 54,  /* client -> sink side: request count */
+	MSG_DIGESTS = 55,    /* sink side -> client: a batch of file digests */
+	MSG_DIGESTS_END = 56,/* sink side -> client: record count, errors */
 };
 
 enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
@@ -126,6 +140,9 @@ void proto_put_need(struct wbuf *out, uint64_t id, uint8_t mode);
 void proto_put_done(struct wbuf *out, uint64_t id, int32_t status);
 void proto_put_end_ok(struct wbuf *out, const struct proto_end_ok *m);
 void proto_put_append(struct wbuf *out, const struct proto_append *m);
+/* A frame whose payload the caller built (the record batches of
+ * restlist.h, and their headers). */
+void proto_put_raw(struct wbuf *out, uint8_t type, const void *p, size_t len);
 
 /* Decoders: 0 or -EBADMSG.  Pointers in the results borrow from payload;
  * proto_get_entry copies into ret (caller: entry_clear) and validates paths,
