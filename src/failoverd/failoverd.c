@@ -26,6 +26,7 @@
 #include <systemd/sd-event.h>
 
 #include "caps.h"
+#include "ctlsock.h"
 #include "failoverd.h"
 #include "hmac.h"
 #include "hbtx.h"
@@ -273,21 +274,40 @@ static const char *mirrord_ctl_path(const struct fo *fo)
 	return fo->conf.control_socket;
 }
 
-/* Tell the local mirrord to promote or demote every configured mirror.
- * The request will be one line per mirror, "promote <mirror>\n" or
- * "demote <mirror>\n", on a unix stream socket at mirrord_ctl_path(),
- * answered by "ok" or "error <text>".  mirrord has no such command yet:
- * until it has, log what would be sent and go on (a no-op). */
+/* Tell the local mirrord to promote or demote every configured mirror:
+ * one request line per mirror, "promote <mirror>" or "demote <mirror>", on
+ * its control socket (mirrord_ctl_path()), answered by "ok" or "error
+ * <text>".  Bounded by MIRRORD_CTL_MS per mirror, as the loop waits
+ * meanwhile; a mirrord that does not answer is logged and the state change
+ * goes on (the VIP matters more than the journal; mirrorctl promote can
+ * be repeated by hand). */
+#define MIRRORD_CTL_MS 500
+
 static void mirror_request(struct fo *fo, const char *verb)
 {
 	if (fo->conf.n_mirrors == 0) {
 		log_info("mirrord %s: no [mirror] configured, skipped", verb);
 		return;
 	}
-	for (size_t i = 0; i < fo->conf.n_mirrors; i++)
-		log_info("mirrord %s %s: not available yet (would send \"%s %s\" to %s), skipped",
-			 verb, fo->conf.mirrors[i].name, verb, fo->conf.mirrors[i].name,
-			 mirrord_ctl_path(fo));
+	for (size_t i = 0; i < fo->conf.n_mirrors; i++) {
+		const char *name = fo->conf.mirrors[i].name;
+		char *req = NULL, *reply = NULL;
+		if (asprintf(&req, "%s %s", verb, name) < 0) {
+			log_err("mirrord %s %s: out of memory, skipped", verb, name);
+			continue;
+		}
+		int rc = ctlsock_request(mirrord_ctl_path(fo), req, MIRRORD_CTL_MS, &reply);
+		if (rc < 0)
+			log_err("mirrord %s %s: %s: %s (run \"mirrorctl %s %s\" once mirrord "
+				"answers)", verb, name, mirrord_ctl_path(fo), strerror(-rc), verb,
+				name);
+		else if (strncmp(reply, "ok", 2) != 0)
+			log_err("mirrord %s %s: %s", verb, name, reply);
+		else
+			log_notice("mirrord %s %s: done", verb, name);
+		free(req);
+		free(reply);
+	}
 }
 
 static void mirror_promote(struct fo *fo)

@@ -17,6 +17,7 @@
 #include "control.h"
 #include "live.h"
 #include "log.h"
+#include "promote.h"
 #include "push.h"
 #include "serve.h"
 #include "status.h"
@@ -278,7 +279,7 @@ static void live_probe(void *ctx, struct status_source *ret)
 static int run_daemon(const struct conf *c)
 {
 	const struct conf_mirror *src;
-	struct control_hooks hooks = { .reload = reload, .ctx = (void *)c };
+	struct control_hooks hooks = { .role = promote_role, .reload = reload, .ctx = (void *)c };
 	struct control *ctl = NULL;
 	struct live *l = NULL;
 	int rc;
@@ -304,6 +305,8 @@ static int run_daemon(const struct conf *c)
 	}
 	if (src)
 		status_set_probe(src->name, live_probe, l);
+	if (promote_init(c) < 0)
+		log_err("out of memory: promotions persisted in %s not resumed", c->state_dir);
 	control_ready(ctl);
 	rc = serve_run(c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
 	stop_flag = 1;
@@ -311,6 +314,7 @@ static int run_daemon(const struct conf *c)
 		status_set_probe(src->name, NULL, NULL);
 	live_join(l);
 	control_stop(ctl);
+	promote_shutdown();
 	status_free();
 	log_notice("mirrord stopping");
 	return rc;

@@ -5,7 +5,11 @@
  * of its tree while the client (the returning master) runs the receiver.
  * PROTO_FEATURE_DEMOTE asks this node's failoverd to release the VIP
  * ("demote" on "<[node] control_socket>-failoverd") before anything else.
- * doc/PROTOCOL.md describes both. */
+ * PROTO_FEATURE_CHANGES lists the paths changed on this node since its
+ * promotion (changes.h); PROTO_FEATURE_PATHS, with PULL, has the client
+ * name the paths to send first (pathfeed.h); PROTO_FEATURE_DIGESTS sends the
+ * content digest of every file (treedigest.h).  doc/PROTOCOL.md describes
+ * them all. */
 #ifndef MIRRORD_PULL_H
 #define MIRRORD_PULL_H
 
@@ -13,7 +17,12 @@
 
 #include "conf.h"
 #include "exclude.h"
+#include "proto.h"
 #include "stream.h"
+
+/* The HELLO features that make a session a reverse one (served here). */
+#define PULL_FEATURES (PROTO_FEATURE_PULL | PROTO_FEATURE_DEMOTE | PROTO_FEATURE_CHANGES | \
+		       PROTO_FEATURE_DIGESTS)
 
 /* Serve one reverse session on s, right after HELLO (the mirror is claimed
  * by the caller).  rootfd is m's root (or -errno when it could not be

@@ -16,6 +16,7 @@
 #include "fsmeta.h"
 #include "log.h"
 #include "net.h"
+#include "promote.h"
 #include "proto.h"
 #include "pull.h"
 #include "receiver.h"
@@ -176,8 +177,13 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
 			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
 	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i] };
-	if (features & (PROTO_FEATURE_PULL | PROTO_FEATURE_DEMOTE)) {
+	if (features & PULL_FEATURES) {
 		(void)pull_run(c, m, rootfd, s, se->peer, se->sv->ex[i], features);
+	} else if (promote_active(m->name)) {
+		log_warn("mirror %s: push from %s refused: the mirror is promoted on this node "
+			 "(restore the old master with mirror-restore, or demote it first)",
+			 m->name, se->peer);
+		send_error(s, EROFS, "mirror promoted on this node: no pushes until it is demoted");
 	} else if (rootfd < 0) {
 		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rootfd));
 		send_error(s, (int)-rootfd, "cannot open mirror root");

@@ -1,0 +1,51 @@
+/* localjournal: the promoted sink's journal of its own changes.
+ *
+ * After a takeover the slave is the source of truth: clients of the VIP
+ * write into its copy of the mirror.  While a mirror is promoted
+ * (promote.h) this module watches its tree (watch.h), settles and pairs
+ * the events (coalesce.h) and records every change in a journal of its own
+ * (journal.h) in <state_dir>/<mirror>/promoted/, so that mirror-restore(8)
+ * on the returning master can ask for the paths changed since the
+ * promotion instead of comparing whole trees (pull.h, CHANGES).
+ *
+ * Records: CREATE and UPSERT for a changed path, RENAME for a rename whose
+ * halves paired up, RESCAN "" when changes may have been missed (watcher
+ * restart, kernel queue overflow, too many pending changes, a restart of
+ * the daemon while promoted): a restore then compares the whole tree.  A
+ * watch failure on a subtree records RESCAN of that subtree.  Nobody
+ * acknowledges this journal, so nothing is compacted away; when it is full
+ * (journal_set_limits) or cannot be written, the file "incomplete" is
+ * created beside it and the list is reported as incomplete.
+ *
+ * One thread per promoted mirror; only one at a time while watch.c is
+ * single-instance (localjournal_start returns -EBUSY for a second). */
+#ifndef MIRRORD_LOCALJOURNAL_H
+#define MIRRORD_LOCALJOURNAL_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+
+#define LOCALJOURNAL_DIR "promoted"          /* under <state_dir>/<mirror> */
+#define LOCALJOURNAL_INCOMPLETE "incomplete" /* marker file in that directory */
+
+struct localjournal;
+
+/* Start journalling mirror m (c and m borrowed for the thread's life).
+ * fresh: a new promotion, any earlier journal is removed and a new one
+ * (new journal id) is started; else the existing journal continues and
+ * RESCAN "" is recorded first (changes made while nobody watched).  0 and
+ * *ret, or -errno (logged with the mirror name). */
+int localjournal_start(const struct conf *c, const struct conf_mirror *m, bool fresh,
+		       struct localjournal **ret);
+/* Record everything the watcher has reported so far, settled or not, and
+ * sync the journal; waits for the thread at most timeout_ms.  0 or -errno. */
+int localjournal_flush(struct localjournal *lj, int timeout_ms);
+/* Flush, stop the thread, close the journal (its files stay).  NULL is a
+ * no-op. */
+void localjournal_stop(struct localjournal *lj);
+
+/* "<state_dir>/<mirror>/promoted" as a heap string, or NULL. */
+char *localjournal_dir(const struct conf *c, const char *mirror);
+
+#endif
