@@ -122,6 +122,22 @@ int conflicts_add(struct conflicts *cf, const char *path, size_t len, bool subtr
 	return pset_add(subtree ? &cf->subtree : &cf->exact, path, len);
 }
 
+static bool pset_any_under(const struct pset *s, const char *p, size_t len)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strncmp(s->v[i], p, len) == 0 && (s->v[i][len] == '\0' || s->v[i][len] == '/'))
+			return true;
+	return false;
+}
+
+int conflicts_renamed(struct conflicts *cf, const char *from, size_t flen, const char *to,
+		      size_t tlen)
+{
+	if (!pset_any_under(&cf->exact, from, flen) && !pset_any_under(&cf->subtree, from, flen))
+		return 0;
+	return conflicts_add(cf, to, tlen, true);
+}
+
 int conflicts_load_journal(struct conflicts *cf, const char *jdir, uint64_t *ret_records)
 {
 	struct journal *j = NULL;
@@ -182,6 +198,11 @@ static bool newer_than(const struct stat *st, const struct entry *want)
 		(uint32_t)st->st_mtim.tv_nsec > want->mtime_nsec);
 }
 
+static bool ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
 static bool is_conflict(struct conflicts *cf, const char *path, size_t len,
 			const struct entry *want, const struct stat *st)
 {
@@ -190,10 +211,8 @@ static bool is_conflict(struct conflicts *cf, const char *path, size_t len,
 	/* Changed on this node after the slave's last acknowledgement, even
 	 * when the daemon died before it could journal it (a write in its
 	 * last moments).  ctime, which no one can set back. */
-	if (cf->o.changed_after.tv_sec != 0 &&
-	    (st->st_ctim.tv_sec > cf->o.changed_after.tv_sec ||
-	     (st->st_ctim.tv_sec == cf->o.changed_after.tv_sec &&
-	      st->st_ctim.tv_nsec > cf->o.changed_after.tv_nsec)))
+	if (cf->o.changed_after.tv_sec != 0 && ts_after(&st->st_ctim, &cf->o.changed_after) &&
+	    (cf->o.run_start.tv_sec == 0 || !ts_after(&st->st_ctim, &cf->o.run_start)))
 		return true;
 	if (pset_has(&cf->exact, path))
 		return true;

@@ -33,6 +33,8 @@ struct conflicts_opts {
 	bool by_mtime;         /* fallback rule when there is no journal */
 	struct timespec changed_after; /* files whose ctime is later are conflicts
 					  too (0: off); see mirror-restore.c */
+	struct timespec run_start;     /* ... unless it is this late: this run
+					  wrote them (0: no bound) */
 	bool dry_run;          /* record what would be kept, keep nothing */
 };
 
@@ -44,6 +46,10 @@ void conflicts_free(struct conflicts *cf);     /* NULL is a no-op */
 
 /* Mark path (and with subtree everything beneath it) as a conflict. */
 int conflicts_add(struct conflicts *cf, const char *path, size_t len, bool subtree);
+/* The restore renamed from -> to in this node's tree (a rename the slave
+ * made): conflicts at or beneath from are now beneath to.  0 or -errno. */
+int conflicts_renamed(struct conflicts *cf, const char *from, size_t flen, const char *to,
+		      size_t tlen);
 /* Add every path of the journal in jdir that the slave has not
  * acknowledged.  0 and *ret_records, -ENOENT when jdir holds no journal,
  * or -errno (the journal cannot be read: the caller stops). */

@@ -17,18 +17,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "changeset.h"
 #include "conf.h"
 #include "conflicts.h"
 #include "ctlsock.h"
 #include "exclude.h"
 #include "fsmeta.h"
 #include "log.h"
+#include "ownstate.h"
+#include "path.h"
 #include "progress.h"
 #include "proto.h"
 #include "receiver.h"
+#include "remote.h"
+#include "restlist.h"
 #include "scan.h"
 #include "session.h"
 #include "stream.h"
+#include "verify.h"
 
 enum exit_code {
 	EXIT_OK = 0,            /* restored (verified, failed back as asked) */
@@ -59,6 +65,8 @@ struct pass {                   /* one pull of one mirror */
 	const struct conf_mirror *m;
 	struct conflicts *cf;
 	struct timespec guard;  /* PASS_FINAL: master changes after it win */
+	const struct changeset *cs;   /* journal-driven: the paths to ask for (else NULL:
+				       * the whole tree) */
 	int rootfd;
 	uint64_t creates, changes, deletes, bytes, refused, listed;
 };
@@ -155,6 +163,34 @@ static double mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The PATHS requests of a journal-driven pass, in batches. */
+static int send_paths(struct stream *s, const struct changeset *cs)
+{
+	struct wbuf b;
+	size_t n = changeset_count(cs);
+	int rc = 0;
+
+	wbuf_init(&b, PROTO_BATCH_MAX);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct changeset_req *q = changeset_get(cs, i);
+		struct restlist_item it = { q->kind, q->path, q->len };
+		restlist_put_item(&b, &it);
+		if (b.err) {
+			rc = b.err;
+		} else if (restlist_batch_full(&b) || i + 1 == n) {
+			proto_put_raw(stream_out(s), MSG_PATHS, b.data, b.len);
+			wbuf_reset(&b);
+			rc = stream_flush(s);
+		}
+	}
+	wbuf_free(&b);
+	if (rc == 0) {
+		proto_put_id(stream_out(s), MSG_PATHS_END, n);
+		rc = stream_flush(s);
+	}
+	return rc;
+}
+
 /* One pull of ps->m into its tree.  EXIT_OK or an exit code (logged). */
 static int pull(const struct conf *c, struct pass *ps, const struct exclude *ex, bool quiet)
 {
@@ -162,12 +198,18 @@ static int pull(const struct conf *c, struct pass *ps, const struct exclude *ex,
 	char why[512], who[300];
 	int err = 0, rc;
 	double t0 = mono();
-	struct stream *s = session_connect(c, m, PROTO_FEATURE_PULL, CONNECT_MS, &err, why,
-					  sizeof(why));
+	uint64_t features = PROTO_FEATURE_PULL | (ps->cs ? PROTO_FEATURE_PATHS : 0);
+	struct stream *s = session_connect(c, m, features, CONNECT_MS, &err, why, sizeof(why));
 
 	if (!s) {
 		log_err("mirror %s: slave %s: %s", m->name, m->peer.text, why);
 		return EXIT_CONNECT;
+	}
+	if (ps->cs && (rc = send_paths(s, ps->cs)) < 0) {
+		log_err("mirror %s: cannot send the path list to %s: %s", m->name, m->peer.text,
+			strerror(-rc));
+		stream_free(s);
+		return EXIT_INCOMPLETE;
 	}
 	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
 			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
@@ -183,21 +225,23 @@ static int pull(const struct conf *c, struct pass *ps, const struct exclude *ex,
 	static const char *labels[] = { "restore", "dry run", "verify", "final pass" };
 	struct progress_src src = { &st->entries, &stream_stats(s)->bytes_in,
 				    ps->kind == PASS_RESTORE && isatty(STDERR_FILENO) ?
-				    count_entries(ps->rootfd, m, ex) : 0, labels[ps->kind] };
+				    (ps->cs ? changeset_count(ps->cs) :
+				     count_entries(ps->rootfd, m, ex)) : 0, labels[ps->kind] };
 	struct progress *pg = quiet ? NULL : progress_start(&src);
 	snprintf(who, sizeof(who), "mirror %s: pull from %s", m->name, m->peer.text);
 	rc = session_run_receiver(s, r, who);
 	progress_stop(pg);
 	double dt = mono() - t0;
-	uint64_t in = stream_stats(s)->bytes_in;
+	uint64_t in = stream_stats(s)->bytes_in, out = stream_stats(s)->bytes_out;
 	if (rc == 0 && st->ends == 0)
 		rc = -ECONNRESET;        /* closed before END: the pass is not complete */
 	printf("mirror %s: %s %s in %.2f s: %" PRIu64 " entries, %" PRIu64 " files (%" PRIu64
 	       " by delta), %" PRIu64 " created, %" PRIu64 " changed, %" PRIu64 " removed, %"
 	       PRIu64 " bytes of file data, %" PRIu64 " bytes received (%.1f MiB/s), %" PRIu64
-	       " errors\n", m->name, labels[ps->kind], rc == 0 ? "done" : "FAILED", dt,
-	       st->entries, st->files, st->deltas, ps->creates, ps->changes, ps->deletes,
-	       ps->bytes, in, dt > 0 ? in / dt / 1048576.0 : 0.0, st->errors + ps->refused);
+	       " bytes sent, %" PRIu64 " errors\n", m->name, labels[ps->kind],
+	       rc == 0 ? "done" : "FAILED", dt, st->entries, st->files, st->deltas, ps->creates,
+	       ps->changes, ps->deletes, ps->bytes, in, dt > 0 ? in / dt / 1048576.0 : 0.0, out,
+	       st->errors + ps->refused);
 	uint64_t errors = st->errors + ps->refused;
 	receiver_free(r);
 	stream_free(s);
@@ -261,7 +305,8 @@ static int open_tree(const char *path)
 }
 
 /* The slave's last acknowledgement (the journal's ack file), less a margin
- * for the changes in flight then: files this node changed after it may
+ * for the changes in flight then, or the end of the last complete restore
+ * when that is later: files this node changed after it may
  * never have been journalled (the daemon died first) and are kept aside if
  * the restore would replace them.  0 when there is no ack file. */
 static struct timespec last_ack_time(const char *jdir)
@@ -270,6 +315,8 @@ static struct timespec last_ack_time(const char *jdir)
 	struct stat st;
 	char *p = NULL;
 
+	struct ownstate_pos pos;
+
 	if (asprintf(&p, "%s/journal.ack", jdir) < 0)
 		return none;
 	int rc = stat(p, &st);
@@ -277,7 +324,220 @@ static struct timespec last_ack_time(const char *jdir)
 	if (rc < 0)
 		return none;
 	st.st_mtim.tv_sec -= ACK_MARGIN_SEC;
+	/* the last complete restore wrote the files it changed before then */
+	if (ownstate_pos_read(jdir, &pos) == 0 &&
+	    (pos.done.tv_sec > st.st_mtim.tv_sec ||
+	     (pos.done.tv_sec == st.st_mtim.tv_sec && pos.done.tv_nsec > st.st_mtim.tv_nsec)))
+		return pos.done;
 	return st.st_mtim;
+}
+
+/* ---- journal-driven restore: what to ask the slave for ---- */
+
+struct plan {
+	struct changeset *cs;      /* NULL: compare the whole trees */
+	struct remote_list rl;     /* the slave's list (when have_list) */
+	bool have_list;
+	uint64_t from, own;        /* first slave sequence used; this node's records */
+	char why[600];             /* why the whole trees are compared */
+};
+
+struct collect {
+	struct plan *pl;
+	bool pos;
+	struct ownstate_pos p;
+	int whole;
+};
+
+static int collect_change(void *ctx, const struct restlist_change *ch)
+{
+	struct collect *co = ctx;
+	struct plan *pl = co->pl;
+
+	if (pl->from == 0)      /* the header came first: the journal id is known */
+		pl->from = co->pos && co->p.id == pl->rl.head.journal_id ? co->p.seq + 1 : 1;
+	if (ch->seq < pl->from)
+		return 0;
+	int k = changeset_add(pl->cs, true, ch->op, ch->path, ch->len, ch->path2, ch->len2);
+	if (k < 0)
+		return k;
+	co->whole |= k;
+	return 0;
+}
+
+/* The slave's side of the plan; "" in pl->why when it can be used. */
+static void plan_slave(const struct conf *c, const struct conf_mirror *m, const char *jdir,
+		       struct plan *pl, struct collect *co)
+{
+	char why[512];
+	int rc;
+
+	co->pos = ownstate_pos_read(jdir, &co->p) == 0;
+	rc = remote_changes(c, m, collect_change, co, &pl->rl, why, sizeof(why));
+	pl->have_list = rc == 0 && pl->rl.head.status != RESTLIST_NOT_PROMOTED;
+	if (rc < 0)
+		snprintf(pl->why, sizeof(pl->why), "the slave did not list its changes (%s)",
+			 rc == -E2BIG ? "too many" : why);
+	else if (pl->rl.head.status == RESTLIST_NOT_PROMOTED)
+		snprintf(pl->why, sizeof(pl->why), "the slave has no journal of its own changes "
+			 "(it was never promoted)");
+	else if (pl->rl.head.status == RESTLIST_INCOMPLETE)
+		snprintf(pl->why, sizeof(pl->why), "the slave's journal lost changes");
+	else if (co->whole)
+		snprintf(pl->why, sizeof(pl->why), "the slave's journal asks for a whole "
+			 "comparison (its mirrord restarted while promoted, or missed events)");
+	else if (co->pos && co->p.id == pl->rl.head.journal_id && co->p.seq > pl->rl.last)
+		snprintf(pl->why, sizeof(pl->why), "the slave's journal is behind the last "
+			 "restore");
+}
+
+/* This node's side; called when the slave's can be used. */
+static void plan_own(const char *jdir, struct plan *pl)
+{
+	int rc = ownstate_load(jdir, pl->cs, &pl->own);
+
+	if (rc == -ENOENT)
+		snprintf(pl->why, sizeof(pl->why), "no journal on this node (%s): its own "
+			 "changes are not known", jdir);
+	else if (rc == 1)
+		snprintf(pl->why, sizeof(pl->why), "this node's journal asks for a whole "
+			 "comparison (a reconciliation never reached the slave)");
+	else if (rc < 0)
+		snprintf(pl->why, sizeof(pl->why), "cannot use this node's journal: %s",
+			 strerror(-rc));
+	else if ((rc = changeset_finish(pl->cs)) < 0)
+		snprintf(pl->why, sizeof(pl->why), "%s", strerror(-rc));
+}
+
+/* Journal-driven when both journals allow it, else the whole trees. */
+static void plan_build(struct run *run, const struct conf_mirror *m, const char *jdir,
+		       struct plan *pl)
+{
+	struct collect co = { .pl = pl };
+
+	memset(pl, 0, sizeof(*pl));
+	if (!(pl->cs = changeset_new())) {
+		snprintf(pl->why, sizeof(pl->why), "out of memory");
+		return;
+	}
+	plan_slave(run->c, m, jdir, pl, &co);
+	if (run->a->full)
+		snprintf(pl->why, sizeof(pl->why), "--full");
+	if (!pl->why[0])
+		plan_own(jdir, pl);
+	if (pl->why[0]) {
+		changeset_free(pl->cs);
+		pl->cs = NULL;
+		if (!run->a->quiet || !run->a->full)
+			printf("mirror %s: comparing whole trees: %s\n", m->name, pl->why);
+		return;
+	}
+	printf("mirror %s: journal: %zu paths to check (%llu changes of the slave's journal "
+	       "%016llx from record %llu, %llu of this node's not acknowledged)\n", m->name,
+	       changeset_count(pl->cs), (unsigned long long)(pl->rl.count),
+	       (unsigned long long)pl->rl.head.journal_id,
+	       (unsigned long long)(pl->from ? pl->from : 1), (unsigned long long)pl->own);
+}
+
+/* Rename from -> to in this node's tree, never over anything. */
+static int rename_local(int rootfd, const struct changeset_rename *r)
+{
+	const char *fn, *tn;
+	int ff, tf, rc;
+
+	if (r->flen == 0 || r->tlen == 0)
+		return -EINVAL;
+	if ((ff = path_open_parent(rootfd, r->from, r->flen, &fn)) < 0)
+		return ff;
+	if ((tf = path_open_parent(rootfd, r->to, r->tlen, &tn)) < 0) {
+		close(ff);
+		return tf;
+	}
+	rc = renameat2(ff, fn, tf, tn, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	close(ff);
+	close(tf);
+	return rc;
+}
+
+/* The slave's renames, in order, where they apply here as they are (the
+ * rest is covered by the requests: the source path and a SCAN of the
+ * target).  Durable (syncfs) before the pull starts. */
+static void apply_renames(struct pass *ps, const struct changeset *cs, struct conflicts *cf)
+{
+	size_t n = changeset_renames(cs), done = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct changeset_rename *r = changeset_rename_get(cs, i);
+		int rc = ps->kind == PASS_DRY ? -ECANCELED : rename_local(ps->rootfd, r);
+		if (rc == 0) {
+			done++;
+			if (conflicts_renamed(cf, r->from, r->flen, r->to, r->tlen) < 0)
+				log_warn("mirror %s: out of memory noting the rename of '%s'",
+					 ps->m->name, r->from);
+		} else if (ps->kind == PASS_DRY) {
+			printf("would rename: %s -> %s\n", r->from, r->to);
+		} else {
+			log_debug("mirror %s: rename '%s' -> '%s' not done here (%s): sent instead",
+				  ps->m->name, r->from, r->to, strerror(-rc));
+		}
+	}
+	if (done > 0 && syncfs(ps->rootfd) < 0)
+		log_warn("mirror %s: syncfs after the renames: %s", ps->m->name, strerror(errno));
+	if (n > 0 && ps->kind != PASS_DRY)
+		printf("mirror %s: %zu of the slave's %zu renames done here\n", ps->m->name, done, n);
+}
+
+/* A complete pass: remember the slave's position, mark this node's journal. */
+static void record_done(const struct conf_mirror *m, const char *jdir, const struct plan *pl)
+{
+	struct ownstate_pos pos = { 0 };
+	int rc;
+
+	if (pl->have_list) {
+		pos.id = pl->rl.head.journal_id;
+		pos.seq = pl->rl.last;
+	}
+	clock_gettime(CLOCK_REALTIME, &pos.done);
+	if ((rc = ownstate_pos_write(jdir, &pos)) < 0)
+		log_warn("mirror %s: cannot record the restore position in %s: %s (the next run "
+			 "asks for every change since the takeover again)", m->name, jdir,
+			 strerror(-rc));
+	if ((rc = ownstate_reset(jdir)) < 0 && rc != -ENOENT)
+		log_warn("mirror %s: cannot mark the journal in %s as restored: %s", m->name, jdir,
+			 strerror(-rc));
+}
+
+/* --verify: a metadata pass that must find nothing, then content digests. */
+static int verify(struct run *run, const struct conf_mirror *m, struct conflicts *cf,
+		  int rootfd, const struct exclude *ex)
+{
+	struct pass vs = { .kind = PASS_VERIFY, .m = m, .cf = cf, .rootfd = rootfd };
+	uint64_t differ = 0, entries = 0;
+	char why[512];
+	int rc = pull(run->c, &vs, ex, true);
+
+	if (rc == EXIT_OK && vs.listed > 0) {
+		log_err("mirror %s: verify: %" PRIu64 " paths still differ from the slave",
+			m->name, vs.listed);
+		return EXIT_VERIFY;
+	}
+	if (rc != EXIT_OK)
+		return rc;
+	printf("mirror %s: verify: this tree equals the slave's (types, sizes, mtimes, "
+	       "metadata)\n", m->name);
+	if ((rc = verify_content(run->c, m, rootfd, ex, &differ, &entries, why,
+				 sizeof(why))) < 0) {
+		log_err("mirror %s: verify: cannot compare content: %s", m->name, why);
+		return EXIT_INCOMPLETE;
+	}
+	if (differ > 0) {
+		log_err("mirror %s: verify: %" PRIu64 " paths differ in content from the slave",
+			m->name, differ);
+		return EXIT_VERIFY;
+	}
+	printf("mirror %s: verify: content of %" PRIu64 " entries equals the slave's "
+	       "(XXH3-128)\n", m->name, entries);
+	return EXIT_OK;
 }
 
 /* Restore one mirror: the pull (or dry run), --verify, --reapply. */
@@ -319,6 +579,7 @@ static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pas
 	struct conflicts_opts co = { .base = base, .stamp = run->stamp, .by_mtime = a->by_mtime,
 				     .dry_run = kind == PASS_DRY };
 	co.changed_after = last_ack_time(jdir);
+	clock_gettime(CLOCK_REALTIME, &co.run_start);   /* the clock file ctimes use */
 	if (!(cf = conflicts_new(rootfd, &co))) {
 		rc = EXIT_INCOMPLETE;
 		goto out;
@@ -338,24 +599,22 @@ static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pas
 		printf("mirror %s: journal: %" PRIu64 " changes of this node not acknowledged "
 		       "by the slave are conflicts\n", m->name, records);
 	}
-	struct pass ps = { .kind = kind, .m = m, .cf = cf, .rootfd = rootfd, .guard = guard };
+	struct plan pl;
+	plan_build(run, m, jdir, &pl);
+	struct pass ps = { .kind = kind, .m = m, .cf = cf, .rootfd = rootfd, .guard = guard,
+			   .cs = pl.cs };
+	if (pl.cs)
+		apply_renames(&ps, pl.cs, cf);
 	rc = pull(run->c, &ps, ex, a->quiet);
 	if (kind == PASS_DRY && rc == EXIT_OK)
 		printf("mirror %s: dry run: %" PRIu64 " to create, %" PRIu64 " to change, %" PRIu64
 		       " to remove, %" PRIu64 " bytes of file data; nothing was changed\n",
 		       m->name, ps.creates, ps.changes, ps.deletes, ps.bytes);
-	if (rc == EXIT_OK && a->verify && kind == PASS_RESTORE) {
-		struct pass vs = { .kind = PASS_VERIFY, .m = m, .cf = cf, .rootfd = rootfd };
-		rc = pull(run->c, &vs, ex, true);
-		if (rc == EXIT_OK && vs.listed > 0) {
-			log_err("mirror %s: verify: %" PRIu64 " paths still differ from the slave",
-				m->name, vs.listed);
-			rc = EXIT_VERIFY;
-		} else if (rc == EXIT_OK) {
-			printf("mirror %s: verify: this tree equals the slave's (types, sizes, "
-			       "mtimes, metadata)\n", m->name);
-		}
-	}
+	if (rc == EXIT_OK && kind != PASS_DRY)
+		record_done(m, jdir, &pl);
+	changeset_free(pl.cs);
+	if (rc == EXIT_OK && a->verify && kind == PASS_RESTORE)
+		rc = verify(run, m, cf, rootfd, ex);
 	if (rc == EXIT_OK && a->reapply && kind == PASS_RESTORE) {
 		size_t n = 0;
 		int e = conflicts_reapply(cf, &n);
@@ -504,7 +763,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE        configuration (default %s)\n"
 		"  -n, --dry-run            list what would change; change nothing\n"
 		"      --verify             after the restore, check that nothing differs\n"
-		"      --full               compare the whole trees (the only mode for now)\n"
+		"      --full               compare the whole trees, not only the paths the\n"
+		"                           journals list\n"
 		"      --failback           after the restore, move the VIP back here\n"
 		"      --reapply            put this node's conflicting versions back afterwards\n"
 		"      --conflicts-dir DIR  where versions are kept (default STATE_DIR/conflicts)\n"
