@@ -3,6 +3,8 @@
 # takes the VIP and gets writes; the master returns STALE; mirror-restore
 # --failback restores it, has the slave release the VIP, runs the final
 # pass, clears STALE and takes the VIP back; the slave must end BACKUP.
+# failoverd promotes the slave's mirrord on takeover (it journals its own
+# changes) and demotes it on the failback.
 #
 # Not in TESTS yet: with failoverd as it is, the demoted slave sees the
 # STALE master and takes the VIP straight back (backup_eval: peer STALE ->
@@ -48,6 +50,8 @@ fo_start_pair
 stop_pid "$PID_fo_master" KILL
 in_ns master ip addr del "$VIP/24" dev eth0
 wait_until 5 "slave MASTER" is_state slave master
+# failoverd promoted the slave's mirrord: it journals its own changes
+wait_until 5 "slave's mirrord promoted" test -f "$T_DIR/slave-state/www/promoted/active"
 "$MKTREE" --mutate "$S" 7 100 || fail "writes on the slave"
 echo after-takeover >"$S/takeover.txt"
 fo_start master
@@ -64,4 +68,6 @@ wait_until 5 "VIP gone from the slave" no_vip slave
 sleep 1
 is_state master master || fail "the master lost the VIP again: $(fo_state master)"
 is_state slave backup || fail "the slave ended $(fo_state slave), not backup"
+[ -f "$T_DIR/slave-state/www/promoted/active" ] && fail "the slave's mirrord was not demoted"
+grep -q 'journal: [0-9]* paths to check\|comparing whole trees' "$T_DIR/failback.log" || fail "no restore plan in the log"
 pass "failback: master restored and MASTER, slave backup"
