@@ -272,7 +272,10 @@ static int prefix(struct pathfeed *f, char **p, size_t *len)
 
 static int scan_start(struct pathfeed *f, const char *path, size_t len)
 {
-	struct scan_opts so = { .one_fs = f->m->one_fs, .xattrs = f->m->xattrs, .ex = f->ex };
+	/* excludes are anchored at the mirror root: a subtree's entries are
+	 * matched by scan_op once they have their whole path */
+	struct scan_opts so = { .one_fs = f->m->one_fs, .xattrs = f->m->xattrs,
+				.ex = len == 0 ? f->ex : NULL };
 	int fd = len == 0 ? f->rootfd : path_open_dir(f->rootfd, path, len);
 
 	if (fd < 0)
@@ -286,6 +289,20 @@ static int scan_start(struct pathfeed *f, const char *path, size_t len)
 	f->pre = path;
 	f->pre_len = len;
 	return 0;
+}
+
+/* An entry of a subtree walk that the excludes cover (or lies beneath
+ * one they cover). */
+static bool excluded(const struct pathfeed *f, int kind, const struct entry *e)
+{
+	if (f->pre_len == 0 || !f->ex || exclude_count(f->ex) == 0)
+		return false;
+	for (size_t n = e->path_len; n > f->pre_len; n = path_dirlen(e->path, n)) {
+		bool dir = n < e->path_len || kind == SCAN_DIR_DONE || e->type == ENT_DIR;
+		if (exclude_match(f->ex, e->path, n, dir))
+			return true;
+	}
+	return false;
 }
 
 /* Next item of the subtree walk: 1, or 0 when it ended. */
@@ -316,6 +333,10 @@ static int scan_op(struct pathfeed *f, struct sender_op *op)
 		    (f->pre_len == 0 || (prefix(f, &op->e.path, &op->e.path_len) == 0 &&
 					 (op->e.type != ENT_HARDLINK ||
 					  prefix(f, &op->e.link, &op->e.link_len) == 0)))) {
+			if (excluded(f, rc, &op->e)) {
+				entry_clear(&op->e);
+				continue;       /* the receiving side never prunes it */
+			}
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
 			if (rc == SCAN_ENTRY && op->e.type == ENT_DIR)
 				op->flags = SOP_LISTED;

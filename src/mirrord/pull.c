@@ -203,7 +203,11 @@ int pull_run(const struct conf *c, const struct conf_mirror *m, int rootfd, stru
 		ok.features |= features & (PROTO_FEATURE_PULL | PROTO_FEATURE_DIGESTS |
 					   PROTO_FEATURE_PATHS);
 	}
-	ok.features |= features & PROTO_FEATURE_CHANGES;
+	/* one kind of listing or pull per session: only the one served is echoed */
+	if (features & PROTO_FEATURE_CHANGES)
+		ok.features = (ok.features & PROTO_FEATURE_DEMOTE) | PROTO_FEATURE_CHANGES;
+	else if (features & PROTO_FEATURE_DIGESTS)
+		ok.features &= PROTO_FEATURE_DEMOTE | PROTO_FEATURE_DIGESTS;
 	proto_put_hello_ok(stream_out(s), &ok);
 	if ((rc = stream_flush(s)) < 0)
 		return rc;

@@ -4,12 +4,15 @@
 # only those (the log says "journal: N paths", far fewer entries than the
 # tree); --verify compares content digests; a second run asks only for
 # what changed since the first; a run killed halfway converges without
-# duplicate conflicts; --full still compares the whole trees; a promoted
+# duplicate conflicts; excluded names are neither sent nor pruned in a
+# renamed directory; --full still compares the whole trees; a promoted
 # slave refuses pushes, stays promoted across a restart (and its next
 # restore compares whole trees), and accepts pushes again once demoted.
 . "$(dirname "$0")/t05-common.sh"
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 
+# an excluded pattern: never sent either way, never pruned
+sed -i 's|^path = .*|&\nexclude = *.swp|' "$T_DIR/master.conf" "$T_DIR/slave.conf"
 "$MKTREE" "$M" 5 3000 || fail "mktree"
 mkdir -p "$M/d" && echo "c v1" >"$M/d/c.txt"
 start_slave
@@ -38,7 +41,9 @@ echo "c slave" >"$S/d/c.txt"
 echo new >"$S/created.txt"
 mkdir -p "$S/newdir/sub" && echo deep >"$S/newdir/sub/f"
 d=$(cd "$S" && find . -mindepth 2 -maxdepth 2 -type d ! -path './special*' | head -n 1)
-[ -n "$d" ] && mv "$S/$d" "$S/moved-dir"
+[ -n "$d" ] || fail "no directory to rename"
+echo mine >"$M/$d/mine.swp"; echo theirs >"$S/$d/theirs.swp"
+mv "$S/$d" "$S/moved-dir"
 rm -f "$(find "$S" -type f -name '*' ! -path '*special*' | head -n 1)"
 
 rc=0
@@ -47,10 +52,15 @@ in_ns master "$MIRRORD" -f -c "$T_DIR/master.conf" --once www >"$T_DIR/refused.l
 grep -q 'promoted' "$T_DIR/sink.log" || fail "the slave did not say why it refused the push"
 pass "the promoted slave refuses pushes"
 
-restore 1 restore.log --verify
+restore 1 restore.log
+[ -f "$M/moved-dir/mine.swp" ] || fail "an excluded file of the master was not kept in the renamed directory"
+[ -e "$M/moved-dir/theirs.swp" ] && fail "an excluded file of the slave was sent"
+rm -f "$M/moved-dir/mine.swp" "$S/moved-dir/theirs.swp"
+touch -r "$S/moved-dir" "$M/moved-dir"     # (removing them changed the mtimes)
+restore 0 verify.log --verify
 same "journal restore"
 grep -q 'journal: [0-9]* paths to check' "$T_DIR/restore.log" || { cat "$T_DIR/restore.log"; fail "the journal was not used"; }
-grep -q 'verify: content of [0-9]* entries equals' "$T_DIR/restore.log" || fail "no content verification"
+grep -q 'verify: content of [0-9]* entries equals' "$T_DIR/verify.log" || fail "no content verification"
 n=$(sed -n 's/.*restore done in [0-9.]* s: \([0-9]*\) entries.*/\1/p' "$T_DIR/restore.log")
 total=$(find "$S" | wc -l)
 [ -n "$n" ] && [ "$n" -lt $((total / 4)) ] || { cat "$T_DIR/restore.log"; fail "journal restore handled $n entries of $total"; }
