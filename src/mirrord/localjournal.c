@@ -20,6 +20,7 @@
 #include "journal.h"
 #include "localjournal.h"
 #include "log.h"
+#include "path.h"
 #include "watch.h"
 
 #define DIRTY_MAX 65536         /* pending paths; beyond: RESCAN "" */
@@ -34,6 +35,7 @@ struct localjournal {
 	struct watch *w;
 	struct coalesce *co;
 	struct journal *j;         /* NULL once broken: see mark_incomplete */
+	int rootfd;                /* the tree, to tell a delete from a change */
 	pthread_t thread;
 	int wake_fd;               /* eventfd: a flush or stop request */
 	pthread_mutex_t mu;
@@ -113,6 +115,24 @@ static void sync_journal(struct localjournal *lj)
 		mark_incomplete(lj, rc, "sync");
 }
 
+/* A settled path: CREATE, DELETE (gone now) or UPSERT (changed in place:
+ * its directory did not change, the restore need not look at it). */
+static enum journal_op path_op(struct localjournal *lj, const struct coalesce_item *it)
+{
+	const char *name;
+	struct stat st;
+	int dfd = it->len ? path_open_parent(lj->rootfd, it->path, it->len, &name) : -EINVAL;
+	bool gone = dfd == -ENOENT || dfd == -ENOTDIR ||
+		    (dfd >= 0 && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		     (errno == ENOENT || errno == ENOTDIR));
+
+	if (dfd >= 0)
+		close(dfd);
+	if (gone)
+		return JOURNAL_DELETE;
+	return it->created ? JOURNAL_CREATE : JOURNAL_UPSERT;
+}
+
 /* Move due items (all of them with now = ALL_DUE) into the journal. */
 static void flush_dirty(struct localjournal *lj, uint64_t now)
 {
@@ -123,8 +143,7 @@ static void flush_dirty(struct localjournal *lj, uint64_t now)
 		if (it.kind == COALESCE_RENAME)
 			record(lj, JOURNAL_RENAME, it.path, it.len, it.to, it.to_len);
 		else
-			record(lj, it.created ? JOURNAL_CREATE : JOURNAL_UPSERT, it.path, it.len,
-			       NULL, 0);
+			record(lj, path_op(lj, &it), it.path, it.len, NULL, 0);
 		coalesce_item_clear(&it);
 		n++;
 	}
@@ -260,6 +279,8 @@ static void lj_free(struct localjournal *lj)
 	journal_close(lj->j);
 	coalesce_free(lj->co);
 	exclude_free(lj->ex);
+	if (lj->rootfd >= 0)
+		close(lj->rootfd);
 	if (lj->wake_fd >= 0)
 		close(lj->wake_fd);
 	pthread_mutex_destroy(&lj->mu);
@@ -327,6 +348,11 @@ static int lj_init(struct localjournal *lj, const struct conf *c, bool fresh)
 	const struct conf_mirror *m = lj->m;
 	int rc;
 
+	if ((lj->rootfd = open(m->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		log_err("mirror %s: cannot open %s: %s", m->name, m->path, strerror(-rc));
+		return rc;
+	}
 	if (!(lj->dir = localjournal_dir(c, m->name)) || !(lj->ex = exclude_new()) ||
 	    !(lj->co = coalesce_new(DIRTY_MAX, m->delay_ms)))
 		return -ENOMEM;
@@ -350,6 +376,7 @@ int localjournal_start(const struct conf *c, const struct conf_mirror *m, bool f
 	if (!lj)
 		return -ENOMEM;
 	lj->m = m;
+	lj->rootfd = -1;
 	pthread_mutex_init(&lj->mu, NULL);
 	pthread_cond_init(&lj->cond, NULL);
 	if ((lj->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)

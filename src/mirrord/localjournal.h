@@ -8,7 +8,9 @@
  * on the returning master can ask for the paths changed since the
  * promotion instead of comparing whole trees (pull.h, CHANGES).
  *
- * Records: CREATE and UPSERT for a changed path, RENAME for a rename whose
+ * Records: CREATE for a new path, DELETE for one that is gone when it
+ * settles, UPSERT for one changed in place (content or metadata: its
+ * directory did not change), RENAME for a rename whose
  * halves paired up, RESCAN "" when changes may have been missed (watcher
  * restart, kernel queue overflow, too many pending changes, a restart of
  * the daemon while promoted): a restore then compares the whole tree.  A

@@ -2,7 +2,9 @@
  *
  * Built from the slave's CHANGES list and this node's own unacknowledged
  * journal records (pure logic, no I/O):
- *   UPSERT / CREATE / DELETE p   PATH p and PATH of p's parent
+ *   UPSERT / CREATE / DELETE p   PATH p and PATH of p's parent (a file
+ *                                whose content is replaced here changes
+ *                                its directory's mtime here)
  *   RENAME a -> b (slave)        a local rename (changeset_renames), PATH a,
  *                                SCAN b, and both parents
  *   RENAME a -> b (this node)    SCAN a, SCAN b, both parents
