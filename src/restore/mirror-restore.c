@@ -540,6 +540,43 @@ static int verify(struct run *run, const struct conf_mirror *m, struct conflicts
 	return EXIT_OK;
 }
 
+/* The pull (journal-driven or whole), then --verify and --reapply. */
+static int restore_passes(struct run *run, const struct conf_mirror *m, enum pass_kind kind,
+			  struct timespec guard, struct conflicts *cf, int rootfd,
+			  const struct exclude *ex, const char *jdir)
+{
+	const struct args *a = run->a;
+	struct plan pl;
+	int rc;
+
+	plan_build(run, m, jdir, &pl);
+	struct pass ps = { .kind = kind, .m = m, .cf = cf, .rootfd = rootfd, .guard = guard,
+			   .cs = pl.cs };
+	if (pl.cs)
+		apply_renames(&ps, pl.cs, cf);
+	rc = pull(run->c, &ps, ex, a->quiet);
+	if (kind == PASS_DRY && rc == EXIT_OK)
+		printf("mirror %s: dry run: %" PRIu64 " to create, %" PRIu64 " to change, %" PRIu64
+		       " to remove, %" PRIu64 " bytes of file data; nothing was changed\n",
+		       m->name, ps.creates, ps.changes, ps.deletes, ps.bytes);
+	if (rc == EXIT_OK && kind != PASS_DRY)
+		record_done(m, jdir, &pl);
+	changeset_free(pl.cs);
+	if (rc == EXIT_OK && a->verify && kind == PASS_RESTORE)
+		rc = verify(run, m, cf, rootfd, ex);
+	if (rc == EXIT_OK && a->reapply && kind == PASS_RESTORE) {
+		size_t n = 0;
+		int e = conflicts_reapply(cf, &n);
+		printf("mirror %s: reapplied %zu of this node's versions (the slave's are kept "
+		       "under %s/from-slave)\n", m->name, n, conflicts_dir(cf));
+		if (e < 0) {
+			log_err("mirror %s: reapply stopped: %s", m->name, strerror(-e));
+			rc = EXIT_INCOMPLETE;
+		}
+	}
+	return rc;
+}
+
 /* Restore one mirror: the pull (or dry run), --verify, --reapply. */
 static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pass_kind kind,
 			  struct timespec guard)
@@ -599,32 +636,7 @@ static int restore_mirror(struct run *run, const struct conf_mirror *m, enum pas
 		printf("mirror %s: journal: %" PRIu64 " changes of this node not acknowledged "
 		       "by the slave are conflicts\n", m->name, records);
 	}
-	struct plan pl;
-	plan_build(run, m, jdir, &pl);
-	struct pass ps = { .kind = kind, .m = m, .cf = cf, .rootfd = rootfd, .guard = guard,
-			   .cs = pl.cs };
-	if (pl.cs)
-		apply_renames(&ps, pl.cs, cf);
-	rc = pull(run->c, &ps, ex, a->quiet);
-	if (kind == PASS_DRY && rc == EXIT_OK)
-		printf("mirror %s: dry run: %" PRIu64 " to create, %" PRIu64 " to change, %" PRIu64
-		       " to remove, %" PRIu64 " bytes of file data; nothing was changed\n",
-		       m->name, ps.creates, ps.changes, ps.deletes, ps.bytes);
-	if (rc == EXIT_OK && kind != PASS_DRY)
-		record_done(m, jdir, &pl);
-	changeset_free(pl.cs);
-	if (rc == EXIT_OK && a->verify && kind == PASS_RESTORE)
-		rc = verify(run, m, cf, rootfd, ex);
-	if (rc == EXIT_OK && a->reapply && kind == PASS_RESTORE) {
-		size_t n = 0;
-		int e = conflicts_reapply(cf, &n);
-		printf("mirror %s: reapplied %zu of this node's versions (the slave's are kept "
-		       "under %s/from-slave)\n", m->name, n, conflicts_dir(cf));
-		if (e < 0) {
-			log_err("mirror %s: reapply stopped: %s", m->name, strerror(-e));
-			rc = EXIT_INCOMPLETE;
-		}
-	}
+	rc = restore_passes(run, m, kind, guard, cf, rootfd, ex, jdir);
 	if (conflicts_report(cf, stdout) < 0)
 		log_err("mirror %s: cannot write %s/conflicts.txt", m->name, conflicts_dir(cf));
 	if (conflicts_kept_now(cf) > 0)
