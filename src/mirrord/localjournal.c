@@ -303,29 +303,53 @@ static int mkdirs(const struct conf *c, const char *mirror, const char *dir)
 	return rc;
 }
 
-/* A new promotion: the journal of an earlier one goes. */
+/* The journal of an earlier promotion goes: 1 when there was one, 0, or
+ * -errno. */
 static int remove_old(const char *dir)
 {
 	static const char *const names[] = { "journal", "journal.ack", LOCALJOURNAL_INCOMPLETE };
+	int found = 0;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char *p = NULL;
 		if (asprintf(&p, "%s/%s", dir, names[i]) < 0)
 			return -ENOMEM;
-		int rc = unlink(p) < 0 && errno != ENOENT ? -errno : 0;
+		int rc = unlink(p) < 0 ? (errno == ENOENT ? 0 : -errno) : 1;
 		free(p);
 		if (rc < 0)
 			return rc;
+		found |= i == 0 && rc == 1;
 	}
-	return 0;
+	return found;
 }
 
-static int open_journal(struct localjournal *lj, const struct conf *c, bool fresh)
+int localjournal_spend(const struct conf *c, const char *mirror)
+{
+	char *dir = localjournal_dir(c, mirror);
+	int rc = dir ? remove_old(dir) : -ENOMEM;
+
+	free(dir);
+	return rc;
+}
+
+bool localjournal_exists(const struct conf *c, const char *mirror)
+{
+	char *dir = localjournal_dir(c, mirror), *p = NULL;
+	struct stat st;
+	bool there = dir && asprintf(&p, "%s/journal", dir) >= 0 && stat(p, &st) == 0;
+
+	free(dir);
+	free(p);
+	return there;
+}
+
+static int open_journal(struct localjournal *lj, const struct conf *c,
+			enum localjournal_start how)
 {
 	int rc = mkdirs(c, lj->m->name, lj->dir);
 
-	if (rc == 0 && fresh)
-		rc = remove_old(lj->dir);
+	if (rc == 0 && how == LOCALJOURNAL_NEW && (rc = remove_old(lj->dir)) > 0)
+		rc = 0;
 	if (rc == 0)
 		rc = journal_open(lj->dir, &lj->j);
 	if (rc < 0) {
@@ -334,7 +358,7 @@ static int open_journal(struct localjournal *lj, const struct conf *c, bool fres
 		lj->j = NULL;
 		return rc;
 	}
-	if (!fresh) {
+	if (how == LOCALJOURNAL_RESTART) {
 		rescan(lj, "", 0, "mirrord restarted while promoted");
 		sync_journal(lj);
 	}
@@ -343,7 +367,7 @@ static int open_journal(struct localjournal *lj, const struct conf *c, bool fres
 	return 0;
 }
 
-static int lj_init(struct localjournal *lj, const struct conf *c, bool fresh)
+static int lj_init(struct localjournal *lj, const struct conf *c, enum localjournal_start how)
 {
 	const struct conf_mirror *m = lj->m;
 	int rc;
@@ -364,11 +388,11 @@ static int lj_init(struct localjournal *lj, const struct conf *c, bool fresh)
 			rc == -EBUSY ? " (this daemon's watcher serves another mirror)" : "");
 		return rc;
 	}
-	return open_journal(lj, c, fresh);
+	return open_journal(lj, c, how);
 }
 
-int localjournal_start(const struct conf *c, const struct conf_mirror *m, bool fresh,
-		       struct localjournal **ret)
+int localjournal_start(const struct conf *c, const struct conf_mirror *m,
+		       enum localjournal_start how, struct localjournal **ret)
 {
 	struct localjournal *lj = calloc(1, sizeof(*lj));
 	int rc;
@@ -382,7 +406,7 @@ int localjournal_start(const struct conf *c, const struct conf_mirror *m, bool f
 	if ((lj->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		rc = -errno;
 	else
-		rc = lj_init(lj, c, fresh);
+		rc = lj_init(lj, c, how);
 	if (rc < 0 ||
 	    (rc = -pthread_create(&lj->thread, NULL, thread_main, lj)) < 0) {
 		lj_free(lj);

@@ -8,6 +8,11 @@
  * on the returning master can ask for the paths changed since the
  * promotion instead of comparing whole trees (pull.h, CHANGES).
  *
+ * A promotion continues the journal of the previous one until the old
+ * master is the source again (its first push after the demotion spends
+ * it, localjournal_spend): a demote and promote in between, without a
+ * restore, must not drop the changes of the first promotion.
+ *
  * Records: CREATE for a new path, DELETE for one that is gone when it
  * settles, UPSERT for one changed in place (content or metadata: its
  * directory did not change), RENAME for a rename whose
@@ -33,13 +38,24 @@
 
 struct localjournal;
 
-/* Start journalling mirror m (c and m borrowed for the thread's life).
- * fresh: a new promotion, any earlier journal is removed and a new one
- * (new journal id) is started; else the existing journal continues and
- * RESCAN "" is recorded first (changes made while nobody watched).  0 and
- * *ret, or -errno (logged with the mirror name). */
-int localjournal_start(const struct conf *c, const struct conf_mirror *m, bool fresh,
-		       struct localjournal **ret);
+enum localjournal_start {
+	LOCALJOURNAL_NEW,       /* a new journal (new id); leftovers are removed */
+	LOCALJOURNAL_CONTINUE,  /* the journal of an earlier promotion goes on:
+				 * its changes never reached the old master */
+	LOCALJOURNAL_RESTART,   /* the daemon restarted while promoted: goes on
+				 * with RESCAN "" (changes made while nobody
+				 * watched) */
+};
+
+/* Start journalling mirror m (c and m borrowed for the thread's life).  0
+ * and *ret, or -errno (logged with the mirror name). */
+int localjournal_start(const struct conf *c, const struct conf_mirror *m,
+		       enum localjournal_start how, struct localjournal **ret);
+/* The journal of the last promotion is spent (the old master is the
+ * source again): remove it.  1 when there was one, 0, or -errno. */
+int localjournal_spend(const struct conf *c, const char *mirror);
+/* A journal of an earlier promotion is there.  */
+bool localjournal_exists(const struct conf *c, const char *mirror);
 /* Record everything the watcher has reported so far, settled or not, and
  * sync the journal; waits for the thread at most timeout_ms.  0 or -errno. */
 int localjournal_flush(struct localjournal *lj, int timeout_ms);

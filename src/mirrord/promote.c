@@ -95,9 +95,9 @@ static bool persisted(const char *mirror)
 	return on;
 }
 
-static int do_promote(struct role *r, bool fresh, char *err, size_t len)
+static int do_promote(struct role *r, enum localjournal_start how, char *err, size_t len)
 {
-	int rc = localjournal_start(conf, r->m, fresh, &r->lj);
+	int rc = localjournal_start(conf, r->m, how, &r->lj);
 
 	if (rc < 0) {
 		snprintf(err, len, "cannot journal local changes of %s: %s", r->m->name,
@@ -145,7 +145,12 @@ int promote_role(void *ctx, const char *mirror, enum status_role want, char *err
 		log_info("mirror %s: has a peer: this node's live source role is unchanged",
 			 mirror);
 	} else if (want == STATUS_SOURCE && !r->lj) {
-		rc = do_promote(r, true, err, err_len);
+		bool again = localjournal_exists(conf, mirror);
+		if (again)
+			log_notice("mirror %s: the old master has not been the source since the last "
+				   "promotion: continuing its journal", mirror);
+		rc = do_promote(r, again ? LOCALJOURNAL_CONTINUE : LOCALJOURNAL_NEW, err,
+				err_len);
 	} else if (want == STATUS_SINK && r->lj) {
 		rc = do_demote(r, err, err_len);
 	}
@@ -160,6 +165,20 @@ bool promote_active(const char *mirror)
 	bool on = r && r->lj;
 	pthread_mutex_unlock(&mu);
 	return on;
+}
+
+void promote_pushed(const char *mirror)
+{
+	pthread_mutex_lock(&mu);
+	struct role *r = find(mirror);
+	int rc = r && !r->lj && !r->m->has_peer ? localjournal_spend(conf, mirror) : 0;
+	pthread_mutex_unlock(&mu);
+	if (rc > 0)
+		log_notice("mirror %s: pushes again: the journal of the last promotion is spent",
+			   mirror);
+	else if (rc < 0)
+		log_warn("mirror %s: cannot remove the journal of the last promotion: %s (the "
+			 "next promotion continues it)", mirror, strerror(-rc));
 }
 
 int promote_flush(const char *mirror)
@@ -188,7 +207,7 @@ int promote_init(const struct conf *c)
 			continue;
 		log_notice("mirror %s: promoted before the restart, journalling again",
 			   roles[i].m->name);
-		if (do_promote(&roles[i], false, err, sizeof(err)) < 0)
+		if (do_promote(&roles[i], LOCALJOURNAL_RESTART, err, sizeof(err)) < 0)
 			log_err("mirror %s: %s; it stays promoted on disk, retry with "
 				"mirrorctl promote", roles[i].m->name, err);
 	}

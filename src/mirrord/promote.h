@@ -7,7 +7,9 @@
  * master must come back through mirror-restore(8).  The role is persisted
  * as the file <state_dir>/<mirror>/promoted/active, so a restarted mirrord
  * stays promoted (its journal then records RESCAN "": what changed while
- * it was down is not known).  Demoting flushes and stops the journal
+ * it was down is not known).  A promotion continues the journal of the
+ * previous one until a push spends it (promote_pushed), so a demote and a
+ * promote without a restore in between lose nothing.  Demoting flushes and stops the journal
  * (its records stay for the failback's final pass), removes the file and
  * accepts pushes again.  A mirror with a peer is this node's live source
  * already: promote and demote leave it as it is.
@@ -35,6 +37,10 @@ int promote_role(void *ctx, const char *mirror, enum status_role want, char *err
 		 size_t err_len);
 /* The mirror is promoted on this node (it takes no pushes). */
 bool promote_active(const char *mirror);
+/* A push session into the mirror began (it is not promoted): the old
+ * master is the source again, the journal of the last promotion is spent
+ * (removed; a later promotion starts a new one). */
+void promote_pushed(const char *mirror);
 /* Journal everything reported so far (for a CHANGES list).  0, -ENOENT when
  * the mirror is not promoted, or -errno. */
 int promote_flush(const char *mirror);

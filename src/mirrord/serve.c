@@ -191,6 +191,7 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 		send_error(s, ENOMEM, "out of memory");
 	} else {
 		struct proto_hello_ok ok = { .version = PROTO_VERSION };
+		promote_pushed(m->name);
 		proto_put_hello_ok(stream_out(s), &ok);
 		char how[160];
 		stream_peer(s, how, sizeof(how));

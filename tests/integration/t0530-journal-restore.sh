@@ -7,7 +7,9 @@
 # duplicate conflicts; excluded names are neither sent nor pruned in a
 # renamed directory; --full still compares the whole trees; a promoted
 # slave refuses pushes, stays promoted across a restart (and its next
-# restore compares whole trees), and accepts pushes again once demoted.
+# restore compares whole trees), continues its journal when promoted again
+# without a push in between, and accepts pushes again once demoted (the
+# first push spends its journal).
 . "$(dirname "$0")/t05-common.sh"
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 
@@ -108,6 +110,19 @@ grep -q 'journal: [0-9]* paths to check' "$T_DIR/later.log" || { cat "$T_DIR/lat
 same "later"
 pass "promotion survives a restart; one whole comparison, then the journal again"
 
+# demoted and promoted again without a restore: nothing of the first
+# promotion is lost
+echo "before the second promotion" >"$S/first.txt"
+in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" demote www >"$T_DIR/demote.log" 2>&1 ||
+	{ cat "$T_DIR/demote.log"; fail "demote"; }
+in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" promote www >"$T_DIR/promote2.log" 2>&1 ||
+	{ cat "$T_DIR/promote2.log"; fail "promote again"; }
+echo "after the second promotion" >"$S/second.txt"
+restore 0 repromoted.log
+grep -q 'journal: [0-9]* paths to check' "$T_DIR/repromoted.log" || { cat "$T_DIR/repromoted.log"; fail "journal not used after a second promotion"; }
+same "after a second promotion"
+pass "a second promotion continues the journal of the first"
+
 in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" demote www >"$T_DIR/demote.log" 2>&1 ||
 	{ cat "$T_DIR/demote.log"; fail "demote"; }
 echo "from the master" >"$M/pushed.txt"
@@ -115,4 +130,5 @@ in_ns master "$MIRRORD" -f -c "$T_DIR/master.conf" --once www >"$T_DIR/push2.log
 	{ tail "$T_DIR/push2.log"; fail "push after the demotion refused"; }
 same "push after demote"
 [ -f "$T_DIR/slave-state/www/promoted/active" ] && fail "demotion not persisted"
-pass "demoted: pushes accepted again"
+[ -f "$T_DIR/slave-state/www/promoted/journal" ] && fail "the push did not spend the promoted journal"
+pass "demoted: pushes accepted again, the promoted journal is spent"
