@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,7 @@ struct lister {
 	remote_digest_fn *digest;
 	void *ctx;
 	struct remote_list *out;
+	bool head;                    /* CHANGES: the header arrived */
 };
 
 static int batch(struct lister *l, const uint8_t *p, size_t n)
@@ -64,14 +66,18 @@ static int receive(struct stream *s, struct lister *l, char *why, size_t why_len
 	int rc;
 
 	while ((rc = stream_recv(s, FRAME_MS, &h, &p)) == 1) {
-		if (h.type == MSG_CHANGES && l->change && l->out->count == 0)
+		if (h.type == MSG_CHANGES && l->change && !l->head) {
 			rc = restlist_get_head(p, h.len, &l->out->head);
-		else if (h.type == l->batch)
+			l->head = rc == 0;
+		} else if (h.type == l->batch && (l->head || !l->change)) {
 			rc = batch(l, p, h.len);
-		else if (h.type == l->end)
-			return end_frame(l, p, h.len) == 0 ? 0 : -EBADMSG;
-		else
-			rc = -EPROTO;
+		} else if (h.type == l->end && (l->head || !l->change)) {
+			rc = end_frame(l, p, h.len) == 0 ? 0 : -EBADMSG;
+			if (rc == 0)
+				return 0;
+		} else {
+			rc = -EPROTO;     /* out of order, or not of this list */
+		}
 		if (rc < 0)
 			break;
 	}
@@ -98,7 +104,7 @@ static int run(const struct conf *c, const struct conf_mirror *m, uint64_t featu
 int remote_changes(const struct conf *c, const struct conf_mirror *m, remote_change_fn *fn,
 		   void *ctx, struct remote_list *ret, char *why, size_t why_len)
 {
-	struct lister l = { MSG_CHANGE, MSG_CHANGES_END, fn, NULL, ctx, ret };
+	struct lister l = { MSG_CHANGE, MSG_CHANGES_END, fn, NULL, ctx, ret, false };
 
 	return run(c, m, PROTO_FEATURE_CHANGES, &l, why, why_len);
 }
@@ -106,7 +112,7 @@ int remote_changes(const struct conf *c, const struct conf_mirror *m, remote_cha
 int remote_digests(const struct conf *c, const struct conf_mirror *m, remote_digest_fn *fn,
 		   void *ctx, struct remote_list *ret, char *why, size_t why_len)
 {
-	struct lister l = { MSG_DIGESTS, MSG_DIGESTS_END, NULL, fn, ctx, ret };
+	struct lister l = { MSG_DIGESTS, MSG_DIGESTS_END, NULL, fn, ctx, ret, false };
 
 	return run(c, m, PROTO_FEATURE_DIGESTS, &l, why, why_len);
 }
