@@ -712,6 +712,7 @@ static int take_vip(const struct conf *c)
 	for (int waited = 0; waited <= MASTER_WAIT_MS; waited += 100) {
 		if (local_state(c, state, sizeof(state)) == 0 && strcasecmp(state, "master") == 0) {
 			printf("failback: this node holds the VIP (MASTER)\n");
+			free(reply);
 			return 0;
 		}
 		if (waited % 1000 == 0) {
