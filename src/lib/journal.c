@@ -259,26 +259,6 @@ static int hdr_decode(const uint8_t *h, uint64_t *id, uint64_t *seq_floor, uint6
 
 /* ---- I/O helpers ---- */
 
-static ssize_t pread_full(int fd, void *p, size_t n, uint64_t off);
-
-int journal_read_header(int fd, uint64_t *ret_id, uint64_t *ret_keep_from)
-{
-	uint8_t h[JOURNAL_HDR_LEN];
-	uint64_t id, floor, keep;
-	ssize_t n = pread_full(fd, h, sizeof(h), 0);
-	int rc;
-
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n < sizeof(h))
-		return -EBADMSG;
-	if ((rc = hdr_decode(h, &id, &floor, &keep)) < 0)
-		return rc;
-	*ret_id = id;
-	*ret_keep_from = keep;
-	return 0;
-}
-
 static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
 {
 	const uint8_t *b = p;
@@ -316,6 +296,24 @@ static ssize_t pread_full(int fd, void *p, size_t n, uint64_t off)
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
+}
+
+int journal_read_header(int fd, uint64_t *ret_id, uint64_t *ret_keep_from)
+{
+	uint8_t h[JOURNAL_HDR_LEN];
+	uint64_t id, floor, keep;
+	ssize_t n = pread_full(fd, h, sizeof(h), 0);
+	int rc;
+
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n < sizeof(h))
+		return -EBADMSG;
+	if ((rc = hdr_decode(h, &id, &floor, &keep)) < 0)
+		return rc;
+	*ret_id = id;
+	*ret_keep_from = keep;
+	return 0;
 }
 
 static int rd_init(struct rd *r, int fd, uint64_t off)

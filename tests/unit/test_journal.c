@@ -227,6 +227,29 @@ static void test_corrupt_header(void **state)
 	assert_null(j);
 }
 
+/* Another reader's view: the header of a journal its owner holds open. */
+static void test_read_header(void **state)
+{
+	struct fx *f = *state;
+	struct journal *j = jopen(f);
+	uint64_t id = 0, keep = 0;
+	int fd;
+
+	fill(j, 1, 3);
+	assert_int_equal(journal_sync(j), 0);
+	fd = open(f->file, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(journal_read_header(fd, &id, &keep), 0);
+	assert_true(id == journal_id(j));
+	assert_true(keep <= 1);
+	assert_int_equal(pwrite(fd, "X", 1, 20), 1);
+	assert_int_equal(journal_read_header(fd, &id, &keep), -EBADMSG);
+	assert_int_equal(ftruncate(fd, 10), 0);
+	assert_int_equal(journal_read_header(fd, &id, &keep), -EBADMSG);
+	close(fd);
+	journal_close(j);
+}
+
 static void test_ack_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -516,6 +539,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_torn_tail_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_last_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_survives_full_compaction, setup, teardown),
