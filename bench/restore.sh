@@ -24,9 +24,15 @@
 # Run as root from a build tree:
 #   top_builddir=BUILD top_srcdir=SRC bash bench/restore.sh --tmpfs
 #
-# First result (2 cores shared with other work, trees on tmpfs, 100,000
-# files, 1,000 changes, 5 runs): medians mirror-restore 428 ms, rsync -a
-# --delete 2993 ms: 0.143x (median of the per-run ratios 0.162x).  The
+# Results on 2 cores shared with five other developers' builds and tests
+# (load average 10-17), trees on tmpfs, 100,000 files, 1,000 changes:
+#   runs  mirror-restore  rsync -a --delete  ratio of medians  median ratio
+#    5       428 ms          2993 ms             0.143x           0.162x
+#    7       324 ms          2233 ms             0.145x           0.144x
+#    7       289 ms          1197 ms             0.241x           0.185x
+#    9       443 ms          1788 ms             0.248x           0.183x
+# (the last two with the final code; single runs ranged 132-942 ms against
+# 1017-3432 ms: on a loaded machine the ratio moves with the load).  The
 # whole-tree comparison this replaced measured 1.19x on 20,000 files.
 set -u
 RUNS=5
