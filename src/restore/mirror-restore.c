@@ -338,7 +338,8 @@ struct plan {
 	struct changeset *cs;      /* NULL: compare the whole trees */
 	struct remote_list rl;     /* the slave's list (when have_list) */
 	bool have_list;
-	uint64_t from, own;        /* first slave sequence used; this node's records */
+	uint64_t from, used, own;  /* first slave sequence used, records used from
+				    * it on; this node's records */
 	char why[600];             /* why the whole trees are compared */
 };
 
@@ -358,6 +359,7 @@ static int collect_change(void *ctx, const struct restlist_change *ch)
 		pl->from = co->pos && co->p.id == pl->rl.head.journal_id ? co->p.seq + 1 : 1;
 	if (ch->seq < pl->from)
 		return 0;
+	pl->used++;
 	int k = changeset_add(pl->cs, true, ch->op, ch->path, ch->len, ch->path2, ch->len2);
 	if (k < 0)
 		return k;
@@ -433,8 +435,8 @@ static void plan_build(struct run *run, const struct conf_mirror *m, const char 
 		return;
 	}
 	printf("mirror %s: journal: %zu paths to check (%llu changes of the slave's journal "
-	       "%016llx from record %llu, %llu of this node's not acknowledged)\n", m->name,
-	       changeset_count(pl->cs), (unsigned long long)(pl->rl.count),
+	       "%016llx since record %llu, %llu of this node's not acknowledged)\n", m->name,
+	       changeset_count(pl->cs), (unsigned long long)pl->used,
 	       (unsigned long long)pl->rl.head.journal_id,
 	       (unsigned long long)(pl->from ? pl->from : 1), (unsigned long long)pl->own);
 }
