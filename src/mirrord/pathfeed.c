@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -223,21 +225,33 @@ static int delete_op(const char *path, size_t len, struct sender_op *op)
 	return 1;
 }
 
+/* Is the path gone (first pass: a stat, no xattrs)? */
+static bool gone(struct pathfeed *f, const struct item *it)
+{
+	const char *name;
+	struct stat st;
+	int dfd = it->len ? path_open_parent(f->rootfd, it->path, it->len, &name) : -EINVAL;
+	bool g = dfd == -ENOENT || dfd == -ENOTDIR || dfd == -ELOOP;
+
+	if (dfd >= 0) {
+		g = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    (errno == ENOENT || errno == ENOTDIR);
+		close(dfd);
+	}
+	return g;
+}
+
 /* 1 with an operation, 0 to skip the item, <0 on a fatal error. */
 static int path_op(struct pathfeed *f, const struct item *it, struct sender_op *op)
 {
 	memset(op, 0, sizeof(*op));
+	if (!f->deletes_done)
+		return gone(f, it) ? delete_op(it->path, it->len, op) : 0;
 	int rc = scan_stat(f->rootfd, it->path, it->len, f->m->xattrs, &op->e);
 
 	if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP) {
-		if (!f->deletes_done)
-			return delete_op(it->path, it->len, op);
 		entry_clear(&op->e);
-		return 0;               /* sent in the first pass */
-	}
-	if (!f->deletes_done) {
-		entry_clear(&op->e);
-		return 0;
+		return 0;               /* sent in the first pass, or gone since */
 	}
 	if (rc < 0) {
 		log_err("mirror %s: cannot read '%s': %s, skipped", f->m->name, it->path,
