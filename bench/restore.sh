@@ -31,8 +31,11 @@
 #    7       324 ms          2233 ms             0.145x           0.144x
 #    7       289 ms          1197 ms             0.241x           0.185x
 #    9       443 ms          1788 ms             0.248x           0.183x
-# (the last two with the final code; single runs ranged 132-942 ms against
-# 1017-3432 ms: on a loaded machine the ratio moves with the load).  The
+#    9       176 ms          1268 ms             0.139x           0.130x
+# (the last three after rebasing on the append shipping; the last one with
+# the first pass of the slave's feed only stat-ing, at load 6-9, every run
+# at most 0.157x.  Single runs over all sessions ranged 107-942 ms against
+# 904-3432 ms: on a loaded machine the ratio moves with the load).  The
 # whole-tree comparison this replaced measured 1.19x on 20,000 files.
 set -u
 RUNS=5
