@@ -492,6 +492,22 @@ static void mark_dirty(struct receiver *r)
 	r->dirty = true;
 }
 
+/* A later entry at a held hardlink's name replaces it: applying the link
+ * afterwards would undo that entry. */
+static void held_links_forget(struct receiver *r, const char *path, size_t len)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->links_n; i++) {
+		struct entry *e = &r->links[i];
+		if (e->type == ENT_HARDLINK && e->path_len == len && memcmp(e->path, path, len) == 0)
+			entry_clear(e);
+		else
+			r->links[kept++] = *e;
+	}
+	r->links_n = kept;
+}
+
 static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t n)
 {
 	struct entry e;
@@ -505,6 +521,7 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 	r->stats.entries++;
 	if (e.path_len > 0 && (rc = names_add(&r->names, e.path, e.path_len)) < 0)
 		goto out;
+	held_links_forget(r, e.path, e.path_len);
 	if (e.type == ENT_FILE) {
 		rc = on_file_entry(r, id, &e);
 	} else if (e.type == ENT_HARDLINK) {
@@ -757,28 +774,61 @@ static void held_forget(struct receiver *r, const char *path, size_t len)
 	r->links_n = kept;
 }
 
-/* Held entries beneath a renamed directory follow it. */
+/* Held hardlinks to something about to be removed or replaced are made
+ * now, while their target still is the file they name (its content, when
+ * it already arrived, is committed first). */
+static void held_links_settle(struct receiver *r, const char *path, size_t len)
+{
+	size_t kept = 0;
+	bool committed = false;
+
+	for (size_t i = 0; i < r->links_n; i++) {
+		struct entry *e = &r->links[i];
+		if (e->type != ENT_HARDLINK || !path_under(e->link, e->link_len, path, len)) {
+			r->links[kept++] = *e;
+			continue;
+		}
+		int rc = committed ? 0 : apply_commit(r->apply);
+		committed = true;
+		if (rc == 0)
+			rc = link_apply(r, e);
+		if (rc < 0)
+			op_error(r, "cannot create hardlink", e->path, rc);
+		entry_clear(e);
+	}
+	r->links_n = kept;
+}
+
+/* from/rest -> to/rest in *p; 0, or -ENOMEM (left as it was). */
+static int move_path(char **p, size_t *len, const char *from, size_t flen,
+		     const char *to, size_t tlen)
+{
+	size_t nlen = tlen + *len - flen;
+	char *np = malloc(nlen + 1);
+
+	if (!np)
+		return -ENOMEM;
+	memcpy(np, to, tlen);
+	memcpy(np + tlen, *p + flen, *len - flen);
+	np[nlen] = '\0';
+	free(*p);
+	*p = np;
+	*len = nlen;
+	return 0;
+}
+
+/* Held entries beneath a renamed directory follow it, and so do the
+ * targets of held hardlinks. */
 static int held_move(struct receiver *r, const char *from, size_t flen, const char *to, size_t tlen)
 {
 	for (size_t i = 0; i < r->links_n; i++) {
 		struct entry *e = &r->links[i];
-		if (!path_under(e->path, e->path_len, from, flen))
-			continue;
-		size_t nlen;
-		char *np = path_join(to, tlen, e->path + flen + (e->path_len > flen),
-				     e->path_len - flen - (e->path_len > flen), &nlen);
-		if (!np)
+		if (path_under(e->path, e->path_len, from, flen) &&
+		    move_path(&e->path, &e->path_len, from, flen, to, tlen) < 0)
 			return -ENOMEM;
-		if (e->path_len == flen) {      /* the renamed directory itself */
-			free(np);
-			np = strndup(to, tlen);
-			nlen = tlen;
-			if (!np)
-				return -ENOMEM;
-		}
-		free(e->path);
-		e->path = np;
-		e->path_len = nlen;
+		if (e->type == ENT_HARDLINK && path_under(e->link, e->link_len, from, flen) &&
+		    move_path(&e->link, &e->link_len, from, flen, to, tlen) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -795,9 +845,12 @@ static int on_delete(struct receiver *r, const uint8_t *p, size_t n)
 	r->last_id = id;
 	mark_dirty(r);
 	if (r->opts.before && have_type(r, path, len) != ENT_NONE &&
-	    !change_ok(r, path, len, RECEIVER_DELETE, NULL))
-		rc = 0;
-	else if ((rc = apply_delete(r->apply, path, len)) < 0)
+	    !change_ok(r, path, len, RECEIVER_DELETE, NULL)) {
+		free(path);
+		return 0;
+	}
+	held_links_settle(r, path, len);
+	if ((rc = apply_delete(r->apply, path, len)) < 0)
 		op_error(r, "cannot delete", path, rc);
 	else {
 		held_forget(r, path, len);
@@ -820,8 +873,9 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 	mark_dirty(r);
 	if (r->opts.before && have_type(r, to, tlen) != ENT_NONE &&
 	    !change_ok(r, to, tlen, RECEIVER_RENAME_OVER, NULL))
-		rc = 0;
-	else if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
+		goto out;
+	held_links_settle(r, to, tlen);
+	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
 		op_error(r, "cannot rename", from, rc);
 	else {
 		held_forget(r, to, tlen);
@@ -829,6 +883,7 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 			held_forget(r, from, flen);   /* no memory: metadata comes again */
 		r->stats.renames++;
 	}
+out:
 	free(from);
 	free(to);
 	return 0;
