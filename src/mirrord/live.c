@@ -16,6 +16,7 @@
 #include "exclude.h"
 #include "grow.h"
 #include "journal.h"
+#include "links.h"
 #include "live.h"
 #include "log.h"
 #include "net.h"
@@ -37,7 +38,7 @@
 #define BACKOFF_MAX_MS 5000
 #define OUT_LOW (1u << 20)
 #define OUT_HIGH (4u << 20)
-#define LINKS_MAX 65536         /* (dev, ino) of multiply linked files */
+#define LINKS_MAX 65536         /* inodes whose names are known */
 #define PEND_MAX 16384          /* journal records with operations in flight */
 #define ACK_MS 200              /* journal acknowledgements at most this often */
 #define REOPEN_MS 1000          /* a failed journal is reopened this often */
@@ -45,12 +46,6 @@
 #define GONE_MAX 1024           /* paths last sent as DELETE, newest kept */
 #define STASH_TRIES 16          /* ancestors sent before one record */
 #define GROW_MAX 64             /* open growing files followed (grow.h) */
-
-struct link {                   /* first known name of a multiply linked file */
-	uint64_t dev, ino;
-	char *path;
-	size_t len;
-};
 
 struct live {
 	const struct conf *c;
@@ -67,8 +62,15 @@ struct live {
 	size_t scan_pre_len;
 	uint64_t scan_seq;         /* its record */
 	uint64_t pass_t0, errors;
-	struct link *links;        /* open addressing, 2 * LINKS_MAX slots */
-	size_t links_n;
+	struct links *links;       /* names of files, by inode */
+	struct {                   /* hardlinks to send after a group's content */
+		uint64_t seq, dev, ino;
+		char *target;
+		size_t target_len;
+		char *v[LINKS_NAMES_MAX];
+		size_t lens[LINKS_NAMES_MAX];
+		size_t n, next;
+	} lq;
 	/* journal: every coalesced change is recorded (and synced) before it
 	 * is sent; the feed reads it back.  NULL while it cannot be opened. */
 	char *jdir;
@@ -113,89 +115,144 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* ---- hardlinks: the sink needs to know which earlier name to link to ---- */
+/* ---- hardlinks: every name of a file goes to the sink ----
+ *
+ * A change to a file with other names is sent as the group's content under
+ * its first name, then each other name as a hardlink to it (see links.h):
+ * the sink replaces the content of one name only, and applies the links
+ * once that content is in place.  The names wait in the link queue, which
+ * counts in the acknowledgement point like the stash. */
 
-static void links_clear(struct live *l)
+static void touch_parent(struct live *l, const char *path, size_t len);
+
+static void lq_clear(struct live *l)
 {
-	for (size_t i = 0; i < 2 * LINKS_MAX; i++) {
-		free(l->links[i].path);
-		l->links[i].path = NULL;
+	for (size_t i = 0; i < l->lq.n; i++)
+		free(l->lq.v[i]);
+	free(l->lq.target);
+	l->lq.target = NULL;
+	l->lq.n = l->lq.next = 0;
+}
+
+/* Queue every name of group g but its first, as hardlinks to the first. */
+static int lq_put(struct live *l, uint64_t seq, uint64_t dev, uint64_t ino,
+		  const struct links_group *g)
+{
+	lq_clear(l);
+	if (!(l->lq.target = strndup(g->v[0], g->lens[0])))
+		return -ENOMEM;
+	l->lq.target_len = g->lens[0];
+	l->lq.seq = seq;
+	l->lq.dev = dev;
+	l->lq.ino = ino;
+	for (size_t i = 1; i < g->n && l->lq.n < LINKS_NAMES_MAX; i++) {
+		if (!(l->lq.v[l->lq.n] = strndup(g->v[i], g->lens[i])))
+			return -ENOMEM;
+		l->lq.lens[l->lq.n++] = g->lens[i];
 	}
-	l->links_n = 0;
+	return 0;
 }
 
-static struct link *links_find(struct live *l, uint64_t dev, uint64_t ino)
+/* The next queued name as a hardlink op: 1, or 0 when the queue is empty. */
+static int lq_next(struct live *l, struct sender_op *op)
 {
-	size_t n = 2 * LINKS_MAX, i = (size_t)((ino * 0x9e3779b97f4a7c15ull) ^ dev) % n;
-
-	while (l->links[i].path && !(l->links[i].dev == dev && l->links[i].ino == ino))
-		i = (i + 1) % n;
-	return &l->links[i];
+	while (l->lq.next < l->lq.n) {
+		size_t i = l->lq.next++;
+		memset(op, 0, sizeof(*op));
+		if (scan_stat(l->rootfd, l->lq.v[i], l->lq.lens[i], false, &op->e) == 0 &&
+		    op->e.type == ENT_FILE && op->e.dev == l->lq.dev && op->e.ino == l->lq.ino &&
+		    (op->e.link = strndup(l->lq.target, l->lq.target_len))) {
+			op->e.link_len = l->lq.target_len;
+			op->e.type = ENT_HARDLINK;
+			op->kind = SOP_ENTRY;
+			op->tag = l->lq.seq;
+			/* relinking changes the sink's directory */
+			touch_parent(l, op->e.path, op->e.path_len);
+			return 1;
+		}
+		entry_clear(&op->e);   /* not that file any more: its own record follows */
+	}
+	lq_clear(l);
+	return 0;
 }
 
-/* Remember e's (dev, ino); scans note only multiply linked files, live
- * sends note every file, so a later "ln" finds the first name. */
-static void links_note(struct live *l, const struct entry *e, bool any)
+/* Note a name a scan or a send found; a full map starts afresh. */
+static void links_note(struct live *l, const struct entry *e)
 {
-	if (e->type != ENT_FILE || (e->nlink < 2 && !any))
+	int rc;
+
+	if (e->type != ENT_FILE && e->type != ENT_HARDLINK)
 		return;
-	struct link *k = links_find(l, e->dev, e->ino);
-	if (k->path)
-		return;
-	if (l->links_n >= LINKS_MAX) {
+	if (e->type == ENT_FILE && e->nlink < 2)
+		rc = links_set(l->links, e->dev, e->ino, e->path, e->path_len);
+	else
+		rc = links_add(l->links, e->dev, e->ino, e->path, e->path_len);
+	if (rc == -ENOSPC) {
 		log_info("mirror %s: hardlink map full, starting it afresh", l->m->name);
-		links_clear(l);
-		k = links_find(l, e->dev, e->ino);
+		links_clear(l->links);
+		rc = links_add(l->links, e->dev, e->ino, e->path, e->path_len);
 	}
-	if ((k->path = strndup(e->path, e->path_len))) {
-		k->dev = e->dev;
-		k->ino = e->ino;
-		k->len = e->path_len;
-		l->links_n++;
+	if (rc == -E2BIG)
+		log_warn("mirror %s: '%s' has more than %d names, not all are followed",
+			 l->m->name, e->path, LINKS_NAMES_MAX);
+}
+
+/* Drop the names of e's inode that no longer are that file. */
+static void links_verify(struct live *l, const struct entry *e)
+{
+	const struct links_group *g = links_get(l->links, e->dev, e->ino);
+
+	for (size_t i = 0; g && i < g->n;) {
+		struct entry o = { 0 };
+		bool same = (g->lens[i] == e->path_len &&
+			     memcmp(g->v[i], e->path, e->path_len) == 0) ||
+			    (scan_stat(l->rootfd, g->v[i], g->lens[i], false, &o) == 0 &&
+			     o.type == ENT_FILE && o.dev == e->dev && o.ino == e->ino);
+		entry_clear(&o);
+		if (same) {
+			i++;
+			continue;
+		}
+		bool last = g->n == 1;
+		links_drop(l->links, e->dev, e->ino, i);
+		if (last)
+			break;
 	}
 }
 
 static void want_rescan(struct live *l, const char *path, size_t len, const char *why);
 
-/* A file with other names: send it as a hardlink to a name the sink has
- * (or will have) when that name still is the same inode.  When no other
+/* e (of record seq) is a file with other names: send the group's first
+ * name instead, the others follow from the link queue.  When no other
  * name is known, only a pass over the tree can find it. */
-static void links_resolve(struct live *l, struct entry *e)
+static void links_resolve(struct live *l, uint64_t seq, struct entry *e)
 {
-	struct entry other = { 0 };
-
 	if (e->type != ENT_FILE)
 		return;
-	struct link *k = links_find(l, e->dev, e->ino);
-	if (!k->path) {
-		links_note(l, e, true);
-		if (e->nlink > 1)
-			want_rescan(l, "", 0, "a file has a name not seen yet");
+	bool known = links_get(l->links, e->dev, e->ino) != NULL;
+	if (e->nlink > 1)
+		links_verify(l, e);
+	links_note(l, e);
+	const struct links_group *g = links_get(l->links, e->dev, e->ino);
+	if (e->nlink < 2 || !g)
+		return;
+	if (!known && g->n < 2) {
+		want_rescan(l, "", 0, "a file has a name not seen yet");
 		return;
 	}
-	if (e->nlink < 2)
+	if (g->n < 2)
 		return;
-	if (k->len == e->path_len && memcmp(k->path, e->path, k->len) == 0)
+	char *first = strndup(g->v[0], g->lens[0]);
+	if (!first || lq_put(l, seq, e->dev, e->ino, g) < 0) {
+		free(first);
+		lq_clear(l);
+		want_rescan(l, "", 0, "no memory for a hardlink group");
 		return;
-	if (scan_stat(l->rootfd, k->path, k->len, false, &other) == 0 &&
-	    other.type == ENT_FILE && other.dev == e->dev && other.ino == e->ino) {
-		char *p = strndup(k->path, k->len);
-		if (p) {
-			free(e->link);
-			e->link = p;
-			e->link_len = k->len;
-			e->type = ENT_HARDLINK;
-		}
-	} else {
-		/* the first name is gone: this one becomes the first */
-		char *p = strndup(e->path, e->path_len);
-		if (p) {
-			free(k->path);
-			k->path = p;
-			k->len = e->path_len;
-		}
 	}
-	entry_clear(&other);
+	free(e->path);
+	e->path = first;
+	e->path_len = l->lq.target_len;
+	touch_parent(l, e->path, e->path_len);
 }
 
 /* ---- operations in flight, by journal record ----
@@ -256,6 +313,8 @@ static uint64_t ack_point(const struct live *l)
 		floor = l->scan_seq;
 	if (l->stash.on && l->stash.seq < floor)
 		floor = l->stash.seq;
+	if (l->lq.target && l->lq.seq < floor)
+		floor = l->lq.seq;
 	if (l->pend_n > 0 && l->pend[l->pend_head].seq < floor)
 		floor = l->pend[l->pend_head].seq;
 	return floor - 1;
@@ -353,6 +412,7 @@ static void gone_clear(struct live *l)
 	}
 	free(l->stash.path);
 	memset(&l->stash, 0, sizeof(l->stash));
+	lq_clear(l);
 }
 
 static void gone_add(struct live *l, const char *path, size_t len)
@@ -643,6 +703,8 @@ static void jr_rename(struct live *l, const struct coalesce_item *it)
 	if (jr_append(l, JOURNAL_RENAME, it->path, it->len, it->to, it->to_len, &seq) == 0 &&
 	    !moved_note(l, seq, it))
 		want_rescan(l, "", 0, "too many directory renames pending");
+	if (links_rename(l->links, it->path, it->len, it->to, it->to_len) < 0)
+		links_clear(l->links);  /* names are found again as files are sent */
 }
 
 /* Move due items from the dirty set into the journal, one sync per batch.
@@ -714,7 +776,7 @@ static int scan_item(struct live *l, struct sender_op *op)
 		}
 		if ((rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) && scan_fix(l, rc, &op->e) == 0) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
-			links_note(l, &op->e, false);
+			links_note(l, &op->e);
 			/* the directory's entry went out before its files' content,
 			 * whose arrival on the sink changes its mtime: send it again
 			 * after the pass (best effort when the set is full) */
@@ -754,7 +816,7 @@ static int start_scan(struct live *l, const char *path, size_t len, struct sende
 	l->scan_fd = fd;
 	l->scan_pre_len = len;
 	if (len == 0)
-		links_clear(l);
+		links_clear(l->links);
 	l->pass_t0 = now_ms();
 	log_info("mirror %s: reconciliation of '%s' started", l->m->name, path);
 	return 0;
@@ -812,7 +874,7 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 	}
 	if (op->e.type != ENT_DIR || created)
 		touch_parent(l, path, len);
-	links_resolve(l, &op->e);
+	links_resolve(l, seq, &op->e);
 	op->kind = SOP_ENTRY;
 	return 1;
 }
@@ -856,6 +918,10 @@ static int feed_next(void *ctx, struct sender_op *op)
 	struct journal_rec r;
 
 	while (l->it && l->pend_n < PEND_MAX) {
+		if (l->lq.target && lq_next(l, op) == 1) {
+			pend_add(l, op->tag);
+			return 1;
+		}
 		if (l->stash.on) {
 			struct stash st = l->stash;
 			l->stash.on = false;
@@ -1258,9 +1324,7 @@ static void live_free(struct live *l)
 		log_warn("mirror %s: cannot sync the journal at exit", l->m->name);
 	journal_close(l->j);
 	coalesce_free(l->co);
-	if (l->links)
-		links_clear(l);
-	free(l->links);
+	links_free(l->links);
 	free(l->pend);
 	if (l->moved)
 		moved_trim(l, UINT64_MAX);
@@ -1291,7 +1355,7 @@ static int live_init(struct live *l)
 		return -ENOMEM;
 	}
 	if (!(l->ex = exclude_new()) || !(l->co = coalesce_new(DIRTY_MAX, m->delay_ms)) ||
-	    !(l->links = calloc(2 * LINKS_MAX, sizeof(*l->links))) ||
+	    !(l->links = links_new(LINKS_MAX)) ||
 	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))) ||
 	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))) ||
 	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))) ||
