@@ -450,6 +450,28 @@ static void mv_expire(struct watch *w)
 	}
 }
 
+/* Is the directory the kernel moved to "to" the one the map watches at
+ * "from"?  Adding a watch on a watched inode returns its wd.  It is not
+ * when the directory moved before its creation was handled (its watch
+ * failed: never watched), or when the map's "from" is already a newer
+ * directory of that name.  A directory gone again counts as watched. */
+static bool mv_watched(struct watch *w, const char *from, size_t flen, const char *to, size_t tlen)
+{
+	int wd = -1;
+	size_t n;
+
+	for (size_t i = 0; wd < 0 && i < w->nb; i++)
+		for (struct wnode *k = w->tab[i]; k; k = k->next)
+			if (k->len == flen && memcmp(k->path, from, flen) == 0)
+				wd = k->wd;
+	char *full = join(w->root, w->root_len, to, tlen, &n);
+	if (!full)
+		return true;            /* no memory: the caller's rescan covers it */
+	int now = inotify_add_watch(w->ifd, full, WATCH_MASK);
+	free(full);
+	return now < 0 || now == wd;
+}
+
 static int dir_moved_to(struct watch *w, uint32_t cookie, const char *path, size_t len, bool skip)
 {
 	struct pending_mv *m = mv_find(w, cookie);
@@ -458,9 +480,13 @@ static int dir_moved_to(struct watch *w, uint32_t cookie, const char *path, size
 	if (m && skip)
 		map_unwatch(w, m->path, m->len);
 	if (m && !skip) {
-		r = map_rename(w, m->path, m->len, path, len);
+		bool same = mv_watched(w, m->path, m->len, path, len);
+		r = same ? map_rename(w, m->path, m->len, path, len) : 0;
 		mv_clear(m);
-		return r < 0 ? r : emit(w, WATCH_MOVED_TO, true, cookie, 0, path, len);
+		if (r == 0)
+			r = emit(w, WATCH_MOVED_TO, true, cookie, 0, path, len);
+		/* not watched yet: watch it and report what it holds */
+		return r < 0 || same ? r : add_tree(w, path, len, true);
 	}
 	if (m)
 		mv_clear(m);
