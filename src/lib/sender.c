@@ -44,6 +44,8 @@ struct retry {
 	size_t len;
 	uint8_t tries;
 	uint64_t tag;
+	uint64_t dev, ino;          /* of the file last sent, for on_unsent */
+	uint32_t nlink;
 };
 
 struct current {
@@ -176,6 +178,12 @@ static void settle(struct sender *s, uint64_t tag)
 		s->opts.on_settled(s->opts.ctx, tag);
 }
 
+static void unsent(struct sender *s, uint64_t tag, const struct entry *e, int err)
+{
+	if (s->opts.on_unsent)
+		s->opts.on_unsent(s->opts.ctx, tag, e, err);
+}
+
 static void complete(struct sender *s, uint64_t id)
 {
 	struct slot *sl = slot_of(s, id);
@@ -209,7 +217,7 @@ static void retry_push(struct sender *s, struct slot *sl)
 		return;
 	}
 	s->retry[s->retry_n++] = (struct retry){ p, sl->e.path_len, (uint8_t)(sl->tries + 1),
-						 sl->tag };
+						 sl->tag, sl->e.dev, sl->e.ino, sl->e.nlink };
 	sl->retried = true;
 	s->stats.retries++;
 }
@@ -422,11 +430,13 @@ static void finish_current(struct sender *s, struct wbuf *out, int err)
 	m.status = err ? FILE_ABORTED : FILE_OK;
 	hash_final(s->hash, m.digest);
 	proto_put_file_end(out, &m);
+	if (err == -ESTALE || err == -ENOENT || err == -ENOTDIR)
+		unsent(s, sl->tag, &sl->e, err);
 	if (err == -ESTALE) {
 		log_info("mirror %s: '%s' changed while being sent, sending it again",
 			 s->opts.mirror, sl->e.path);
 		retry_push(s, sl);
-	} else if (err && err != -ENOENT) {
+	} else if (err && err != -ENOENT && err != -ENOTDIR) {
 		log_err("mirror %s: cannot read '%s': %s", s->opts.mirror, sl->e.path,
 			strerror(-err));
 		s->stats.errors++;
@@ -653,9 +663,12 @@ static int next_op(struct sender *s, struct sender_op *op)
 		int rc = scan_stat(s->rootfd, r.path, r.len, true, &op->e);
 		s->next_tries = r.tries;
 		s->next_tag = r.tag;
+		if (rc == -ENOENT || rc == -ENOTDIR)
+			unsent(s, r.tag, &(struct entry){ .path = r.path, .path_len = r.len,
+				.type = ENT_FILE, .dev = r.dev, .ino = r.ino, .nlink = r.nlink }, rc);
 		free(r.path);
 		if (rc < 0)
-			return rc == -ENOENT ? 3 : rc;   /* gone: nothing to resend */
+			return rc == -ENOENT || rc == -ENOTDIR ? 3 : rc;   /* gone: nothing to resend */
 		op->kind = SOP_ENTRY;
 		op->tag = r.tag;
 		return 1;

@@ -391,6 +391,14 @@ int coalesce_moved_to(struct coalesce *c, uint32_t cookie, const char *path, siz
 	return coalesce_touch(c, path, len, COALESCE_CREATED, now);
 }
 
+bool coalesce_move_pending(const struct coalesce *c, uint32_t cookie)
+{
+	for (unsigned i = 0; i < COALESCE_MOVES; i++)
+		if (c->moves[i].used && c->moves[i].cookie == cookie)
+			return true;
+	return false;
+}
+
 /* ---- output ---- */
 
 int coalesce_pop(struct coalesce *c, uint64_t now, struct coalesce_item *ret)

@@ -80,6 +80,9 @@ int coalesce_moved_from(struct coalesce *c, uint32_t cookie, const char *path, s
 			uint64_t now);
 int coalesce_moved_to(struct coalesce *c, uint32_t cookie, const char *path, size_t len,
 		      uint64_t now);
+/* Is a MOVED_FROM with this cookie still waiting for its MOVED_TO?  When
+ * it is not (it expired), a MOVED_TO is taken as something moved in. */
+bool coalesce_move_pending(const struct coalesce *c, uint32_t cookie);
 
 /* Next due item: 1 and *ret, 0 when nothing is due at now, -ENOSPC or
  * -ENOMEM when expiring a pending move failed (clear and reconcile). */

@@ -418,8 +418,12 @@ static void gone_clear(struct live *l)
 static void gone_add(struct live *l, const char *path, size_t len)
 {
 	struct gone *g = &l->gone[l->gone_next];
-	char *p = strndup(path, len);
 
+	for (size_t i = 0; i < GONE_MAX; i++)
+		if (l->gone[i].path && l->gone[i].len == len &&
+		    memcmp(l->gone[i].path, path, len) == 0)
+			return;         /* once: an ENTRY takes it out again */
+	char *p = strndup(path, len);
 	if (!p)
 		return;                 /* best effort: the sink logs the failure */
 	free(g->path);
@@ -449,6 +453,49 @@ static int gone_take(struct live *l, const char *path, size_t len, bool self,
 	*ret_len = best->len;
 	best->path = NULL;
 	return 1;
+}
+
+/* Is path, or a directory above it, among the paths last sent as DELETE? */
+static bool gone_covers(const struct live *l, const char *path, size_t len)
+{
+	for (size_t i = 0; i < GONE_MAX; i++) {
+		const struct gone *g = &l->gone[i];
+		if (g->path && g->len <= len && memcmp(g->path, path, g->len) == 0 &&
+		    (g->len == len || path[g->len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static int jr_append(struct live *l, enum journal_op op, const char *p, size_t len,
+		     const char *p2, size_t len2, uint64_t *ret_seq);
+
+/* A directory moved, and paths beneath it went out as DELETE before the
+ * rename was seen (a record is sent by the state of its path when the feed
+ * reaches it): the sink lost them, so their new places are reconciled
+ * after the RENAME. */
+static void gone_moved(struct live *l, const char *from, size_t flen, const char *to, size_t tlen)
+{
+	unsigned n_rescan = 0;
+
+	for (size_t i = 0; i < GONE_MAX; i++) {
+		struct gone *g = &l->gone[i];
+		if (!g->path || g->len <= flen || memcmp(g->path, from, flen) != 0 ||
+		    g->path[flen] != '/')
+			continue;
+		size_t n;
+		char *p = path_join(to, tlen, g->path + flen + 1, g->len - flen - 1, &n);
+		free(g->path);
+		g->path = NULL;
+		if (p && l->m->n_excludes > 0)
+			want_rescan(l, "", 0, "a path moved after it went out as deleted");
+		else if (p && jr_append(l, JOURNAL_RESCAN, p, n, NULL, 0, NULL) == 0)
+			n_rescan++;
+		free(p);
+	}
+	if (n_rescan > 0)
+		log_info("mirror %s: '%s' moved to '%s' after %u path(s) beneath it went out "
+			 "as deleted, reconciling them there", l->m->name, from, to, n_rescan);
 }
 
 static void stash_put(struct live *l, uint64_t seq, const char *path, size_t len, bool created)
@@ -707,6 +754,15 @@ static void jr_rename(struct live *l, const struct coalesce_item *it)
 		links_clear(l->links);  /* names are found again as files are sent */
 }
 
+/* Records appended since the last sync (the feed reads synced ones only). */
+static bool jr_unsynced(const struct live *l)
+{
+	struct journal_stats st;
+
+	journal_get_stats(l->j, &st);
+	return st.next_seq > st.synced_seq + 1;
+}
+
 /* Move due items from the dirty set into the journal, one sync per batch.
  * Runs connected or not: an outage fills the journal, not memory. */
 static void flush_dirty(struct live *l, uint64_t now)
@@ -725,7 +781,7 @@ static void flush_dirty(struct live *l, uint64_t now)
 	}
 	if (rc < 0)
 		want_rescan(l, "", 0, "too many pending renames");
-	if (n > 0 && l->j && (rc = journal_sync(l->j)) < 0)
+	if (l->j && jr_unsynced(l) && (rc = journal_sync(l->j)) < 0)
 		jr_broken(l, rc, "sync");
 }
 
@@ -831,14 +887,13 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 	size_t now_len;
 
 	memset(op, 0, sizeof(*op));
-	int rc = scan_stat(l->rootfd, path, len, l->m->xattrs, &op->e);
-	if ((rc == -ENOENT || rc == -ENOTDIR) &&
-	    moved_translate(l, seq, path, len, &now_at, &now_len)) {
-		entry_clear(&op->e);
+	if (moved_translate(l, seq, path, len, &now_at, &now_len)) {
+		/* what was here has moved; a new one has records of its own */
 		touch(l, now_at, now_len, created ? COALESCE_CREATED : 0);
 		free(now_at);
 		return 0;
 	}
+	int rc = scan_stat(l->rootfd, path, len, l->m->xattrs, &op->e);
 	if (rc == -ENOENT || rc == -ENOTDIR) {
 		entry_clear(&op->e);
 		op->kind = SOP_DELETE;
@@ -894,6 +949,13 @@ static int rename_op(struct live *l, const struct journal_rec *r, struct sender_
 	/* r may not outlive a touch (a full set rewinds the journal) */
 	touch_parent(l, op->e.path, op->e.path_len);
 	touch_parent(l, op->e.link, op->e.link_len);
+	/* it went out as DELETE before this rename was seen: the sink has
+	 * nothing (or an older namesake) to move, the destination is sent
+	 * afresh after the RENAME */
+	if (gone_covers(l, op->e.path, op->e.path_len))
+		want_rescan(l, op->e.link, op->e.link_len, "renamed after it went out as deleted");
+	else
+		gone_moved(l, op->e.path, op->e.path_len, op->e.link, op->e.link_len);
 	return 1;
 }
 
@@ -960,11 +1022,40 @@ static int feed_next(void *ctx, struct sender_op *op)
 	return 0;
 }
 
+/* sender's on_unsent: a file's content did not reach the sink.  When a
+ * later directory rename moved it, it is sent under its new name (a rename
+ * not recorded yet finds it among the paths gone); a file with other names
+ * is sent again as a group (the links follow the content that finally
+ * arrives), or, when this name is gone, under the names left. */
+static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
+{
+	struct live *l = ctx;
+	char *now_at;
+	size_t now_len;
+
+	if (moved_translate(l, seq, e->path, e->path_len, &now_at, &now_len)) {
+		touch(l, now_at, now_len, 0);
+		free(now_at);
+		return;
+	}
+	if (err != -ESTALE)
+		gone_add(l, e->path, e->path_len);
+	const struct links_group *g = e->nlink > 1 ? links_get(l->links, e->dev, e->ino) : NULL;
+	if (g && err == -ESTALE) {
+		touch(l, e->path, e->path_len, 0);
+		return;
+	}
+	for (size_t i = 0; g && i < g->n; i++)
+		if (g->lens[i] != e->path_len || memcmp(g->v[i], e->path, e->path_len) != 0)
+			touch(l, g->v[i], g->lens[i], 0);
+}
+
 /* ---- watcher records ---- */
 
 static void on_record(struct live *l, const struct watch_rec *r)
 {
 	uint64_t now = now_ms();
+	bool paired;
 	int rc = 0;
 
 	switch (r->kind) {
@@ -998,8 +1089,13 @@ static void on_record(struct live *l, const struct watch_rec *r)
 		break;
 	case WATCH_MOVED_TO:
 		grow_forget(l->grow, r->path, r->path_len);
+		paired = coalesce_move_pending(l->co, r->cookie);
 		rc = coalesce_moved_to(l->co, r->cookie, r->path, r->path_len, now);
 		touch_parent(l, r->path, r->path_len);
+		/* its MOVED_FROM came too late and went out as a delete: what
+		 * the directory holds must be sent, not just the directory */
+		if (rc == 0 && r->is_dir && !paired)
+			want_rescan(l, r->path, r->path_len, "a directory's rename was seen late");
 		break;
 	case WATCH_OVERFLOW:
 		log_warn("mirror %s: inotify queue overflow at '%s' (raise "
@@ -1196,6 +1292,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 {
 	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
 				  .on_settled = pend_settled, .on_file = grow_on_file,
+				  .on_unsent = pend_unsent,
 				  .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 	struct sender *snd = sender_new(l->rootfd, &so, &feed);
