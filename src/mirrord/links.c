@@ -11,6 +11,7 @@
 struct node {
 	uint64_t dev, ino;
 	struct node *next;
+	struct node *mprev, *mnext;     /* in the list of groups (2+ names) */
 	struct links_group g;
 	size_t cap;
 };
@@ -18,7 +19,28 @@ struct node {
 struct links {
 	struct node **b;
 	size_t nb, n, max;
+	struct node *multi;             /* inodes with more than one name */
 };
+
+static void multi_update(struct links *k, struct node *n)
+{
+	bool in = n->mprev || k->multi == n;
+
+	if (n->g.n >= 2 && !in) {
+		n->mnext = k->multi;
+		if (k->multi)
+			k->multi->mprev = n;
+		k->multi = n;
+	} else if (n->g.n < 2 && in) {
+		if (n->mprev)
+			n->mprev->mnext = n->mnext;
+		else
+			k->multi = n->mnext;
+		if (n->mnext)
+			n->mnext->mprev = n->mprev;
+		n->mprev = n->mnext = NULL;
+	}
+}
 
 static size_t bucket(const struct links *k, uint64_t dev, uint64_t ino)
 {
@@ -64,6 +86,7 @@ void links_clear(struct links *k)
 		}
 	}
 	k->n = 0;
+	k->multi = NULL;
 }
 
 void links_free(struct links *k)
@@ -154,7 +177,9 @@ int links_add(struct links *k, uint64_t dev, uint64_t ino, const char *path, siz
 		k->n++;
 		return 0;
 	}
-	return name_append(n, path, len);
+	int rc = name_append(n, path, len);
+	multi_update(k, n);
+	return rc;
 }
 
 int links_set(struct links *k, uint64_t dev, uint64_t ino, const char *path, size_t len)
@@ -164,6 +189,10 @@ int links_set(struct links *k, uint64_t dev, uint64_t ino, const char *path, siz
 	if (n && n->g.n == 1 && n->g.lens[0] == len && memcmp(n->g.v[0], path, len) == 0)
 		return 0;
 	if (n) {
+		size_t names = n->g.n;
+		n->g.n = 0;             /* out of the list of groups */
+		multi_update(k, n);
+		n->g.n = names;
 		*pp = n->next;
 		node_free(n);
 		k->n--;
@@ -180,11 +209,31 @@ void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i)
 	free(n->g.v[i]);
 	memmove(n->g.v + i, n->g.v + i + 1, (n->g.n - i - 1) * sizeof(*n->g.v));
 	memmove(n->g.lens + i, n->g.lens + i + 1, (n->g.n - i - 1) * sizeof(*n->g.lens));
-	if (--n->g.n == 0) {
+	n->g.n--;
+	multi_update(k, n);
+	if (n->g.n == 0) {
 		*pp = n->next;
 		node_free(n);
 		k->n--;
 	}
+}
+
+int links_find_name(const struct links *k, const char *path, size_t len, uint64_t dev,
+		    uint64_t ino, uint64_t *ret_dev, uint64_t *ret_ino, size_t *ret_i)
+{
+	for (const struct node *n = k->multi; n; n = n->mnext) {
+		if (n->dev == dev && n->ino == ino)
+			continue;
+		for (size_t i = 0; i < n->g.n; i++) {
+			if (n->g.lens[i] == len && memcmp(n->g.v[i], path, len) == 0) {
+				*ret_dev = n->dev;
+				*ret_ino = n->ino;
+				*ret_i = i;
+				return 1;
+			}
+		}
+	}
+	return 0;
 }
 
 static bool under(const char *p, size_t len, const char *dir, size_t dlen)

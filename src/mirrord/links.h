@@ -45,6 +45,11 @@ int links_add(struct links *k, uint64_t dev, uint64_t ino, const char *path, siz
 int links_set(struct links *k, uint64_t dev, uint64_t ino, const char *path, size_t len);
 /* Forget name i of (dev, ino); the inode goes with its last name. */
 void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i);
+/* An inode other than (dev, ino) with two or more names, one of which is
+ * path: 1 with its (dev, ino) and the name's index, else 0.  Looks at
+ * inodes with several names only. */
+int links_find_name(const struct links *k, const char *path, size_t len, uint64_t dev,
+		    uint64_t ino, uint64_t *ret_dev, uint64_t *ret_ino, size_t *ret_i);
 /* A directory moved: names at or beneath from now lie beneath to.
  * 0 or -ENOMEM (names not moved yet are left as they were). */
 int links_rename(struct links *k, const char *from, size_t flen, const char *to, size_t tlen);

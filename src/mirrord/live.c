@@ -123,6 +123,7 @@ static uint64_t now_ms(void)
  * once that content is in place.  The names wait in the link queue, which
  * counts in the acknowledgement point like the stash. */
 
+static void touch(struct live *l, const char *path, size_t len, unsigned flags);
 static void touch_parent(struct live *l, const char *path, size_t len);
 
 static void lq_clear(struct live *l)
@@ -217,6 +218,22 @@ static void links_verify(struct live *l, const struct entry *e)
 		links_drop(l->links, e->dev, e->ino, i);
 		if (last)
 			break;
+	}
+}
+
+/* path no longer names the file of a group it was noted in (removed,
+ * replaced, another file now): a change made through it just before went
+ * unseen by the other names, so they are sent again. */
+static void links_left(struct live *l, const char *path, size_t len, uint64_t dev, uint64_t ino)
+{
+	uint64_t gdev, gino;
+	size_t i;
+
+	while (links_find_name(l->links, path, len, dev, ino, &gdev, &gino, &i) == 1) {
+		links_drop(l->links, gdev, gino, i);
+		const struct links_group *g = links_get(l->links, gdev, gino);
+		for (size_t j = 0; g && j < g->n; j++)
+			touch(l, g->v[j], g->lens[j], 0);
 	}
 }
 
@@ -833,6 +850,10 @@ static int scan_item(struct live *l, struct sender_op *op)
 		if ((rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) && scan_fix(l, rc, &op->e) == 0) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
 			links_note(l, &op->e);
+			/* a subtree's pass links names inside it only: the group
+			 * is sent again as a whole after it */
+			if (l->scan_pre_len > 0 && op->e.type == ENT_FILE && op->e.nlink > 1)
+				(void)coalesce_touch(l->co, op->e.path, op->e.path_len, 0, now_ms());
 			/* the directory's entry went out before its files' content,
 			 * whose arrival on the sink changes its mtime: send it again
 			 * after the pass (best effort when the set is full) */
@@ -902,6 +923,7 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 		op->e.path_len = len;
 		gone_add(l, op->e.path, len);
 		touch_parent(l, op->e.path, len);     /* path may not outlive this */
+		links_left(l, op->e.path, len, 0, 0);
 		return 1;
 	}
 	if (rc < 0) {
@@ -929,6 +951,7 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 	}
 	if (op->e.type != ENT_DIR || created)
 		touch_parent(l, path, len);
+	links_left(l, op->e.path, op->e.path_len, op->e.dev, op->e.ino);
 	links_resolve(l, seq, &op->e);
 	op->kind = SOP_ENTRY;
 	return 1;
