@@ -138,9 +138,12 @@ static void test_moves_unpaired(void **state)
 	(void)state;
 	assert_int_equal(coalesce_moved_from(c, 1, "gone", 4, 0), 0);
 	assert_int_equal(coalesce_wait_ms(c, 0), 10);
+	assert_true(coalesce_move_pending(c, 1));
+	assert_false(coalesce_move_pending(c, 2));
 	expect_none(c, 9);
 	/* expired: a plain touch of the old path (absent on disk: delete) */
 	assert_int_equal(coalesce_pop(c, 10, &it), 0);
+	assert_false(coalesce_move_pending(c, 1));
 	expect(c, 20, COALESCE_PATH, "gone", NULL);
 	assert_int_equal(coalesce_moved_to(c, 2, "in", 2, 30), 0);
 	assert_int_equal(coalesce_pop(c, 40, &it), 1);
