@@ -25,6 +25,7 @@
 #include "scan.h"
 #include "sender.h"
 #include "session.h"
+#include "status.h"
 #include "stream.h"
 #include "watch.h"
 
@@ -51,6 +52,7 @@ struct live {
 	const struct conf *c;
 	const struct conf_mirror *m;
 	volatile sig_atomic_t *stop;
+	bool paused;               /* mirrorctl pause: record changes, send none */
 	pthread_t thread;
 	int rootfd;
 	struct exclude *ex;
@@ -1002,6 +1004,8 @@ static int feed_next(void *ctx, struct sender_op *op)
 	struct live *l = ctx;
 	struct journal_rec r;
 
+	if (l->paused)
+		return 0;               /* what is in flight completes */
 	while (l->it && l->pend_n < PEND_MAX) {
 		if (l->lq.target && lq_next(l, op) == 1) {
 			pend_add(l, op->tag);
@@ -1166,12 +1170,28 @@ static void restart_watch(struct live *l, int err)
 	want_rescan(l, "", 0, "the watcher restarted");
 }
 
+/* mirrorctl pause / resume, asked every loop turn (at least every TICK_MS). */
+static void check_paused(struct live *l)
+{
+	bool p = status_paused(l->m->name);
+
+	if (p == l->paused)
+		return;
+	l->paused = p;
+	if (p)
+		log_notice("mirror %s: paused: changes are recorded in the journal, "
+			   "sent after resume", l->m->name);
+	else
+		log_notice("mirror %s: resumed", l->m->name);
+}
+
 /* Watcher input, the dirty set, the journal: the work of every loop turn. */
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
 	int rc = l->w ? drain_watch(l) : -ENOENT;
 
+	check_paused(l);
 	if (rc < 0)
 		restart_watch(l, rc);
 	jr_reopen(l, now, "journal reopened");

@@ -154,6 +154,26 @@ ctl master promote
 expect_rc 64 "promote without a mirror"
 pass "promote/demote/pause/resume answer ok or error, and status shows them"
 
+# ---- pause holds changes back (they are journaled), resume sends them ----
+wait_until 10 "slave in step before pause" test -f "$S/f200"
+ctl master pause www
+expect_rc 0 "pause www"
+echo held >"$M/while-paused"
+end=$(( $(date +%s%N) + 2000000000 ))
+while [ "$(date +%s%N)" -lt "$end" ]; do      # bounded: 2 s of absence
+	[ -e "$S/while-paused" ] && fail "a change reached the slave while paused"
+	sleep 0.1
+done
+ctl master status --json
+jq_check "$T_DIR/out" 'j["mirrord"]["mirrors"][0]["paused"] is True' \
+	'j["mirrord"]["mirrors"][0]["lag_entries"] >= 1'
+grep -q "mirror www: paused" "$T_DIR/source.log" || fail "no paused line in the source log"
+ctl master resume www
+expect_rc 0 "resume www"
+wait_until 10 "the held change after resume" test -f "$S/while-paused"
+[ "$(cat "$S/while-paused")" = held ] || fail "content after resume: $(cat "$S/while-paused")"
+pass "pause holds changes back on the master, resume sends them"
+
 # ---- hostile clients: the daemon stays up and answers ----
 sock=$T_DIR/run-slave/control.sock
 head -c 1000 /dev/zero | tr '\0' 'a' | timeout 5 socat -t 3 - "UNIX-CONNECT:$sock" >"$T_DIR/long" 2>"$T_DIR/long.err" || true
