@@ -10,6 +10,8 @@
 struct item {
 	enum coalesce_kind kind;
 	bool created, ready;
+	bool replaced;                  /* made by an elided rename, maybe over an
+					 * older namesake the sink still has */
 	char *path, *to;
 	size_t len, to_len;
 	uint64_t due;
@@ -309,6 +311,7 @@ static int do_rename(struct coalesce *c, const char *from, size_t flen, const ch
 {
 	struct item *src = *slot_of(c, from, flen), *r;
 	bool elide = src && src->created;
+	bool replaced = elide && src->replaced;
 	int rc;
 
 	if (!elide && c->count >= c->max)
@@ -337,7 +340,12 @@ static int do_rename(struct coalesce *c, const char *from, size_t flen, const ch
 		c->count++;
 		c->stats.renames++;
 	}
-	return coalesce_touch(c, to, tlen, elide ? COALESCE_CREATED : 0, now);
+	if ((rc = coalesce_touch(c, to, tlen, elide ? COALESCE_CREATED : 0, now)) < 0)
+		return rc;
+	if (elide && (r = *slot_of(c, to, tlen)))
+		r->replaced = true;
+	/* what the sink had at from before the elided rename made it goes */
+	return replaced ? coalesce_touch(c, from, flen, 0, now) : 0;
 }
 
 static int move_expire(struct coalesce *c, struct move *m, uint64_t now)

@@ -127,6 +127,16 @@ static void test_rename_elided(void **state)
 	expect_none(c, 100);
 	assert_int_equal(coalesce_stats(c)->renames_elided, 1);
 	assert_int_equal(coalesce_stats(c)->renames, 0);
+	/* the same, and the new f moves on before it was sent: the sink's
+	 * old f must go, so f is sent (as absent) too */
+	T(c, ".f.tmp", COALESCE_CREATED, 200);
+	assert_int_equal(coalesce_moved_from(c, 10, ".f.tmp", 6, 200), 0);
+	assert_int_equal(coalesce_moved_to(c, 10, "f", 1, 200), 0);
+	assert_int_equal(coalesce_moved_from(c, 11, "f", 1, 201), 0);
+	assert_int_equal(coalesce_moved_to(c, 11, "g", 1, 201), 0);
+	expect(c, 211, COALESCE_PATH, "g", NULL);
+	expect(c, 211, COALESCE_PATH, "f", NULL);
+	expect_none(c, 300);
 	coalesce_free(c);
 }
 
