@@ -73,6 +73,7 @@ static void node_free(struct node *n)
 		free(n->g.v[i]);
 	free(n->g.v);
 	free(n->g.lens);
+	free(n->g.doubt);
 	free(n);
 }
 
@@ -119,14 +120,6 @@ const struct links_group *links_get(const struct links *k, uint64_t dev, uint64_
 	return n ? &n->g : NULL;
 }
 
-static bool has_name(const struct node *n, const char *path, size_t len)
-{
-	for (size_t i = 0; i < n->g.n; i++)
-		if (n->g.lens[i] == len && memcmp(n->g.v[i], path, len) == 0)
-			return true;
-	return false;
-}
-
 static int name_append(struct node *n, const char *path, size_t len)
 {
 	if (n->g.n == n->cap) {
@@ -139,6 +132,10 @@ static int name_append(struct node *n, const char *path, size_t len)
 		if (!lens)
 			return -ENOMEM;
 		n->g.lens = lens;
+		bool *doubt = realloc(n->g.doubt, cap * sizeof(*doubt));
+		if (!doubt)
+			return -ENOMEM;
+		n->g.doubt = doubt;
 		n->cap = cap;
 	}
 	char *p = malloc(len + 1);
@@ -147,6 +144,7 @@ static int name_append(struct node *n, const char *path, size_t len)
 	memcpy(p, path, len);
 	p[len] = '\0';
 	n->g.v[n->g.n] = p;
+	n->g.doubt[n->g.n] = false;
 	n->g.lens[n->g.n++] = len;
 	return 0;
 }
@@ -157,8 +155,12 @@ int links_add(struct links *k, uint64_t dev, uint64_t ino, const char *path, siz
 
 	if (!path || memchr(path, 0, len))
 		return -EINVAL;
-	if (n && has_name(n, path, len))
-		return 0;
+	for (size_t i = 0; n && i < n->g.n; i++) {
+		if (n->g.lens[i] == len && memcmp(n->g.v[i], path, len) == 0) {
+			n->g.doubt[i] = false;     /* seen again: it is that file */
+			return 0;
+		}
+	}
 	if (n && n->g.n >= LINKS_NAMES_MAX)
 		return -E2BIG;
 	if (!n) {
@@ -200,6 +202,16 @@ int links_set(struct links *k, uint64_t dev, uint64_t ino, const char *path, siz
 	return links_add(k, dev, ino, path, len);
 }
 
+bool links_doubt(struct links *k, uint64_t dev, uint64_t ino, size_t i)
+{
+	struct node *n = *slot(k, dev, ino);
+
+	if (!n || i >= n->g.n || n->g.doubt[i])
+		return false;
+	n->g.doubt[i] = true;
+	return true;
+}
+
 void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i)
 {
 	struct node **pp = slot(k, dev, ino), *n = *pp;
@@ -209,6 +221,7 @@ void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i)
 	free(n->g.v[i]);
 	memmove(n->g.v + i, n->g.v + i + 1, (n->g.n - i - 1) * sizeof(*n->g.v));
 	memmove(n->g.lens + i, n->g.lens + i + 1, (n->g.n - i - 1) * sizeof(*n->g.lens));
+	memmove(n->g.doubt + i, n->g.doubt + i + 1, (n->g.n - i - 1) * sizeof(*n->g.doubt));
 	n->g.n--;
 	multi_update(k, n);
 	if (n->g.n == 0) {
@@ -255,6 +268,7 @@ static int name_move(struct links_group *g, size_t i, const char *from, size_t f
 	free(g->v[i]);
 	g->v[i] = p;
 	g->lens[i] = n;
+	g->doubt[i] = false;
 	return 0;
 }
 

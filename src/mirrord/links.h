@@ -15,6 +15,7 @@
 #ifndef MIRRORD_LINKS_H
 #define MIRRORD_LINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@
 struct links_group {
 	char **v;
 	size_t *lens;
+	bool *doubt;    /* did not check out once: may have moved with a
+			 * directory rename not recorded yet */
 	size_t n;
 };
 
@@ -43,6 +46,9 @@ const struct links_group *links_get(const struct links *k, uint64_t dev, uint64_
 int links_add(struct links *k, uint64_t dev, uint64_t ino, const char *path, size_t len);
 /* (dev, ino) has the one name path (a file without other names). */
 int links_set(struct links *k, uint64_t dev, uint64_t ino, const char *path, size_t len);
+/* Name i of (dev, ino) did not check out: true when it had not before
+ * (it is now in doubt), false when it was in doubt already (drop it). */
+bool links_doubt(struct links *k, uint64_t dev, uint64_t ino, size_t i);
 /* Forget name i of (dev, ino); the inode goes with its last name. */
 void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i);
 /* An inode other than (dev, ino) with two or more names, one of which is
@@ -50,7 +56,8 @@ void links_drop(struct links *k, uint64_t dev, uint64_t ino, size_t i);
  * inodes with several names only. */
 int links_find_name(const struct links *k, const char *path, size_t len, uint64_t dev,
 		    uint64_t ino, uint64_t *ret_dev, uint64_t *ret_ino, size_t *ret_i);
-/* A directory moved: names at or beneath from now lie beneath to.
+/* A directory moved: names at or beneath from now lie beneath to (and are
+ * no longer in doubt).
  * 0 or -ENOMEM (names not moved yet are left as they were). */
 int links_rename(struct links *k, const char *from, size_t flen, const char *to, size_t tlen);
 

@@ -137,18 +137,21 @@ static void lq_clear(struct live *l)
 	l->lq.n = l->lq.next = 0;
 }
 
-/* Queue every name of group g but its first, as hardlinks to the first. */
+/* Queue the names of group g but first (and those in doubt), as hardlinks
+ * to first. */
 static int lq_put(struct live *l, uint64_t seq, uint64_t dev, uint64_t ino,
-		  const struct links_group *g)
+		  const struct links_group *g, size_t first)
 {
 	lq_clear(l);
-	if (!(l->lq.target = strndup(g->v[0], g->lens[0])))
+	if (!(l->lq.target = strndup(g->v[first], g->lens[first])))
 		return -ENOMEM;
-	l->lq.target_len = g->lens[0];
+	l->lq.target_len = g->lens[first];
 	l->lq.seq = seq;
 	l->lq.dev = dev;
 	l->lq.ino = ino;
-	for (size_t i = 1; i < g->n && l->lq.n < LINKS_NAMES_MAX; i++) {
+	for (size_t i = 0; i < g->n && l->lq.n < LINKS_NAMES_MAX; i++) {
+		if (i == first || g->doubt[i])
+			continue;
 		if (!(l->lq.v[l->lq.n] = strndup(g->v[i], g->lens[i])))
 			return -ENOMEM;
 		l->lq.lens[l->lq.n++] = g->lens[i];
@@ -200,10 +203,14 @@ static void links_note(struct live *l, const struct entry *e)
 			 l->m->name, e->path, LINKS_NAMES_MAX);
 }
 
-/* Drop the names of e's inode that no longer are that file. */
-static void links_verify(struct live *l, const struct entry *e)
+/* Check the names of e's inode against the tree.  One that is not that
+ * file is in doubt the first time (a directory rename not recorded yet may
+ * have moved it: the group is sent again after it) and dropped the
+ * second.  True when a name came in doubt. */
+static bool links_verify(struct live *l, const struct entry *e)
 {
 	const struct links_group *g = links_get(l->links, e->dev, e->ino);
+	bool doubt = false;
 
 	for (size_t i = 0; g && i < g->n;) {
 		struct entry o = { 0 };
@@ -212,7 +219,8 @@ static void links_verify(struct live *l, const struct entry *e)
 			    (scan_stat(l->rootfd, g->v[i], g->lens[i], false, &o) == 0 &&
 			     o.type == ENT_FILE && o.dev == e->dev && o.ino == e->ino);
 		entry_clear(&o);
-		if (same) {
+		if (same || links_doubt(l->links, e->dev, e->ino, i)) {
+			doubt |= !same;
 			i++;
 			continue;
 		}
@@ -221,6 +229,7 @@ static void links_verify(struct live *l, const struct entry *e)
 		if (last)
 			break;
 	}
+	return doubt;
 }
 
 /* path no longer names the file of a group it was noted in (removed,
@@ -249,9 +258,10 @@ static void links_resolve(struct live *l, uint64_t seq, struct entry *e)
 	if (e->type != ENT_FILE)
 		return;
 	bool known = links_get(l->links, e->dev, e->ino) != NULL;
-	if (e->nlink > 1)
-		links_verify(l, e);
+	bool doubt = e->nlink > 1 && links_verify(l, e);
 	links_note(l, e);
+	if (doubt)
+		touch(l, e->path, e->path_len, 0);   /* once more, after the rename */
 	const struct links_group *g = links_get(l->links, e->dev, e->ino);
 	if (e->nlink < 2 || !g)
 		return;
@@ -259,10 +269,16 @@ static void links_resolve(struct live *l, uint64_t seq, struct entry *e)
 		want_rescan(l, "", 0, "a file has a name not seen yet");
 		return;
 	}
-	if (g->n < 2)
+	size_t i0 = 0, sure = 0;
+	for (size_t i = g->n; i-- > 0;)
+		if (!g->doubt[i]) {
+			i0 = i;
+			sure++;
+		}
+	if (sure < 2)
 		return;
-	char *first = strndup(g->v[0], g->lens[0]);
-	if (!first || lq_put(l, seq, e->dev, e->ino, g) < 0) {
+	char *first = strndup(g->v[i0], g->lens[i0]);
+	if (!first || lq_put(l, seq, e->dev, e->ino, g, i0) < 0) {
 		free(first);
 		lq_clear(l);
 		want_rescan(l, "", 0, "no memory for a hardlink group");

@@ -112,6 +112,26 @@ static void test_find_name(void **state)
 	links_free(k);
 }
 
+static void test_doubt(void **state)
+{
+	struct links *k = links_new(4);
+	(void)state;
+
+	ADD(k, 1, "a");
+	ADD(k, 1, "d/b");
+	assert_true(links_doubt(k, 1, 1, 1));
+	assert_true(links_get(k, 1, 1)->doubt[1]);
+	assert_false(links_doubt(k, 1, 1, 1));  /* twice: the caller drops it */
+	ADD(k, 1, "d/b");                      /* seen again: no doubt */
+	assert_false(links_get(k, 1, 1)->doubt[1]);
+	assert_true(links_doubt(k, 1, 1, 1));
+	assert_int_equal(links_rename(k, "d", 1, "e", 1), 0);   /* moved: no doubt */
+	expect_names(k, 1, (const char *[]){ "a", "e/b" }, 2);
+	assert_false(links_get(k, 1, 1)->doubt[1]);
+	assert_false(links_doubt(k, 1, 1, 9));
+	links_free(k);
+}
+
 static void test_rename(void **state)
 {
 	struct links *k = links_new(4);
@@ -132,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_set_drop),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_find_name),
+		cmocka_unit_test(test_doubt),
 		cmocka_unit_test(test_rename),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
