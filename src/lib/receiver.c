@@ -65,6 +65,7 @@ struct receiver {
 	size_t done_n, done_cap;
 	struct entry *links;    /* hardlinks held until no content is in flight */
 	size_t links_n, links_cap;
+	size_t held_hl;         /* how many of them are hardlinks */
 	uint64_t last_id, acked_id;
 	bool dirty;
 	uint64_t dirty_since;   /* ms (monotonic) of the first uncommitted change */
@@ -425,6 +426,7 @@ static int hold(struct receiver *r, struct entry *e)
 		r->links = v;
 		r->links_cap = cap;
 	}
+	r->held_hl += e->type == ENT_HARDLINK;
 	r->links[r->links_n++] = *e;
 	memset(e, 0, sizeof(*e));
 	return 0;
@@ -467,6 +469,7 @@ static void held_apply(struct receiver *r)
 		entry_clear(e);
 	}
 	r->links_n = 0;
+	r->held_hl = 0;
 }
 
 /* True when the sink already has exactly this symlink or special file, so
@@ -492,11 +495,22 @@ static void mark_dirty(struct receiver *r)
 	r->dirty = true;
 }
 
+static void held_recount(struct receiver *r)
+{
+	r->held_hl = 0;
+	for (size_t i = 0; i < r->links_n; i++)
+		r->held_hl += r->links[i].type == ENT_HARDLINK;
+}
+
 /* A later entry at a held hardlink's name replaces it: applying the link
- * afterwards would undo that entry. */
+ * afterwards would undo that entry.  Within a listing (a pass over the
+ * tree) every name comes once, and the held list may be long: skipped. */
 static void held_links_forget(struct receiver *r, const char *path, size_t len)
 {
 	size_t kept = 0;
+
+	if (r->held_hl == 0 || r->listed_open > 0)
+		return;
 
 	for (size_t i = 0; i < r->links_n; i++) {
 		struct entry *e = &r->links[i];
@@ -506,6 +520,7 @@ static void held_links_forget(struct receiver *r, const char *path, size_t len)
 			r->links[kept++] = *e;
 	}
 	r->links_n = kept;
+	held_recount(r);
 }
 
 static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t n)
@@ -772,6 +787,7 @@ static void held_forget(struct receiver *r, const char *path, size_t len)
 			r->links[kept++] = *e;
 	}
 	r->links_n = kept;
+	held_recount(r);
 }
 
 /* Held hardlinks to something about to be removed or replaced are made
@@ -782,6 +798,8 @@ static void held_links_settle(struct receiver *r, const char *path, size_t len)
 	size_t kept = 0;
 	bool committed = false;
 
+	if (r->held_hl == 0)
+		return;
 	for (size_t i = 0; i < r->links_n; i++) {
 		struct entry *e = &r->links[i];
 		if (e->type != ENT_HARDLINK || !path_under(e->link, e->link_len, path, len)) {
@@ -797,6 +815,7 @@ static void held_links_settle(struct receiver *r, const char *path, size_t len)
 		entry_clear(e);
 	}
 	r->links_n = kept;
+	held_recount(r);
 }
 
 /* from/rest -> to/rest in *p; 0, or -ENOMEM (left as it was). */
