@@ -896,11 +896,14 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 	held_links_settle(r, to, tlen);
 	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
 		op_error(r, "cannot rename", from, rc);
-	else {
+	else
+		r->stats.renames++;
+	/* held entries follow the name even when it was not here yet (a
+	 * hardlink still held): applied at from, they would bring it back */
+	if (rc == 0 || rc == -ENOENT) {
 		held_forget(r, to, tlen);
 		if (held_move(r, from, flen, to, tlen) < 0)
 			held_forget(r, from, flen);   /* no memory: metadata comes again */
-		r->stats.renames++;
 	}
 out:
 	free(from);
