@@ -379,6 +379,18 @@ static int need_content(struct receiver *r, uint64_t id, struct entry *want,
 	return rc;       /* a failed signature ends the session */
 }
 
+/* Is content for path still to arrive?  Within a listing (a pass over the
+ * tree) every name comes once: not asked. */
+static bool awaited(const struct receiver *r, const char *path, size_t len)
+{
+	for (size_t i = 0; r->listed_open == 0 && i < r->await_n; i++) {
+		const struct entry *a = &r->await[(r->await_head + i) % RECEIVER_MAX_AWAIT].e;
+		if (a->path_len == len && memcmp(a->path, path, len) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 {
 	struct entry have = { 0 };
@@ -388,7 +400,9 @@ static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 		op_error(r, "cannot look up", e->path, rc);
 		have.type = ENT_NONE;
 	}
-	if (content_same(&have, e)) {
+	/* content still on its way would land after metadata set now, with
+	 * its own older metadata: this entry's content must follow it */
+	if (content_same(&have, e) && !awaited(r, e->path, e->path_len)) {
 		rc = 0;
 		if (!fsmeta_equal(&have, e, r->opts.meta_flags) &&
 		    change_ok(r, e->path, e->path_len, RECEIVER_META, e))
