@@ -1083,6 +1083,8 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 	}
 	if (err != -ESTALE)
 		gone_add(l, e->path, e->path_len);
+	else    /* the retry lands in its directory after that went out */
+		touch_parent(l, e->path, e->path_len);
 	const struct links_group *g = e->nlink > 1 ? links_get(l->links, e->dev, e->ino) : NULL;
 	if (g && err == -ESTALE) {
 		touch(l, e->path, e->path_len, 0);
