@@ -246,6 +246,14 @@ static int names_add(struct names *ns, const char *path, size_t len)
 	return ns->v[ns->n] ? (ns->n++, 0) : -ENOMEM;
 }
 
+/* Within a listing, an entry outside the directory being listed is an
+ * operation sent in between (a retry): it does not take over the list. */
+static bool names_foreign(const struct receiver *r, const char *path, size_t len)
+{
+	return r->listed_open > 0 && r->names.dir &&
+	       !same_dir(&r->names, path, path_dirlen(path, len));
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -281,6 +289,14 @@ static int on_dir_done(struct receiver *r, const char *dir, size_t len)
 	struct prune_ctx pc = { r, dir, len, same_dir(&r->names, dir, len) };
 	int rc;
 
+	if (r->names.dir && !pc.have_names) {
+		/* the names noted are another directory's: an operation sent
+		 * in the middle of the listing (a retried file) took over the
+		 * list; pruning with it would delete every child */
+		log_info("mirror %s: listing of '%s' interleaved, not pruned", r->opts.mirror, dir);
+		names_reset(&r->names);
+		return 0;
+	}
 	if (pc.have_names)
 		qsort(r->names.v, r->names.n, sizeof(*r->names.v), cmp_str);
 	rc = apply_prune(r->apply, dir, len, prune_keep, &pc);
@@ -548,7 +564,11 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 	r->last_id = id;
 	mark_dirty(r);
 	r->stats.entries++;
-	if (e.path_len > 0 && (rc = names_add(&r->names, e.path, e.path_len)) < 0)
+	bool pass_root = e.type == ENT_DIR && (flags & ENTRY_LISTED) && r->listed_open == 0;
+	if (pass_root)
+		names_reset(&r->names);         /* a pass starts at this directory */
+	else if (e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
+		 (rc = names_add(&r->names, e.path, e.path_len)) < 0)
 		goto out;
 	held_links_forget(r, e.path, e.path_len);
 	if (e.type == ENT_FILE) {
