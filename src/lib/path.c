@@ -94,10 +94,10 @@ static int path_walk(int rootfd, const char *p, size_t len)
 	return fd;
 }
 
-static int path_openat2(int rootfd, const char *p)
+static int openat2_how(int rootfd, const char *p, int flags)
 {
 	struct open_how how = {
-		.flags = DIR_FLAGS,
+		.flags = (unsigned)flags,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd;
@@ -106,6 +106,11 @@ static int path_openat2(int rootfd, const char *p)
 		fd = syscall(SYS_openat2, rootfd, *p ? p : ".", &how, sizeof(how));
 	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
 	return fd < 0 ? -errno : (int)fd;
+}
+
+static int path_openat2(int rootfd, const char *p)
+{
+	return openat2_how(rootfd, p, DIR_FLAGS);
 }
 
 int path_open_dir(int rootfd, const char *p, size_t len)
@@ -137,6 +142,24 @@ int path_open_parent(int rootfd, const char *p, size_t len, const char **ret_nam
 	if (fd >= 0)
 		*ret_name = p + dlen + (dlen ? 1 : 0);
 	return fd;
+}
+
+int path_open_file(int rootfd, const char *p, size_t len, int flags)
+{
+	const char *name;
+	int dfd, fd, err;
+
+	if (len == 0 || path_check(p, len) < 0 || p[len] != '\0')
+		return -EINVAL;
+	flags |= O_NOFOLLOW | O_CLOEXEC;
+	if ((fd = openat2_how(rootfd, p, flags)) != -ENOSYS)
+		return fd;
+	if ((dfd = path_open_parent(rootfd, p, len, &name)) < 0)
+		return dfd;
+	fd = openat(dfd, name, flags);
+	err = errno;
+	close(dfd);
+	return fd < 0 ? -err : fd;
 }
 
 char *path_join(const char *dir, size_t dlen, const char *name, size_t nlen, size_t *ret_len)

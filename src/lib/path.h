@@ -23,6 +23,11 @@ int path_open_dir(int rootfd, const char *p, size_t len);
 /* Open the parent directory of p (p must not be the root) and point *ret_name
  * at the last component inside p.  Returns the fd or -errno. */
 int path_open_parent(int rootfd, const char *p, size_t len, const char **ret_name);
+/* Open the non-directory at wire path p (NUL-terminated at len, not the
+ * root) beneath rootfd with open(2) flags plus O_NOFOLLOW | O_CLOEXEC, in
+ * one openat2() where the kernel has it.  A symlink anywhere, the last
+ * component included, gives -ELOOP.  Returns the fd or -errno. */
+int path_open_file(int rootfd, const char *p, size_t len, int flags);
 /* Heap "dir/name" (or "name" when dir is ""); NULL on ENOMEM. */
 char *path_join(const char *dir, size_t dlen, const char *name, size_t nlen, size_t *ret_len);
 /* Length of the parent part of p ("" -> 0, "a" -> 0, "a/b" -> 1). */

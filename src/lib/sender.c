@@ -388,17 +388,11 @@ static bool same_file(const struct entry *e, const struct stat *st)
 /* Open the file of the slot and check it is still what the ENTRY said. */
 static int open_checked(struct sender *s, const struct entry *e)
 {
-	const char *name;
 	struct stat st;
-	int dfd = path_open_parent(s->rootfd, e->path, e->path_len, &name);
+	int fd = path_open_file(s->rootfd, e->path, e->path_len, O_RDONLY | O_NONBLOCK);
 
-	if (dfd < 0)
-		return dfd;
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	int err = fd < 0 ? -errno : 0;
-	close(dfd);
 	if (fd < 0)
-		return err;
+		return fd;
 	if (fstat(fd, &st) < 0 || !same_file(e, &st)) {
 		close(fd);
 		return -ESTALE;
@@ -510,6 +504,10 @@ static int step_whole(struct sender *s, struct wbuf *out)
 		return 0;
 	}
 	put_data(s, out, s->in, n);
+	/* all announced bytes read: no read for the end of file, growth shows
+	 * in finish_current's fstat as well */
+	if (s->cur.read == s->cur.slot->e.size)
+		finish_current(s, out, 0);
 	return 0;
 }
 

@@ -162,6 +162,15 @@ static int open_checks(int rootfd)
 	if (fd < 0 || strcmp(name, "top") != 0 || !same_inode(fd, rootfd, "."))
 		return n;
 	close(fd);
+	n++; fd = path_open_file(rootfd, "a/file", 6, O_RDONLY);
+	if (fd < 0 || !same_inode(fd, rootfd, "a/file"))
+		return n;
+	close(fd);
+	n++; if (path_open_file(rootfd, "etc/passwd", 10, O_RDONLY) != -ELOOP) return n;
+	n++; if (path_open_file(rootfd, "a/lb/x", 6, O_RDONLY) != -ELOOP) return n;
+	n++; if (path_open_file(rootfd, "etc", 3, O_RDONLY) != -ELOOP) return n;
+	n++; if (path_open_file(rootfd, "a/nope", 6, O_RDONLY) != -ENOENT) return n;
+	n++; if (path_open_file(rootfd, "", 0, O_RDONLY) != -EINVAL) return n;
 	return 0;
 }
 
