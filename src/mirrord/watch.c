@@ -32,6 +32,8 @@
 		    IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define REC_HDR 12
 #define REC_MAX (REC_HDR + WATCH_PATH_MAX)
+#define OBUF_CAP (8u << 10)     /* records batched per pipe write */
+_Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define RBUF_CAP (64u << 10)
 #define PIPE_SIZE (1 << 20)
 #define MV_MAX 64               /* directory renames awaiting their MOVED_TO */
@@ -70,7 +72,8 @@ struct watch {
 	pthread_cond_t cv;
 	bool start_done;
 	int start_rc;
-	uint8_t wbuf[REC_MAX];  /* thread: record being written */
+	uint8_t *obuf;          /* thread: records not yet written, OBUF_CAP */
+	size_t olen;
 	uint8_t *rbuf;          /* reader */
 	size_t rpos, rlen;
 	char rpath[WATCH_PATH_MAX + 1];
@@ -256,24 +259,41 @@ static int pipe_write(struct watch *w, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Write the batched records; the thread does so before it sleeps and when
+ * the batch is full, so a burst costs one write per OBUF_CAP bytes instead
+ * of one per record (and as many wake-ups of the reader). */
+static int flush_records(struct watch *w)
+{
+	int r = w->olen ? pipe_write(w, w->obuf, w->olen) : 0;
+
+	w->olen = 0;
+	return r;
+}
+
 static int emit(struct watch *w, enum watch_kind kind, bool is_dir, uint32_t cookie,
 		int err, const char *path, size_t len)
 {
 	uint16_t l16;
+	uint8_t *p;
+	int r;
 
 	if (len > WATCH_PATH_MAX) {
 		kind = WATCH_FAILED;
 		err = ENAMETOOLONG;
 		len = 0;
 	}
+	if (w->olen + REC_HDR + len > OBUF_CAP && (r = flush_records(w)) < 0)
+		return r;
+	p = w->obuf + w->olen;
 	l16 = (uint16_t)len;
-	w->wbuf[0] = (uint8_t)kind;
-	w->wbuf[1] = is_dir;
-	memcpy(w->wbuf + 2, &l16, 2);
-	memcpy(w->wbuf + 4, &cookie, 4);
-	memcpy(w->wbuf + 8, &err, 4);
-	memcpy(w->wbuf + REC_HDR, path, len);
-	return pipe_write(w, w->wbuf, REC_HDR + len);
+	p[0] = (uint8_t)kind;
+	p[1] = is_dir;
+	memcpy(p + 2, &l16, 2);
+	memcpy(p + 4, &cookie, 4);
+	memcpy(p + 8, &err, 4);
+	memcpy(p + REC_HDR, path, len);
+	w->olen += REC_HDR + len;
+	return 0;
 }
 
 /* "dir" + "/" + "name" (or just name below the root); heap, NUL-terminated. */
@@ -682,6 +702,8 @@ static void thread_loop(struct watch *w)
 		if (inotifytools_error() && inotifytools_error() != EINTR)
 			break;
 		mv_expire(w);
+		if ((r = flush_records(w)) < 0)
+			break;
 		r = wait_events(w);
 		if (r < 0 && r != -ECANCELED)
 			break;
@@ -696,6 +718,7 @@ static void *thread_main(void *arg)
 	start_done(w, r);
 	if (r == 0)
 		thread_loop(w);
+	(void)flush_records(w);  /* best effort: the reader rescans anyway */
 	inotifytools_cleanup();
 	close(w->wfd);          /* the reader sees end of file: -EPIPE */
 	w->wfd = -1;
@@ -717,6 +740,7 @@ static void watch_free(struct watch *w)
 	free(w->init_fail);
 	free(w->root);
 	free(w->rbuf);
+	free(w->obuf);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	free(w);
@@ -741,7 +765,8 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 	w->nb = 64;
 	w->tab = calloc(w->nb, sizeof(*w->tab));
 	w->rbuf = malloc(RBUF_CAP);
-	if (!w->root || !w->tab || !w->rbuf)
+	w->obuf = malloc(OBUF_CAP);
+	if (!w->root || !w->tab || !w->rbuf || !w->obuf)
 		return -ENOMEM;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;

@@ -3,8 +3,9 @@
  * Design.  libinotifytools keeps global state and exposes no descriptor, so
  * all of its calls happen in one watcher thread owned by this module (this
  * is the only file that includes <inotifytools/inotifytools.h>).  The
- * thread turns kernel events into small records and writes them to a pipe;
- * the main loop polls watch_fd() and decodes them with watch_read().
+ * thread turns kernel events into small records and writes them to a pipe,
+ * batched (each time the kernel queue is drained, or every 8 KiB); the main
+ * loop polls watch_fd() and decodes them with watch_read().
  *
  *   kernel queue --> watcher thread --> pipe (1 MiB) --> main loop
  *
