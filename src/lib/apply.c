@@ -31,6 +31,14 @@
 #define BLOCK 4096
 #define LINK_MAX_LEN 4095        /* PATH_MAX - 1 */
 
+/* The directory fd of a wire path's parent, reusing it for runs of
+ * entries in the same directory. */
+struct dir_cache {
+	int fd;
+	char *dir;
+	size_t dlen;
+};
+
 struct pend_file {
 	char *path;              /* wire path of the target */
 	size_t len;
@@ -48,6 +56,10 @@ struct apply {
 	struct entry *dirs;      /* deferred directory metadata */
 	size_t ndirs, cdirs;
 	struct apply_file *open; /* files between open and close/abort */
+	/* the parent of the last file looked up or opened, for the next one:
+	 * dropped by every change that could move or remove a directory
+	 * (entries, deletes, renames, prunes, commits) */
+	struct dir_cache pc;
 	struct apply_stats st;
 };
 
@@ -61,6 +73,7 @@ struct apply_file {
 	struct hash *h;
 	uint64_t got;            /* bytes received */
 	uint64_t wpos;           /* file offset of blk[0], 4 KiB aligned */
+	uint64_t wend;           /* end of the data written so far */
 	uint8_t *blk;            /* the partial block not yet written */
 	size_t blen;
 };
@@ -261,6 +274,46 @@ static int rename_over(int fdf, const char *fname, int fdt, const char *tname)
 	return renameat(fdf, fname, fdt, tname) < 0 ? -errno : 0;
 }
 
+/* ---- parent directories ---- */
+
+static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, size_t len)
+{
+	size_t dlen = path_dirlen(p, len);
+	const char *name;
+	int fd;
+
+	if (c->fd >= 0 && c->dlen == dlen && memcmp(c->dir, p, dlen) == 0)
+		return c->fd;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->dir);
+	c->dir = NULL;
+	c->fd = -1;
+	fd = path_open_parent(a->rootfd, p, len, &name);
+	if (fd < 0)
+		return fd;
+	c->dir = strndup(p, dlen);
+	if (!c->dir) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->dlen = dlen;
+	return c->fd = fd;
+}
+
+static void cache_done(struct dir_cache *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->dir);
+}
+
+static void cache_drop(struct dir_cache *c)
+{
+	cache_done(c);
+	*c = (struct dir_cache){ .fd = -1 };
+}
+
 /* ---- object ---- */
 
 struct apply *apply_new(int rootfd, const struct apply_opts *opts)
@@ -270,6 +323,7 @@ struct apply *apply_new(int rootfd, const struct apply_opts *opts)
 	if (!a)
 		return NULL;
 	a->rootfd = rootfd;
+	a->pc.fd = -1;
 	a->flags = opts ? opts->meta_flags : 0;
 	if (getrandom(&a->rnd, sizeof(a->rnd), GRND_NONBLOCK) != sizeof(a->rnd))
 		a->rnd ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)a;
@@ -313,6 +367,7 @@ void apply_free(struct apply *a)
 	while (a->open)
 		apply_file_abort(a->open);
 	drop_queues(a, 1);
+	cache_done(&a->pc);
 	free(a->files);
 	free(a->links);
 	free(a->dirs);
@@ -330,46 +385,6 @@ const struct apply_stats *apply_stats(const struct apply *a)
 }
 
 /* ---- commit ---- */
-
-/* The directory fd of a wire path's parent, reusing *cache for runs of
- * entries in the same directory. */
-struct dir_cache {
-	int fd;
-	char *dir;
-	size_t dlen;
-};
-
-static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, size_t len)
-{
-	size_t dlen = path_dirlen(p, len);
-	const char *name;
-	int fd;
-
-	if (c->fd >= 0 && c->dlen == dlen && memcmp(c->dir, p, dlen) == 0)
-		return c->fd;
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->dir);
-	c->dir = NULL;
-	c->fd = -1;
-	fd = path_open_parent(a->rootfd, p, len, &name);
-	if (fd < 0)
-		return fd;
-	c->dir = strndup(p, dlen);
-	if (!c->dir) {
-		close(fd);
-		return -ENOMEM;
-	}
-	c->dlen = dlen;
-	return c->fd = fd;
-}
-
-static void cache_done(struct dir_cache *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->dir);
-}
 
 static int commit_files(struct apply *a)
 {
@@ -501,6 +516,7 @@ int apply_commit(struct apply *a)
 {
 	int r, err = 0;
 
+	cache_drop(&a->pc);
 	if (syncfs(a->rootfd) < 0)
 		err = -errno;
 	if (apply_pending(a) > 0) {
@@ -568,15 +584,20 @@ int apply_lookup(struct apply *a, const char *path, size_t len, struct entry *re
 
 	if (path_check(path, len) < 0 || (len && path[len] != '\0'))
 		return -EINVAL;
-	dfd = len ? path_open_parent(a->rootfd, path, len, &name)
-		  : path_open_dir(a->rootfd, "", 0);
+	if (len) {
+		dfd = cache_parent(a, &a->pc, path, len);
+		name = path + path_dirlen(path, len);
+		name += name != path;
+	} else {
+		dfd = path_open_dir(a->rootfd, "", 0);
+	}
 	if (dfd == -ENOENT || dfd == -ENOTDIR)
 		r = 0;
 	else if (dfd < 0)
 		return dfd;
 	else
 		r = lookup_at(a, dfd, name, &e);
-	if (dfd >= 0)
+	if (dfd >= 0 && !len)
 		close(dfd);
 	if (r == 0)
 		r = entry_set_path(&e, path, len);
@@ -850,6 +871,7 @@ int apply_entry(struct apply *a, const struct entry *e)
 		return -EINVAL;
 	if (e->path_len == 0 && e->type != ENT_DIR)
 		return -EINVAL;
+	cache_drop(&a->pc);
 	if (e->type == ENT_HARDLINK)
 		r = entry_hardlink(a, e);
 	else if (e->path_len == 0)
@@ -902,9 +924,13 @@ static int file_init(struct apply *a, struct apply_file *f, const struct entry *
 	f->blk = malloc(BLOCK);
 	if (!f->h || !f->blk || entry_copy(&f->e, e) < 0)
 		return -ENOMEM;
-	f->dirfd = path_open_parent(a->rootfd, f->e.path, f->e.path_len, &f->name);
-	if (f->dirfd < 0)
-		return f->dirfd;
+	r = cache_parent(a, &a->pc, f->e.path, f->e.path_len);
+	if (r < 0)
+		return r;
+	f->name = f->e.path + path_dirlen(f->e.path, f->e.path_len);
+	f->name += f->name != f->e.path;
+	if ((f->dirfd = fcntl(r, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
 	r = make_temp(a, f->dirfd, f->tmp, mk_file, NULL);
 	if (r < 0)
 		return r;
@@ -979,6 +1005,8 @@ static int write_blocks(struct apply_file *f, const uint8_t *p, size_t n)
 			i += BLOCK;
 		if (i > start && (r = pwrite_all(f->fd, p + start, i - start, f->wpos + start)) < 0)
 			return r;
+		if (i > start)
+			f->wend = f->wpos + i;
 	}
 	f->wpos += n;
 	return 0;
@@ -1029,10 +1057,13 @@ static int file_finish(struct apply_file *f, const uint8_t digest[HASH_LEN])
 	hash_final(f->h, d);
 	if (memcmp(d, digest, HASH_LEN) != 0)
 		return -EBADMSG;
-	if (!is_zero(f->blk, f->blen) &&
-	    (r = pwrite_all(f->fd, f->blk, f->blen, f->wpos)) < 0)
-		return r;
-	if (ftruncate(f->fd, (off_t)f->e.size) < 0)
+	if (!is_zero(f->blk, f->blen)) {
+		if ((r = pwrite_all(f->fd, f->blk, f->blen, f->wpos)) < 0)
+			return r;
+		f->wend = f->wpos + f->blen;
+	}
+	/* a new file: only a hole at its end needs the size set */
+	if (f->wend != f->e.size && ftruncate(f->fd, (off_t)f->e.size) < 0)
 		return -errno;
 	/* start writing a big file back now, so the commit's syncfs waits less */
 	if (f->e.size >= (1u << 20))
@@ -1100,6 +1131,7 @@ int apply_delete(struct apply *a, const char *path, size_t len)
 		return -EINVAL;
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
+	cache_drop(&a->pc);
 	dfd = path_open_parent(a->rootfd, path, len, &name);
 	if (dfd < 0 && dfd != -ENOENT && dfd != -ENOTDIR)
 		return dfd;
@@ -1123,6 +1155,7 @@ int apply_rename(struct apply *a, const char *from, size_t flen, const char *to,
 		return -EINVAL;                  /* onto an ancestor of itself */
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
+	cache_drop(&a->pc);
 	fdf = path_open_parent(a->rootfd, from, flen, &fname);
 	if (fdf < 0)
 		return fdf;
@@ -1192,6 +1225,7 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
 	DIR *d;
 	int fd, r = 0;
 
+	cache_drop(&a->pc);
 	fd = path_open_dir(a->rootfd, dir, dlen);
 	if (fd < 0)
 		return fd;

@@ -12,7 +12,10 @@
  * acknowledge the changes as durable.
  *
  * Namespace changes that could interact with pending files (delete, rename)
- * commit first.  All functions return 0 or a negative errno; none logs. */
+ * commit first.  The parent directory of the last file looked up or opened
+ * stays open for the next file in the same directory (a burst of new files
+ * resolves it once, not twice per file) until the next commit or change to
+ * the tree.  All functions return 0 or a negative errno; none logs. */
 #ifndef MIRROR_APPLY_H
 #define MIRROR_APPLY_H
 
