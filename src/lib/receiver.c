@@ -161,6 +161,11 @@ int receiver_commit_wait(const struct receiver *r)
 	return age >= RECEIVER_COMMIT_MS ? 0 : (int)(RECEIVER_COMMIT_MS - age);
 }
 
+bool receiver_awaiting(const struct receiver *r)
+{
+	return r->await_n > 0 || r->have_cur;
+}
+
 const struct receiver_stats *receiver_stats(const struct receiver *r)
 {
 	return &r->stats;

@@ -15,6 +15,7 @@
 #ifndef MIRROR_RECEIVER_H
 #define MIRROR_RECEIVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "exclude.h"
@@ -79,6 +80,10 @@ int receiver_idle(struct receiver *r);
  * milliseconds until it is.  The program commits earlier when its input
  * goes quiet. */
 int receiver_commit_wait(const struct receiver *r);
+/* True while content the sink asked for (NEED) has not all arrived: its
+ * input going quiet then is the round trip to the source, not the end of
+ * a batch, so the program waits for the commit deadline instead. */
+bool receiver_awaiting(const struct receiver *r);
 const struct receiver_stats *receiver_stats(const struct receiver *r);
 
 #endif
