@@ -22,6 +22,8 @@
 /* Files at least this big on both sides travel as deltas. */
 #define DELTA_MIN_SIZE 16384
 #define COMMIT_EVERY 1024
+#define COMMIT_EVERY_MAX 4096
+#define COMMIT_MS_MAX 200      /* the deadline grows to at most this */
 #define READ_STEP 262144
 
 struct await {                  /* a file NEEDed, content not yet received */
@@ -69,6 +71,7 @@ struct receiver {
 	uint64_t last_id, acked_id;
 	bool dirty;
 	uint64_t dirty_since;   /* ms (monotonic) of the first uncommitted change */
+	uint64_t commit_cost;   /* ms the last commit took */
 	uint64_t listed_open;   /* ENTRY_LISTED directories without DIR_DONE yet */
 	struct names names;
 	struct receiver_stats stats;
@@ -151,14 +154,34 @@ void receiver_free(struct receiver *r)
 	free(r);
 }
 
+/* A commit costs two syncfs whatever its size; when they get slow (a busy
+ * disk) batches grow so that a stream spends at most a third of its time
+ * committing: the deadline is twice the last commit's cost (at least
+ * RECEIVER_COMMIT_MS, at most COMMIT_MS_MAX), the count scales with it. */
+static uint64_t commit_deadline(const struct receiver *r)
+{
+	uint64_t ms = 2 * r->commit_cost;
+
+	if (ms < RECEIVER_COMMIT_MS)
+		return RECEIVER_COMMIT_MS;
+	return ms > COMMIT_MS_MAX ? COMMIT_MS_MAX : ms;
+}
+
+static size_t commit_every(const struct receiver *r)
+{
+	size_t n = COMMIT_EVERY * (size_t)commit_deadline(r) / RECEIVER_COMMIT_MS;
+
+	return n > COMMIT_EVERY_MAX ? COMMIT_EVERY_MAX : n;
+}
+
 int receiver_commit_wait(const struct receiver *r)
 {
 	if (!r->dirty)
 		return -1;
-	if (apply_pending(r->apply) >= COMMIT_EVERY)
+	if (apply_pending(r->apply) >= commit_every(r))
 		return 0;
-	uint64_t age = now_ms() - r->dirty_since;
-	return age >= RECEIVER_COMMIT_MS ? 0 : (int)(RECEIVER_COMMIT_MS - age);
+	uint64_t age = now_ms() - r->dirty_since, due = commit_deadline(r);
+	return age >= due ? 0 : (int)(due - age);
 }
 
 bool receiver_awaiting(const struct receiver *r)
@@ -769,7 +792,7 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 	}
 	mark_dirty(r);
 	current_clear(r);
-	if (apply_pending(r->apply) >= COMMIT_EVERY)
+	if (apply_pending(r->apply) >= commit_every(r))
 		return receiver_idle(r);
 	return 0;
 }
@@ -992,6 +1015,7 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 
 int receiver_idle(struct receiver *r)
 {
+	uint64_t t0 = now_ms();
 	int rc;
 
 	if (!r->dirty)
@@ -1012,6 +1036,7 @@ int receiver_idle(struct receiver *r)
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
 		return rc;
 	}
+	r->commit_cost = now_ms() - t0;
 	for (size_t i = 0; i < r->done_n; i++)
 		proto_put_done(r->out, r->done_ids[i], 0);
 	r->done_n = 0;

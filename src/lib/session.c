@@ -237,10 +237,11 @@ static int refuse(struct stream *s, int code, const char *text)
 
 /* Input ran dry: send the replies, then commit unless more input arrives
  * within QUIET_MS and the commit is not yet due.  A steady stream thus gets
- * a commit every RECEIVER_COMMIT_MS (or 1024 changes), a lone change one
- * after QUIET_MS.  While content we asked for is still on its way, the
- * quiet is the source answering our NEEDs: committing then would stall the
- * stream for two syncfs per round trip, so only the deadline counts. */
+ * a commit every RECEIVER_COMMIT_MS or so (see receiver_commit_wait), a
+ * lone change one after QUIET_MS.  While content we asked for is still on
+ * its way, the quiet is the source answering our NEEDs: committing then
+ * would stall the stream for two syncfs per round trip, so only the
+ * deadline counts. */
 static int receiver_quiet(struct stream *s, struct receiver *r)
 {
 	int rc = stream_flush(s);
