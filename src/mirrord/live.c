@@ -47,6 +47,7 @@
 #define GONE_MAX 1024           /* paths last sent as DELETE, newest kept */
 #define STASH_TRIES 16          /* ancestors sent before one record */
 #define GROW_MAX 64             /* open growing files followed (grow.h) */
+#define JSYNC_GAP_MAX_MS 25     /* a batched journal sync waits at most this */
 
 struct live {
 	const struct conf *c;
@@ -81,6 +82,8 @@ struct live {
 	uint64_t fed_seq;          /* last record the feed read */
 	uint64_t pass_seq;         /* last full pass recorded */
 	uint64_t ack_at, reopen_at;
+	bool jsync_owed;           /* records appended and not yet synced */
+	uint64_t jsync_end, jsync_cost;   /* when the last sync ended, its ms */
 	struct pend { uint64_t seq; uint32_t n; } *pend;   /* ring, PEND_MAX */
 	size_t pend_head, pend_n;  /* ascending seqs with operations in flight */
 	struct moved { uint64_t seq; char *from, *to; size_t flen, tlen; } *moved;
@@ -664,6 +667,7 @@ static void jr_broken(struct live *l, int err, const char *what)
 	l->it = NULL;
 	journal_close(l->j);
 	l->j = NULL;
+	l->jsync_owed = false;
 	scan_stop(l);
 	pend_reset(l);
 	gone_clear(l);
@@ -798,7 +802,46 @@ static bool jr_unsynced(const struct live *l)
 	return st.next_seq > st.synced_seq + 1;
 }
 
-/* Move due items from the dirty set into the journal, one sync per batch.
+/* ---- batched journal syncs ----
+ *
+ * The feed reads synced records only, so a record waits for its sync
+ * before it is sent.  One sync per loop turn cost a burst ~1,100 syncs of
+ * 1-11 ms for 20,000 records, half of the loop's time on a busy disk.
+ * While records keep coming, the next sync waits for twice the last one's
+ * cost (at most JSYNC_GAP_MAX_MS), so that syncs of up to 12 ms take at
+ * most a third of the time; a change after a quiet spell is synced at
+ * once.  Durability is unchanged: nothing is sent before its sync. */
+
+static uint64_t jsync_due(const struct live *l)
+{
+	uint64_t gap = 2 * l->jsync_cost;
+
+	return l->jsync_end + (gap > JSYNC_GAP_MAX_MS ? JSYNC_GAP_MAX_MS : gap);
+}
+
+/* -1 when no sync is owed, else the ms until it is due. */
+static int64_t jsync_wait_ms(const struct live *l, uint64_t now)
+{
+	if (!l->jsync_owed || !l->j)
+		return -1;
+	return jsync_due(l) > now ? (int64_t)(jsync_due(l) - now) : 0;
+}
+
+static void jsync_batch(struct live *l, uint64_t now)
+{
+	uint64_t t0 = now_ms();
+	int rc;
+
+	if (jsync_wait_ms(l, now) != 0)
+		return;
+	if ((rc = journal_sync(l->j)) < 0)
+		return jr_broken(l, rc, "sync");
+	l->jsync_owed = false;
+	l->jsync_end = now_ms();
+	l->jsync_cost = l->jsync_end - t0;
+}
+
+/* Move due items from the dirty set into the journal, synced in batches.
  * Runs connected or not: an outage fills the journal, not memory. */
 static void flush_dirty(struct live *l, uint64_t now)
 {
@@ -816,8 +859,9 @@ static void flush_dirty(struct live *l, uint64_t now)
 	}
 	if (rc < 0)
 		want_rescan(l, "", 0, "too many pending renames");
-	if (l->j && jr_unsynced(l) && (rc = journal_sync(l->j)) < 0)
-		jr_broken(l, rc, "sync");
+	if (l->j && jr_unsynced(l))
+		l->jsync_owed = true;
+	jsync_batch(l, now);
 }
 
 /* ---- the feed: journal records become operations ---- */
@@ -1243,7 +1287,7 @@ static bool in_sync(struct live *l, struct sender *snd)
 	struct journal_stats st;
 
 	if (!l->j || l->scan || l->pend_n > 0 || coalesce_count(l->co) > 0 ||
-	    (snd && sender_in_flight(snd) > 0))
+	    l->jsync_owed || (snd && sender_in_flight(snd) > 0))
 		return false;
 	journal_get_stats(l->j, &st);
 	return l->fed_seq == st.synced_seq;
@@ -1290,6 +1334,7 @@ static int poll_timeout(struct live *l, uint64_t last_in, uint64_t now)
 {
 	int64_t t = min_wait(TICK_MS, coalesce_wait_ms(l->co, now));
 	t = min_wait(t, grow_wait_ms(l->grow, now));
+	t = min_wait(t, jsync_wait_ms(l, now));
 	int64_t ping = (int64_t)(last_in + PING_MS) - (int64_t)now;
 	struct journal_stats st;
 
@@ -1424,6 +1469,7 @@ static void wait_backoff(struct live *l, unsigned ms)
 		int64_t t = min_wait((int64_t)(end - now), TICK_MS);
 		t = min_wait(t, coalesce_wait_ms(l->co, now));
 		t = min_wait(t, grow_wait_ms(l->grow, now));
+		t = min_wait(t, jsync_wait_ms(l, now));
 		if (poll(&pfd, 1, (int)t) < 0 && errno != EINTR)
 			return;
 		housekeeping(l);
