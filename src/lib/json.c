@@ -106,10 +106,11 @@ static bool members(struct parser *ps, struct json *j, char close)
 			if (*ps->p != '"' || !(key = string(ps)))
 				return false;
 			ws(ps);
-			if (*ps->p++ != ':') {
+			if (*ps->p != ':') {
 				free(key);
 				return false;
 			}
+			ps->p++;
 		}
 		struct json *v = value(ps);
 		if (!v) {
@@ -124,8 +125,9 @@ static bool members(struct parser *ps, struct json *j, char close)
 			ps->p++;
 			continue;
 		}
-		if (*ps->p++ != close)
-			return false;
+		if (*ps->p != close)
+			return false;      /* never step past the terminating NUL */
+		ps->p++;
 		return true;
 	}
 }
@@ -174,8 +176,10 @@ struct json *json_parse(const char *text)
 	struct parser ps = { text, 0 };
 	struct json *j = value(&ps);
 
+	if (!j)
+		return NULL;
 	ws(&ps);
-	if (j && *ps.p) {
+	if (*ps.p) {
 		json_free(j);
 		return NULL;
 	}
