@@ -25,6 +25,7 @@
 
 #define DIRTY_MAX 65536         /* pending paths; beyond: RESCAN "" */
 #define WATCH_BATCH 4096        /* watcher records per loop turn */
+#define SETTLE_MS 1000          /* a flush waits this long for the watcher */
 #define TICK_MS 250             /* stop and flush requests are seen this often */
 #define ALL_DUE (UINT64_MAX / 4)   /* "now" that makes every item due */
 
@@ -211,6 +212,26 @@ static void drain_watch(struct localjournal *lj)
 	rescan(lj, "", 0, "the watcher restarted");
 }
 
+/* Read every record of what the kernel reported so far (a flush or the
+ * demotion must not miss a write made just before it), at most
+ * SETTLE_MS: after that a whole-tree rescan record covers the rest. */
+static void settle_watch(struct localjournal *lj)
+{
+	uint64_t gen = lj->w ? watch_sync_request(lj->w) : 0;
+	uint64_t end = now_ms() + SETTLE_MS;
+
+	while (gen && lj->w && !watch_synced(lj->w, gen) && now_ms() < end) {
+		struct pollfd pfd = { .fd = watch_fd(lj->w), .events = POLLIN };
+
+		drain_watch(lj);
+		if (poll(&pfd, 1, 5) < 0 && errno != EINTR)
+			break;
+	}
+	drain_watch(lj);
+	if (gen && lj->w && !watch_synced(lj->w, gen))
+		rescan(lj, "", 0, "the watcher did not catch up with a flush");
+}
+
 /* ---- the thread ---- */
 
 /* A flush request: everything reported so far goes into the journal. */
@@ -221,7 +242,7 @@ static void serve_flush(struct localjournal *lj)
 	pthread_mutex_unlock(&lj->mu);
 	if (req == lj->flush_done)
 		return;
-	drain_watch(lj);
+	settle_watch(lj);
 	flush_dirty(lj, ALL_DUE);
 	sync_journal(lj);
 	pthread_mutex_lock(&lj->mu);
@@ -263,7 +284,7 @@ static void *thread_main(void *arg)
 		flush_dirty(lj, now_ms());
 		serve_flush(lj);
 	}
-	drain_watch(lj);
+	settle_watch(lj);
 	flush_dirty(lj, ALL_DUE);
 	sync_journal(lj);
 	return NULL;

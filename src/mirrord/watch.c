@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +56,8 @@ struct watch {
 	pthread_t thr;
 	int rfd, wfd;           /* record pipe */
 	int stop_rfd, stop_wfd;
+	int sync_fd;            /* eventfd: watch_sync_request */
+	atomic_uint_fast64_t sync_req, sync_done;
 	int ifd;                /* libinotifytools' inotify descriptor */
 	char *root;
 	size_t root_len;
@@ -670,22 +673,30 @@ static void start_done(struct watch *w, int rc)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Sleep until the kernel has events or we are told to stop. */
-static int wait_events(struct watch *w)
+/* Sleep until the kernel has events, a sync is asked for, or we are told
+ * to stop.  *sync is the sync request seen, if any. */
+static int wait_events(struct watch *w, uint64_t *sync)
 {
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = w->ifd, .events = POLLIN },
 		{ .fd = w->stop_rfd, .events = POLLIN },
+		{ .fd = w->sync_fd, .events = POLLIN },
 	};
+	uint64_t v;
 
-	if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+	if (poll(pfd, 3, -1) < 0 && errno != EINTR)
 		return -errno;
-	return pfd[1].revents ? -ECANCELED : 0;
+	if (pfd[1].revents)
+		return -ECANCELED;
+	if (pfd[2].revents && read(w->sync_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+		*sync = atomic_load(&w->sync_req);
+	return 0;
 }
 
 static void thread_loop(struct watch *w)
 {
 	struct inotify_event *ev;
+	uint64_t sync = 0;
 	int r = 0;
 
 	if (w->init_fail)
@@ -704,7 +715,11 @@ static void thread_loop(struct watch *w)
 		mv_expire(w);
 		if ((r = flush_records(w)) < 0)
 			break;
-		r = wait_events(w);
+		/* the kernel queue is empty and its records are in the pipe */
+		if (sync)
+			atomic_store(&w->sync_done, sync);
+		sync = 0;
+		r = wait_events(w, &sync);
 		if (r < 0 && r != -ECANCELED)
 			break;
 	}
@@ -729,7 +744,7 @@ static void *thread_main(void *arg)
 
 static void watch_free(struct watch *w)
 {
-	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd };
+	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd, w->sync_fd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -753,7 +768,7 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 
 	if (!w)
 		return -ENOMEM;
-	w->rfd = w->wfd = w->stop_rfd = w->stop_wfd = w->ifd = w->root_wd = -1;
+	w->rfd = w->wfd = w->stop_rfd = w->stop_wfd = w->sync_fd = w->ifd = w->root_wd = -1;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	*ret_w = w;
@@ -776,6 +791,8 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 		return -errno;
 	w->stop_rfd = q[0];
 	w->stop_wfd = q[1];
+	if ((w->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		return -errno;
 	(void)fcntl(w->wfd, F_SETPIPE_SZ, PIPE_SIZE);  /* best effort */
 	return 0;
 }
@@ -818,6 +835,20 @@ void watch_stop(struct watch *w)
 	pthread_join(w->thr, NULL);
 	watch_free(w);
 	atomic_store(&watch_active, false);
+}
+
+uint64_t watch_sync_request(struct watch *w)
+{
+	uint64_t gen = atomic_fetch_add(&w->sync_req, 1) + 1, one = 1;
+
+	if (write(w->sync_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return 0;       /* cannot happen for an eventfd; 0 never syncs */
+	return gen;
+}
+
+bool watch_synced(struct watch *w, uint64_t gen)
+{
+	return gen && atomic_load(&w->sync_done) >= gen;
 }
 
 int watch_fd(const struct watch *w)

@@ -93,6 +93,13 @@ int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w
 /* Stop the thread (within milliseconds), free everything.  NULL is a no-op. */
 void watch_stop(struct watch *w);
 
+/* A sync point: every event the kernel queued before the request is in
+ * the record pipe once watch_synced(w, gen) is true.  The reader keeps
+ * reading records while it waits (the thread may wait for pipe room).
+ * Returns gen, 0 when the request could not be made. */
+uint64_t watch_sync_request(struct watch *w);
+bool watch_synced(struct watch *w, uint64_t gen);
+
 /* The read end (O_NONBLOCK, O_CLOEXEC) to poll for input. */
 int watch_fd(const struct watch *w);
 /* Decode the next record: 1 and *ret_rec, -EAGAIN when no complete record

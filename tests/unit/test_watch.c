@@ -351,6 +351,46 @@ static void test_overflow(void **state)
 	assert_true(overflow);
 }
 
+/* Read what is buffered without waiting; count the CLOSE_WRITE records. */
+static int read_ready(struct fx *f)
+{
+	struct watch_rec rec;
+	int r, n = 0;
+
+	while ((r = watch_read(f->w, &rec)) == 1)
+		n += rec.kind == WATCH_CLOSE_WRITE;
+	assert_int_equal(r, -EAGAIN);
+	return n;
+}
+
+/* Once a sync point is reached, every event made before the request can be
+ * read at once, without waiting for the thread. */
+static void test_sync_point(void **state)
+{
+	struct fx *f = *state;
+	char name[32];
+	int seen = 0;
+
+	start(f);
+	for (int i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "f%03d", i);
+		put(f, name, "x");
+	}
+	uint64_t gen = watch_sync_request(f->w);
+	long deadline = now_ms() + WAIT_MS;
+
+	assert_true(gen > 0);
+	while (!watch_synced(f->w, gen)) {
+		struct pollfd p = { .fd = watch_fd(f->w), .events = POLLIN };
+
+		assert_true(now_ms() < deadline);
+		seen += read_ready(f);
+		assert_true(poll(&p, 1, 5) >= 0);
+	}
+	seen += read_ready(f);
+	assert_int_equal(seen, 200);
+}
+
 static void test_second_watcher_busy(void **state)
 {
 	struct fx *f = *state;
@@ -407,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newline_and_high_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_point, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_watcher_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_dirs_cost, setup, teardown),
