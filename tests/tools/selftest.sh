@@ -91,6 +91,13 @@ fresh_copy
 printf x | dd of="$W/c/special/one_mib" bs=1 seek=1000 conv=notrunc status=none
 touch -r "$W/a/special/one_mib" "$W/c/special/one_mib"
 expect_diffs 1 "one changed byte is a content difference" '^"special/one_mib": content'
+expect_diffs 1 "--content-only still sees content" '^"special/one_mib": content' --content-only
+
+fresh_copy
+chmod 0751 "$W/c/special/zero"
+touch -d '2001-02-03 04:05:06' "$W/c/special"
+setfattr -n user.selftest -v 1 "$W/c/special/zero"
+expect_equal --content-only "$W/a" "$W/c"
 
 fresh_copy
 cp -a "$W/c/special/hl_c2" "$W/c/special/hl_c2.new"

@@ -1,12 +1,16 @@
 /* treecmp: strict comparison of two trees, the oracle of the integration
  * tests.
  *
- *   treecmp [--no-owner] [--no-xattrs] [--no-root-mtime] [--ignore-temp] A B
+ *   treecmp [--no-owner] [--no-xattrs] [--no-root-mtime] [--ignore-temp]
+ *           [--content-only] A B
  *
  * Both trees are scanned with scan.c and sorted by path.  For every path:
  * type, mode (07777), uid/gid, mtime in nanoseconds, size, content, symlink
  * target, hardlink group (the set of paths sharing an inode), xattr blob,
- * sparseness and rdev.  One line per difference (paths C-escaped), then a
+ * sparseness and rdev.  --content-only compares only what a reader of the
+ * tree sees: paths, types, sizes, content and symlink targets (for tools
+ * that do not keep metadata, such as the peers of bench/live-peers.sh).
+ * One line per difference (paths C-escaped), then a
  * summary.  Exit 0 when equal, 1 when different, 2 on error. */
 #include "config.h"
 
@@ -30,7 +34,7 @@
 #define TEMP_PREFIX ".mirrord.tmp."
 
 struct opts {
-	bool owner, xattrs, root_mtime, ignore_temp;
+	bool owner, xattrs, root_mtime, ignore_temp, content_only;
 };
 
 struct side {
@@ -42,7 +46,7 @@ struct side {
 	const char **group;    /* per entry: smallest path of its inode, or NULL */
 };
 
-static struct opts o = { true, true, true, false };
+static struct opts o = { true, true, true, false, false };
 static unsigned long ndiff;
 
 static void fatal(const char *what, const char *path, int err) __attribute__((noreturn));
@@ -258,7 +262,8 @@ static void cmp_file(const struct side *A, const struct side *B, const struct en
 	fb = open_file(B, b, &sb);
 	if (!same_content(fa, fb, a->path))
 		diff(a, "content differs");
-	if ((uint64_t)sa.st_blocks * 512 < (uint64_t)sa.st_size / 2 &&
+	if (!o.content_only &&
+	    (uint64_t)sa.st_blocks * 512 < (uint64_t)sa.st_size / 2 &&
 	    (uint64_t)sb.st_blocks * 512 >= (uint64_t)sb.st_size / 2)
 		diff(a, "sparse in A (%" PRIu64 " blocks) but not in B (%" PRIu64 " blocks)",
 		     (uint64_t)sa.st_blocks, (uint64_t)sb.st_blocks);
@@ -290,7 +295,8 @@ static void cmp_entry(const struct side *A, const struct side *B, size_t i, size
 		diff(a, "type %s vs %s", entry_type_name(a->type), entry_type_name(b->type));
 		return;
 	}
-	cmp_meta(a, b);
+	if (!o.content_only)
+		cmp_meta(a, b);
 	if (a->type == ENT_FILE)
 		cmp_file(A, B, a, b);
 	if (a->type == ENT_SYMLINK &&
@@ -298,7 +304,7 @@ static void cmp_entry(const struct side *A, const struct side *B, size_t i, size
 		diff(a, "symlink target differs");
 	if ((a->type == ENT_CHR || a->type == ENT_BLK) && a->rdev != b->rdev)
 		diff(a, "rdev %" PRIx64 " vs %" PRIx64, a->rdev, b->rdev);
-	if ((ga == NULL) != (gb == NULL) || (ga && strcmp(ga, gb))) {
+	if (!o.content_only && ((ga == NULL) != (gb == NULL) || (ga && strcmp(ga, gb)))) {
 		char *qa = ga ? escaped(ga, strlen(ga)) : NULL;
 		char *qb = gb ? escaped(gb, strlen(gb)) : NULL;
 
@@ -340,8 +346,8 @@ static void side_free(struct side *s)
 
 static void usage(void)
 {
-	fputs("usage: treecmp [--no-owner] [--no-xattrs] [--no-root-mtime] [--ignore-temp] A B\n",
-	      stderr);
+	fputs("usage: treecmp [--no-owner] [--no-xattrs] [--no-root-mtime] [--ignore-temp]\n"
+	      "               [--content-only] A B\n", stderr);
 	exit(2);
 }
 
@@ -352,6 +358,7 @@ static void parse_args(int argc, char **argv)
 		{ "no-xattrs", no_argument, NULL, 'x' },
 		{ "no-root-mtime", no_argument, NULL, 'r' },
 		{ "ignore-temp", no_argument, NULL, 't' },
+		{ "content-only", no_argument, NULL, 'c' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -362,6 +369,7 @@ static void parse_args(int argc, char **argv)
 		case 'x': o.xattrs = false; break;
 		case 'r': o.root_mtime = false; break;
 		case 't': o.ignore_temp = true; break;
+		case 'c': o.content_only = true; break;
 		default: usage();
 		}
 	}
