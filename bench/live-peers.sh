@@ -55,9 +55,11 @@
 # installs them).  Run from a build tree
 # (cd BUILD && top_srcdir=SRC SRC/bench/live-peers.sh), or set
 # top_builddir/top_srcdir; the build needs tests/tools/treecmp.
+# Trees live under ${TMPDIR:-/tmp}; PEERS_TMPFS=1 puts them on /dev/shm.
 # A quick run: PEERS_WORKLOADS=lag PEERS_TOOLS="mirrord lsyncd0" PEERS_LAG_S=5
 set -u
 [ $# -eq 0 ] || { echo "usage: $0 (settings are environment variables, see the header)" >&2; exit 2; }
+[ "${PEERS_TMPFS:-0}" = 1 ] && export TMPDIR=/dev/shm
 
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/.." && pwd)}"
@@ -324,7 +326,7 @@ done
 
 # ---- table ----
 echo
-echo "live-peers: $(nproc) cores, $(uname -r); bound $BOUND s, drain $DRAIN s"
+echo "live-peers: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), trees in ${TMPDIR:-/tmp}; bound $BOUND s, drain $DRAIN s"
 awk -v tools="$TOOLS" '
 function show(v) {
 	if (v == "") return "-"
