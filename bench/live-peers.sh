@@ -331,6 +331,7 @@ awk -v tools="$TOOLS" '
 function show(v) {
 	if (v == "") return "-"
 	if (v ~ /^dnc:/) return "dnc " substr(v, 5) "s"
+	if (v ~ /^>/) return v "s"
 	return v
 }
 # ratio of a peer value to the value of mirrord; a bound that was hit (seconds) gives
