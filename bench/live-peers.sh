@@ -34,9 +34,10 @@
 #   burst   10,000 new 1 KiB files copied in (cp -a) at once: time until the
 #           slave tree equals the master's; before each tool, a one-shot
 #           `rsync -a` of the same files to the rsync daemon as reference.
-#   rename  a directory of 5,000 files, synced first, renamed (mv): time
-#           until the slave tree equals the master's and bytes on the veth
-#           (rx+tx of the master's eth0) from the mv until 2 s after that.
+#   rename  a directory of 5,000 x 4 KiB files, synced first, renamed
+#           (mv): time until the slave tree equals the master's and bytes
+#           on the veth (rx+tx of the master's eth0) from the mv until 2 s
+#           after that (copying the files again would be ~20 MB).
 #   append  a writer keeps a log file open and appends 4 KiB every 100 ms
 #           for PEERS_APPEND_S (20) s, then closes it; lag of each append
 #           (until the slave copy holds those bytes) and bytes on the veth
@@ -234,7 +235,8 @@ w_burst() {
 		log "burst $tool: converged in $((t1 - t0)) ms (copy + wait)"
 		result burst ms "$tool" $((t1 - t0))
 	else
-		log "burst $tool: did not converge in $BOUND s"
+		log "burst $tool: did not converge in $BOUND s ($(find "$T_DIR/slave/$run/burst" \
+			-type f -name "f*" 2>/dev/null | wc -l) of $BURST_N files on the slave)"
 		result burst ms "$tool" "dnc:$BOUND"
 	fi
 	tool_stop
@@ -312,7 +314,7 @@ for i in range(nb):
 os.makedirs(ren)
 for i in range(nr):
     with open(os.path.join(ren, "f%05d" % i), "wb") as f:
-        f.write(b"%d\n" % i)
+        f.write(os.urandom(4096))
 PY
 sync
 
