@@ -189,11 +189,17 @@ probe_val() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # pct_val VALUE: a probe percentile as a result value.
 pct_val() { case $1 in inf) echo ">$DRAIN" ;; nan | "") echo "error" ;; *) echo "$1" ;; esac; }
 
+# not_started WORKLOAD TOOL: say so; the logs are printed at exit.
+not_started() {
+	log "$1 $2: the tool did not get through its first pass in $BOUND s"
+	T_FAILED=1
+}
+
 # ---- workloads ----
 w_lag() {
 	local tool=$1 run=lag-$1 out
 	if ! tool_start "$tool" "$run"; then
-		log "lag $tool: did not start (see logs)"; result lag med "$tool" error
+		not_started lag "$tool"; result lag med "$tool" error
 		result lag p99 "$tool" error; tool_stop; run_clean "$run"; return
 	fi
 	out=$(python3 "$PROBE" lag "$T_DIR/master/$run" "$T_DIR/slave/$run" \
@@ -224,7 +230,7 @@ w_burst() {
 	fi
 	rm -rf "${T_DIR:?}/slave/$ref"
 	if ! tool_start "$tool" "$run"; then
-		log "burst $tool: did not start"; result burst ms "$tool" error
+		not_started burst "$tool"; result burst ms "$tool" error
 		tool_stop; run_clean "$run"; return
 	fi
 	sync
@@ -248,7 +254,7 @@ w_rename() {
 	mkdir -p "$T_DIR/master/$run"
 	cp -a "$T_DIR/src-rename" "$T_DIR/master/$run/five"
 	if ! tool_start "$tool" "$run"; then
-		log "rename $tool: the 5,000 files did not converge before the rename in $BOUND s"
+		not_started rename "$tool"
 		result rename ms "$tool" error; result rename bytes "$tool" error
 		tool_stop; run_clean "$run"; return
 	fi
@@ -277,7 +283,7 @@ w_rename() {
 w_append() {
 	local tool=$1 run=append-$1 out b0 b1 appended
 	if ! tool_start "$tool" "$run"; then
-		log "append $tool: did not start"; result append med "$tool" error
+		not_started append "$tool"; result append med "$tool" error
 		result append p99 "$tool" error; result append wire "$tool" error
 		tool_stop; run_clean "$run"; return
 	fi
@@ -378,3 +384,6 @@ END {
 		printf "\n"
 	}
 }' "$T_DIR/results"
+# a tool that never got through its first pass makes the run fail (its
+# logs are printed on exit); slow or non-converging peers do not
+[ "$T_FAILED" = 0 ] || exit 1
