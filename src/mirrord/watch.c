@@ -1,12 +1,9 @@
-/* watch: inotify watcher thread on libinotifytools.  See watch.h.
+/* watch: inotify watcher thread, one per watched root.  See watch.h.
  *
- * libinotifytools gives us the inotify instance and the event stream
- * (inotifytools_init, inotifytools_next_events, inotifytools_cleanup).  Its
- * wd -> filename map keeps stale entries after IN_IGNORED and silently
- * drops a second watch with a reused name, which breaks renames, so this
- * file adds watches on the instance's descriptor itself and keeps its own
- * map.  The descriptor is found in /proc/self/fd (the library exposes none)
- * and is also how the thread sleeps in poll() next to its stop pipe. */
+ * Each watcher owns an inotify instance (inotify_init1) and reads its
+ * events itself: no process-global state, so several roots can be watched
+ * by one process.  The wd -> path map is ours, per instance; the thread
+ * sleeps in poll() on the instance next to its stop pipe. */
 #include "config.h"
 
 #include <dirent.h>
@@ -22,8 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <inotifytools/inotifytools.h>
-
 #include "exclude.h"
 #include "watch.h"
 
@@ -36,6 +31,7 @@
 _Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define RBUF_CAP (64u << 10)
 #define PIPE_SIZE (1 << 20)
+#define EVBUF_CAP (16u << 10)   /* kernel events per read */
 #define MV_MAX 64               /* directory renames awaiting their MOVED_TO */
 
 struct wnode {
@@ -55,7 +51,7 @@ struct watch {
 	pthread_t thr;
 	int rfd, wfd;           /* record pipe */
 	int stop_rfd, stop_wfd;
-	int ifd;                /* libinotifytools' inotify descriptor */
+	int ifd;                /* this watcher's own inotify instance */
 	char *root;
 	size_t root_len;
 	const struct exclude *ex;
@@ -78,8 +74,6 @@ struct watch {
 	size_t rpos, rlen;
 	char rpath[WATCH_PATH_MAX + 1];
 };
-
-static atomic_bool watch_active;
 
 /* ---- wd -> path map ---- */
 
@@ -586,79 +580,17 @@ static int on_event(struct watch *w, const struct inotify_event *ev)
 
 /* ---- the thread ---- */
 
-static bool is_inotify_fd(int dfd, const char *name)
-{
-	char link[64];
-	ssize_t n = readlinkat(dfd, name, link, sizeof(link) - 1);
-
-	if (n < 0)
-		return false;
-	link[n] = 0;
-	return !strcmp(link, "anon_inode:inotify");
-}
-
-/* Count the inotify descriptors of this process that are not in skip;
- * the first one found goes to *ret_fd. */
-static int find_inotify_fd(const int *skip, int nskip, int *ret_fd)
-{
-	struct dirent *de;
-	int found = 0;
-	DIR *d = opendir("/proc/self/fd");
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool old = false;
-
-		if (de->d_name[0] == '.' || fd == dirfd(d) || !is_inotify_fd(dirfd(d), de->d_name))
-			continue;
-		for (int i = 0; i < nskip; i++)
-			old |= skip[i] == fd;
-		if (!old && found++ == 0)
-			*ret_fd = fd;
-	}
-	closedir(d);
-	return found;
-}
-
-/* Collect up to cap existing inotify fds (to tell ours apart). */
-static int list_inotify_fds(int *fds, int cap)
-{
-	struct dirent *de;
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)) && n < cap) {
-		int fd = atoi(de->d_name);
-
-		if (de->d_name[0] != '.' && fd != dirfd(d) && is_inotify_fd(dirfd(d), de->d_name))
-			fds[n++] = fd;
-	}
-	closedir(d);
-	return n;
-}
-
 static int thread_init(struct watch *w)
 {
-	int before[64], nb, n;
+	int r;
 
-	nb = list_inotify_fds(before, 64);
-	if (nb < 0)
-		return nb;
-	if (!inotifytools_init(0, 0, 0))
-		return -(inotifytools_error() ? inotifytools_error() : EIO);
-	n = find_inotify_fd(before, nb, &w->ifd);
-	if (n != 1)
-		return n < 0 ? n : -EBUSY;
-	if (fcntl(w->ifd, F_SETFD, FD_CLOEXEC) < 0)
+	w->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->ifd < 0)
 		return -errno;
 	w->initial = true;
-	n = add_tree(w, "", 0, false);
+	r = add_tree(w, "", 0, false);
 	w->initial = false;
-	return n;
+	return r;
 }
 
 static void start_done(struct watch *w, int rc)
@@ -683,25 +615,45 @@ static int wait_events(struct watch *w)
 	return pfd[1].revents ? -ECANCELED : 0;
 }
 
+/* Hand every event of one read to on_event; a failure (e.g. ENOMEM) is
+ * reported as an overflow, so the daemon rescans.  -ECANCELED to stop. */
+static int on_events(struct watch *w, const uint8_t *buf, size_t n)
+{
+	size_t off = 0;
+	int r = 0;
+
+	while (r != -ECANCELED && off + sizeof(struct inotify_event) <= n) {
+		const struct inotify_event *ev = (const void *)(buf + off);
+
+		off += sizeof(*ev) + ev->len;
+		r = on_event(w, ev);
+		if (r < 0 && r != -ECANCELED)
+			r = emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
+	}
+	return r;
+}
+
 static void thread_loop(struct watch *w)
 {
-	struct inotify_event *ev;
+	union {
+		struct inotify_event ev;        /* alignment */
+		uint8_t b[EVBUF_CAP];
+	} buf;
 	int r = 0;
 
 	if (w->init_fail)
 		r = emit(w, WATCH_FAILED, true, 0, w->init_err, w->init_fail, strlen(w->init_fail));
 	while (r != -ECANCELED) {
-		/* timeout 0: drain what the library buffered, never block */
-		ev = inotifytools_next_events(0, 1);
-		if (ev) {
-			r = on_event(w, ev);
-			if (r < 0 && r != -ECANCELED)   /* e.g. ENOMEM: rescan all */
-				r = emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
+		ssize_t n = read(w->ifd, buf.b, sizeof(buf.b));
+
+		if (n > 0) {
+			r = on_events(w, buf.b, (size_t)n);
 			continue;
 		}
-		if (inotifytools_error() && inotifytools_error() != EINTR)
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			break;
-		mv_expire(w);
+		if (errno == EAGAIN)    /* the kernel queue is empty */
+			mv_expire(w);
 		if ((r = flush_records(w)) < 0)
 			break;
 		r = wait_events(w);
@@ -719,7 +671,6 @@ static void *thread_main(void *arg)
 	if (r == 0)
 		thread_loop(w);
 	(void)flush_records(w);  /* best effort: the reader rescans anyway */
-	inotifytools_cleanup();
 	close(w->wfd);          /* the reader sees end of file: -EPIPE */
 	w->wfd = -1;
 	return NULL;
@@ -729,7 +680,7 @@ static void *thread_main(void *arg)
 
 static void watch_free(struct watch *w)
 {
-	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd };
+	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd, w->ifd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -785,15 +736,12 @@ int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w
 	struct watch *w = NULL;
 	int r;
 
-	if (atomic_exchange(&watch_active, true))
-		return -EBUSY;
 	r = watch_alloc(root, ex, &w);
 	if (r == 0)
 		r = -pthread_create(&w->thr, NULL, thread_main, w);
 	if (r < 0) {
 		if (w)
 			watch_free(w);
-		atomic_store(&watch_active, false);
 		return r;
 	}
 	pthread_mutex_lock(&w->mu);
@@ -817,7 +765,6 @@ void watch_stop(struct watch *w)
 		;
 	pthread_join(w->thr, NULL);
 	watch_free(w);
-	atomic_store(&watch_active, false);
 }
 
 int watch_fd(const struct watch *w)

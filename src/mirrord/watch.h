@@ -1,11 +1,14 @@
-/* watch: the inotify watcher of one mirror tree, on libinotifytools.
+/* watch: the inotify watcher of one mirror tree.
  *
- * Design.  libinotifytools keeps global state and exposes no descriptor, so
- * all of its calls happen in one watcher thread owned by this module (this
- * is the only file that includes <inotifytools/inotifytools.h>).  The
- * thread turns kernel events into small records and writes them to a pipe,
- * batched (each time the kernel queue is drained, or every 8 KiB); the main
- * loop polls watch_fd() and decodes them with watch_read().
+ * Design.  Every watcher (one per watched root) owns an inotify instance
+ * and a thread of its own that reads it (this is the only file that
+ * includes <sys/inotify.h>).  The thread turns kernel events into small
+ * records and writes them to a pipe, batched (each time the kernel queue
+ * is drained, or every 8 KiB); the main loop polls watch_fd() and decodes
+ * them with watch_read().  Nothing is process-global, so a daemon runs as
+ * many watchers as it has live sources and promoted sinks; each has its
+ * own kernel queue, map, pipe and overflow, so one busy tree never makes
+ * another rescan.
  *
  *   kernel queue --> watcher thread --> pipe (1 MiB) --> main loop
  *
@@ -35,15 +38,17 @@
  * out loses its watches, one moved in is reported as WATCH_DIR_CREATED
  * plus its contents instead of MOVED_TO.
  *
- * The wd -> path map is our own (libinotifytools' map keeps stale entries
- * for removed watches and cannot rename reliably once a name is reused).
+ * The wd -> path map is per watcher: watch descriptors are per inotify
+ * instance, so two watchers never see each other's events.
  *
  * Excludes: paths matching the exclude list (if any) produce no records
  * and excluded directories get no watches.
  *
- * One watcher per process (libinotifytools' global state): a second
- * watch_start returns -EBUSY.  Several mirrors need one watcher with
- * several roots (not written yet). */
+ * Limits: each watcher counts against fs.inotify.max_user_instances (128
+ * by default; watch_start returns -EMFILE beyond) and all of them share
+ * fs.inotify.max_user_watches (-ENOSPC, or WATCH_FAILED with ENOSPC).
+ * Roots should not overlap: a directory in two trees is watched twice and
+ * reported to both. */
 #ifndef MIRROR_WATCH_H
 #define MIRROR_WATCH_H
 
@@ -86,7 +91,7 @@ struct exclude;
 
 /* Start watching root recursively.  ex is borrowed and must outlive the
  * watcher (NULL: no excludes).  Returns once the initial watches are in
- * place: 0, -EBUSY (another watcher runs), -ENOSPC (watch limit reached
+ * place: 0, -EMFILE (inotify instance limit), -ENOSPC (watch limit reached
  * while adding the initial watches), -errno for the root.  *ret_w owned by
  * the caller; free with watch_stop. */
 int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w);
