@@ -64,6 +64,19 @@ for m in www data; do
 	[ -f "$T_DIR/master-state/$m/journal" ] || fail "mirror $m has no journal of its own"
 done
 pass "one watcher and one journal per source mirror"
+# mirrorctl: both sources connected with figures of their own, back a sink
+sources_ok() {
+	in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status --json >"$T_DIR/status.json" &&
+		python3 - "$T_DIR/status.json" <<'PY'
+import json, sys
+m = {x["name"]: x for x in json.load(open(sys.argv[1]))["mirrord"]["mirrors"]}
+ok = all(m[n]["role"] == "source" and m[n]["connected"] and m[n]["bytes_sent"] > 0
+         for n in ("www", "data")) and m["back"]["role"] == "sink"
+sys.exit(0 if ok else 1)
+PY
+}
+wait_until 10 "mirrorctl status: www and data sources, connected; back a sink" sources_ok
+pass "status lists two connected sources"
 
 # ---- independent changes: a burst in www while data changes a little ----
 burst "$M1/b1" 1500 &
