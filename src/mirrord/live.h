@@ -43,7 +43,8 @@
  * and the reconnect backoff (100 ms doubling to 5 s).
  *
  * One instance per mirror with a peer, any number per process: nothing is
- * shared between them but the status table and the stop flag. */
+ * shared between them but the status table, the stop flag and watch.c's
+ * inotify hub (each has a root of its own there). */
 #ifndef MIRRORD_LIVE_H
 #define MIRRORD_LIVE_H
 
