@@ -1570,7 +1570,8 @@ static int live_init(struct live *l)
 			return rc;
 	if ((rc = watch_start(m->path, l->ex, &l->w)) < 0) {
 		log_err("mirror %s: cannot watch %s: %s%s", m->name, m->path, strerror(-rc),
-			rc == -ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
+			rc == -ENOSPC ? " (raise fs.inotify.max_user_watches)" :
+			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
 		return rc;
 	}
 	log_info("mirror %s: watching %s (%zu directories)", m->name, m->path, watch_count(l->w));

@@ -42,7 +42,9 @@
  * for the settle window, the acknowledgement timer, the keep-alive PING
  * and the reconnect backoff (100 ms doubling to 5 s).
  *
- * Only one live source per process while watch.c is single-instance. */
+ * One instance per mirror with a peer, any number per process: nothing is
+ * shared between them but the status table, the stop flag and watch.c's
+ * inotify hub (each has a root of its own there). */
 #ifndef MIRRORD_LIVE_H
 #define MIRRORD_LIVE_H
 

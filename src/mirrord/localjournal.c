@@ -406,7 +406,7 @@ static int lj_init(struct localjournal *lj, const struct conf *c, enum localjour
 			return rc;
 	if ((rc = watch_start(m->path, lj->ex, &lj->w)) < 0) {
 		log_err("mirror %s: cannot watch %s: %s%s", m->name, m->path, strerror(-rc),
-			rc == -EBUSY ? " (this daemon's watcher serves another mirror)" : "");
+			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
 		return rc;
 	}
 	return open_journal(lj, c, how);

@@ -24,8 +24,7 @@
  * (journal_set_limits) or cannot be written, the file "incomplete" is
  * created beside it and the list is reported as incomplete.
  *
- * One thread per promoted mirror; only one at a time while watch.c is
- * single-instance (localjournal_start returns -EBUSY for a second). */
+ * One thread (and watcher) per promoted mirror, beside any live sources. */
 #ifndef MIRRORD_LOCALJOURNAL_H
 #define MIRRORD_LOCALJOURNAL_H
 

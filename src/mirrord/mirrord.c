@@ -1,6 +1,6 @@
 /* mirrord: live mirroring daemon.  Sink role (receive + apply) for every
  * configured mirror, and the source role (watch + send, live.c) in a thread
- * for the mirror that has a peer; one-shot push with --once.  See
+ * for every mirror that has a peer; one-shot push with --once.  See
  * mirrord(8). */
 #include "config.h"
 
@@ -124,8 +124,6 @@ static void set_reload_signal(void)
 
 /* ---- SIGHUP: re-read the file, report what changed ---- */
 
-static int find_source(const struct conf *c, const struct conf_mirror **ret_m);
-
 static bool str_eq(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -184,17 +182,11 @@ static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 static int reload(void *ctx, char **metrics_file)
 {
 	const struct conf *o = ctx;
-	const struct conf_mirror *src;
 	struct conf n;
 	char err[1024];
 
 	if (conf_load(o->file, &n, err, sizeof(err)) < 0) {
 		log_err("reload failed, keeping the running configuration: %s", err);
-		return -EINVAL;
-	}
-	if (find_source(&n, &src) < 0) {
-		log_err("reload failed, keeping the running configuration: %s", o->file);
-		conf_free(&n);
 		return -EINVAL;
 	}
 	unsigned fixed = diff_fixed(o, &n), applied = 0;
@@ -239,27 +231,6 @@ static int run_once(const struct conf *c, const char *name)
 	return rc == 0 ? EXIT_OK : EXIT_PARTIAL;
 }
 
-/* The source mirror (one with a peer), or NULL; only one is supported
- * while the watcher is single-instance. */
-static int find_source(const struct conf *c, const struct conf_mirror **ret_m)
-{
-	const struct conf_mirror *src = NULL;
-
-	for (size_t i = 0; i < c->n_mirrors; i++) {
-		if (!c->mirrors[i].has_peer)
-			continue;
-		if (src) {
-			log_err("mirrors %s and %s both have a peer: this version supports one "
-				"source mirror per daemon (see mirrord(8))", src->name,
-				c->mirrors[i].name);
-			return -1;
-		}
-		src = &c->mirrors[i];
-	}
-	*ret_m = src;
-	return 0;
-}
-
 /* The live source's figures for the status table (status_probe_fn). */
 static void live_probe(void *ctx, struct status_source *ret)
 {
@@ -276,16 +247,61 @@ static void live_probe(void *ctx, struct status_source *ret)
 	ret->errors = ls.errors;
 }
 
-static int run_daemon(const struct conf *c)
+/* The live sources: one per mirror with a peer, each its own thread,
+ * watcher, journal and session. */
+struct sources {
+	struct live **l;        /* c->n_mirrors slots, NULL for a sink mirror */
+	size_t n;
+};
+
+static void sources_stop(const struct conf *c, struct sources *s)
 {
-	const struct conf_mirror *src;
-	struct control_hooks hooks = { .role = promote_role, .reload = reload, .ctx = (void *)c };
-	struct control *ctl = NULL;
-	struct live *l = NULL;
+	stop_flag = 1;
+	for (size_t i = 0; s->l && i < s->n; i++) {
+		if (!s->l[i])
+			continue;
+		status_set_probe(c->mirrors[i].name, NULL, NULL);
+		live_join(s->l[i]);
+	}
+	free(s->l);
+	s->l = NULL;
+}
+
+/* Start the source role of every mirror with a peer; all or none. */
+static int sources_start(const struct conf *c, struct sources *s)
+{
 	int rc;
 
-	if (find_source(c, &src) < 0)
-		return EXIT_CONFIG;
+	s->n = c->n_mirrors;
+	s->l = calloc(s->n ? s->n : 1, sizeof(*s->l));
+	if (!s->l) {
+		log_err("out of memory starting the source mirrors");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		const struct conf_mirror *m = &c->mirrors[i];
+
+		if (!m->has_peer)
+			continue;
+		if ((rc = live_start(c, m, &stop_flag, &s->l[i])) < 0) {
+			log_err("mirror %s: cannot start the source role: %s", m->name,
+				strerror(-rc));
+			s->l[i] = NULL;
+			sources_stop(c, s);
+			return rc;
+		}
+		status_set_probe(m->name, live_probe, s->l[i]);
+	}
+	return 0;
+}
+
+static int run_daemon(const struct conf *c)
+{
+	struct control_hooks hooks = { .role = promote_role, .reload = reload, .ctx = (void *)c };
+	struct control *ctl = NULL;
+	struct sources src = { 0 };
+	int rc;
+
 	log_notice("mirrord %s starting as %s", PACKAGE_VERSION, c->node_name);
 	if (status_init(c) < 0) {
 		log_err("out of memory");
@@ -296,23 +312,16 @@ static int run_daemon(const struct conf *c)
 		status_free();
 		return EXIT_RUNTIME;
 	}
-	if (src && (rc = live_start(c, src, &stop_flag, &l)) < 0) {
-		log_err("mirror %s: cannot start the source role: %s", src->name, strerror(-rc));
-		stop_flag = 1;
+	if (sources_start(c, &src) < 0) {
 		control_stop(ctl);
 		status_free();
 		return EXIT_RUNTIME;
 	}
-	if (src)
-		status_set_probe(src->name, live_probe, l);
 	if (promote_init(c) < 0)
 		log_err("out of memory: promotions persisted in %s not resumed", c->state_dir);
 	control_ready(ctl);
 	rc = serve_run(c, &stop_flag) < 0 ? EXIT_RUNTIME : EXIT_OK;
-	stop_flag = 1;
-	if (src)
-		status_set_probe(src->name, NULL, NULL);
-	live_join(l);
+	sources_stop(c, &src);
 	control_stop(ctl);
 	promote_shutdown();
 	status_free();

@@ -1,12 +1,21 @@
-/* watch: inotify watcher thread on libinotifytools.  See watch.h.
+/* watch: inotify watchers of several roots on libinotifytools.  See watch.h.
  *
  * libinotifytools gives us the inotify instance and the event stream
- * (inotifytools_init, inotifytools_next_events, inotifytools_cleanup).  Its
- * wd -> filename map keeps stale entries after IN_IGNORED and silently
- * drops a second watch with a reused name, which breaks renames, so this
- * file adds watches on the instance's descriptor itself and keeps its own
- * map.  The descriptor is found in /proc/self/fd (the library exposes none)
- * and is also how the thread sleeps in poll() next to its stop pipe. */
+ * (inotifytools_init, inotifytools_next_events, inotifytools_cleanup).  It
+ * keeps one instance per process, so every root shares it: the hub below
+ * holds the library, its descriptor and the one thread that reads it, and
+ * routes each event to the root whose wd map holds the event's watch
+ * descriptor.  Its wd -> filename map keeps stale entries after IN_IGNORED
+ * and silently drops a second watch with a reused name, which breaks
+ * renames, so this file adds watches on the instance's descriptor itself
+ * and keeps a map per root.  The descriptor is found in /proc/self/fd (the
+ * library exposes none) and is also how the thread sleeps in poll() next
+ * to its wake pipe.
+ *
+ * Threads: watch_start and watch_stop (any thread, serialised by hub.life)
+ * only queue requests and wait; the hub thread alone walks trees, touches
+ * the wd maps, the rename tables and the record batches, and calls the
+ * library after inotifytools_init. */
 #include "config.h"
 
 #include <dirent.h>
@@ -18,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -52,37 +60,58 @@ struct pending_mv {
 	size_t len;
 };
 
+/* One watched root.  Fields marked (hub) belong to the hub thread once the
+ * root is queued; (mu) ones are shared under hub.mu. */
 struct watch {
-	pthread_t thr;
-	int rfd, wfd;           /* record pipe */
-	int stop_rfd, stop_wfd;
-	int sync_fd;            /* eventfd: watch_sync_request */
-	atomic_uint_fast64_t sync_req, sync_done;
-	int ifd;                /* libinotifytools' inotify descriptor */
+	struct watch *next;     /* (mu) hub.adds, then (hub) hub.roots */
+	int rfd, wfd;           /* record pipe; wfd (hub) */
+	int stop_rfd, stop_wfd; /* written once by watch_stop */
 	char *root;
 	size_t root_len;
 	const struct exclude *ex;
-	struct wnode **tab;
+	struct wnode **tab;     /* (hub) wd -> path */
 	size_t nb;
 	atomic_size_t count;
 	int root_wd;
-	struct pending_mv mv[MV_MAX];
+	struct pending_mv mv[MV_MAX];   /* (hub) */
 	unsigned mv_next;
-	bool initial;           /* in watch_start's walk: failures go to init_* */
+	bool initial;           /* in the initial walk: failures go to init_* */
 	int init_err;
 	char *init_fail;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool start_done;
-	int start_rc;
-	uint8_t *obuf;          /* thread: records not yet written, OBUF_CAP */
+	bool detached;          /* (hub) no watches, wfd closed: reader sees EPIPE */
+	bool stop_req;          /* (mu) watch_stop waits for done */
+	bool done;              /* (mu) the hub let go of it */
+	int start_rc;           /* (mu) valid once done or started */
+	bool started;           /* (mu) */
+	uint8_t *obuf;          /* (hub) records not yet written, OBUF_CAP */
 	size_t olen;
 	uint8_t *rbuf;          /* reader */
 	size_t rpos, rlen;
 	char rpath[WATCH_PATH_MAX + 1];
 };
 
-static atomic_bool watch_active;
+/* The one libinotifytools instance of the process and its reader thread,
+ * running while at least one root is watched. */
+static struct hub {
+	pthread_mutex_t life;   /* serialises watch_start / watch_stop */
+	pthread_mutex_t mu;     /* the (mu) fields, adds, quit, dead */
+	pthread_cond_t cv;
+	unsigned refs;          /* (life) roots started and not stopped */
+	bool running;           /* (life) the thread was started, not joined */
+	pthread_t thr;
+	int ifd;                /* libinotifytools' inotify descriptor */
+	int wake_rfd, wake_wfd;
+	struct watch *adds;     /* (mu) roots waiting for their initial walk */
+	struct watch *roots;    /* (hub) */
+	bool quit;              /* (mu) */
+	bool dead;              /* (mu) the thread ended */
+	atomic_uint_fast64_t sync_req, sync_done;   /* watch_sync_request */
+} hub = {
+	.life = PTHREAD_MUTEX_INITIALIZER,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
+	.ifd = -1, .wake_rfd = -1, .wake_wfd = -1,
+};
 
 /* ---- wd -> path map ---- */
 
@@ -125,6 +154,30 @@ static int map_grow(struct watch *w)
 	return 0;
 }
 
+static void map_unlink(struct watch *w, struct wnode **pp);
+
+static void map_del(struct watch *w, int wd)
+{
+	struct wnode **pp;
+
+	for (pp = &w->tab[map_slot(w, wd)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->wd == wd) {
+			map_unlink(w, pp);
+			return;
+		}
+	}
+}
+
+/* The kernel has one watch per inode and instance: when w's new watch got
+ * a wd another root still maps (a directory moved from that root into w
+ * before the other's rename expired), the wd is w's now. */
+static void map_steal(struct watch *w, int wd)
+{
+	for (struct watch *o = hub.roots; o; o = o->next)
+		if (o != w && !o->detached)
+			map_del(o, wd);
+}
+
 /* Set wd's path (copied). */
 static int map_put(struct watch *w, int wd, const char *path, size_t len)
 {
@@ -150,6 +203,7 @@ static int map_put(struct watch *w, int wd, const char *path, size_t len)
 		free(p);
 		return -ENOMEM;
 	}
+	map_steal(w, wd);
 	n->wd = wd;
 	n->path = p;
 	n->len = len;
@@ -169,17 +223,6 @@ static void map_unlink(struct watch *w, struct wnode **pp)
 	atomic_fetch_sub(&w->count, 1);
 }
 
-static void map_del(struct watch *w, int wd)
-{
-	struct wnode **pp;
-
-	for (pp = &w->tab[map_slot(w, wd)]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->wd == wd) {
-			map_unlink(w, pp);
-			return;
-		}
-	}
-}
 
 /* path equals prefix or lies below it. */
 static bool under(const char *path, size_t len, const char *pre, size_t plen)
@@ -217,7 +260,7 @@ static void map_unwatch(struct watch *w, const char *pre, size_t plen)
 
 		while (*pp) {
 			if (under((*pp)->path, (*pp)->len, pre, plen)) {
-				(void)inotify_rm_watch(w->ifd, (*pp)->wd);
+				(void)inotify_rm_watch(hub.ifd, (*pp)->wd);
 				map_unlink(w, pp);
 			} else {
 				pp = &(*pp)->next;
@@ -244,6 +287,8 @@ static int pipe_write(struct watch *w, const uint8_t *p, size_t n)
 		{ .fd = w->stop_rfd, .events = POLLIN },
 	};
 
+	if (w->wfd < 0)
+		return -EPIPE;
 	while (n) {
 		ssize_t r = write(w->wfd, p, n);
 
@@ -416,7 +461,7 @@ static int add_tree(struct watch *w, const char *rel, size_t len, bool report)
 		return -ENOMEM;
 	if (!len)
 		full[w->root_len] = 0;  /* the root itself, no trailing '/' */
-	wd = inotify_add_watch(w->ifd, full, WATCH_MASK);
+	wd = inotify_add_watch(hub.ifd, full, WATCH_MASK);
 	if (wd < 0) {
 		r = errno;
 		free(full);
@@ -490,7 +535,7 @@ static bool mv_watched(struct watch *w, const char *from, size_t flen, const cha
 	char *full = join(w->root, w->root_len, to, tlen, &n);
 	if (!full)
 		return true;            /* no memory: the caller's rescan covers it */
-	int now = inotify_add_watch(w->ifd, full, WATCH_MASK);
+	int now = inotify_add_watch(hub.ifd, full, WATCH_MASK);
 	free(full);
 	return now < 0 || now == wd;
 }
@@ -561,8 +606,6 @@ static int on_event(struct watch *w, const struct inotify_event *ev)
 	char *path;
 	int r;
 
-	if (ev->mask & IN_Q_OVERFLOW)
-		return emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
 	n = map_get(w, ev->wd);
 	if (!n)
 		return 0;       /* a watch we already dropped */
@@ -587,7 +630,7 @@ static int on_event(struct watch *w, const struct inotify_event *ev)
 	return r;
 }
 
-/* ---- the thread ---- */
+/* ---- the hub: one instance, one thread, many roots ---- */
 
 static bool is_inotify_fd(int dfd, const char *name)
 {
@@ -644,7 +687,8 @@ static int list_inotify_fds(int *fds, int cap)
 	return n;
 }
 
-static int thread_init(struct watch *w)
+/* inotifytools_init and find its descriptor. */
+static int hub_init_lib(void)
 {
 	int before[64], nb, n;
 
@@ -653,98 +697,314 @@ static int thread_init(struct watch *w)
 		return nb;
 	if (!inotifytools_init(0, 0, 0))
 		return -(inotifytools_error() ? inotifytools_error() : EIO);
-	n = find_inotify_fd(before, nb, &w->ifd);
-	if (n != 1)
+	n = find_inotify_fd(before, nb, &hub.ifd);
+	if (n != 1) {
+		inotifytools_cleanup();
+		hub.ifd = -1;
 		return n < 0 ? n : -EBUSY;
-	if (fcntl(w->ifd, F_SETFD, FD_CLOEXEC) < 0)
-		return -errno;
-	w->initial = true;
-	n = add_tree(w, "", 0, false);
-	w->initial = false;
-	return n;
-}
-
-static void start_done(struct watch *w, int rc)
-{
-	pthread_mutex_lock(&w->mu);
-	w->start_rc = rc;
-	w->start_done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-/* Sleep until the kernel has events, a sync is asked for, or we are told
- * to stop.  *sync is the sync request seen, if any. */
-static int wait_events(struct watch *w, uint64_t *sync)
-{
-	struct pollfd pfd[3] = {
-		{ .fd = w->ifd, .events = POLLIN },
-		{ .fd = w->stop_rfd, .events = POLLIN },
-		{ .fd = w->sync_fd, .events = POLLIN },
-	};
-	uint64_t v;
-
-	if (poll(pfd, 3, -1) < 0 && errno != EINTR)
-		return -errno;
-	if (pfd[1].revents)
-		return -ECANCELED;
-	if (pfd[2].revents && read(w->sync_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
-		*sync = atomic_load(&w->sync_req);
+	}
+	if (fcntl(hub.ifd, F_SETFD, FD_CLOEXEC) < 0) {
+		n = -errno;
+		inotifytools_cleanup();
+		hub.ifd = -1;
+		return n;
+	}
 	return 0;
 }
 
-static void thread_loop(struct watch *w)
+static void hub_wake(void)
 {
-	struct inotify_event *ev;
-	uint64_t sync = 0;
-	int r = 0;
+	while (write(hub.wake_wfd, "x", 1) < 0 && errno == EINTR)
+		;
+	/* EAGAIN: the pipe is full of wake-ups already */
+}
 
-	if (w->init_fail)
-		r = emit(w, WATCH_FAILED, true, 0, w->init_err, w->init_fail, strlen(w->init_fail));
-	while (r != -ECANCELED) {
-		/* timeout 0: drain what the library buffered, never block */
-		ev = inotifytools_next_events(0, 1);
-		if (ev) {
-			r = on_event(w, ev);
-			if (r < 0 && r != -ECANCELED)   /* e.g. ENOMEM: rescan all */
-				r = emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
-			continue;
+static void drain(int fd)
+{
+	char b[64];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+}
+
+/* Sleep until the kernel has events or a request comes. */
+static int wait_events(void)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = hub.ifd, .events = POLLIN },
+		{ .fd = hub.wake_rfd, .events = POLLIN },
+	};
+
+	if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		return -errno;
+	if (pfd[1].revents)
+		drain(hub.wake_rfd);
+	return 0;
+}
+
+/* Remove every watch of w. */
+static void map_unwatch_all(struct watch *w)
+{
+	for (size_t i = 0; i < w->nb; i++) {
+		while (w->tab[i]) {
+			/* EINVAL: the kernel dropped it already (IN_IGNORED queued) */
+			(void)inotify_rm_watch(hub.ifd, w->tab[i]->wd);
+			map_unlink(w, &w->tab[i]);
 		}
-		if (inotifytools_error() && inotifytools_error() != EINTR)
-			break;
-		mv_expire(w);
-		if ((r = flush_records(w)) < 0)
-			break;
-		/* the kernel queue is empty and its records are in the pipe */
-		if (sync)
-			atomic_store(&w->sync_done, sync);
-		sync = 0;
-		r = wait_events(w, &sync);
-		if (r < 0 && r != -ECANCELED)
-			break;
 	}
 }
 
-static void *thread_main(void *arg)
+/* The root stops receiving: its watches go (their IN_IGNORED and any
+ * queued event then match no root and are dropped), the batch is dropped
+ * and its reader sees end of file (-EPIPE). */
+static void root_detach(struct watch *w)
 {
-	struct watch *w = arg;
-	int r = thread_init(w);
-
-	start_done(w, r);
-	if (r == 0)
-		thread_loop(w);
-	(void)flush_records(w);  /* best effort: the reader rescans anyway */
-	inotifytools_cleanup();
-	close(w->wfd);          /* the reader sees end of file: -EPIPE */
+	if (w->detached)
+		return;
+	map_unwatch_all(w);
+	for (unsigned i = 0; i < MV_MAX; i++)
+		mv_clear(&w->mv[i]);
+	w->olen = 0;
+	if (w->wfd >= 0)
+		close(w->wfd);
 	w->wfd = -1;
+	w->detached = true;
+}
+
+/* An event for w could not be handled (e.g. ENOMEM): tell it to rescan;
+ * if even that fails, or w is stopping, detach it. */
+static void root_result(struct watch *w, int r)
+{
+	if (r < 0 && r != -ECANCELED)
+		r = emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
+	if (r < 0)
+		root_detach(w);
+}
+
+static struct watch *root_of(int wd)
+{
+	for (struct watch *w = hub.roots; w; w = w->next)
+		if (!w->detached && map_get(w, wd))
+			return w;
 	return NULL;
+}
+
+/* Route one event: an overflow of the shared queue lost events of every
+ * root, so each rescans; others go to the root owning the wd, or nowhere
+ * (a watch dropped already, a stopped root). */
+static void hub_route(const struct inotify_event *ev)
+{
+	struct watch *w;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		for (w = hub.roots; w; w = w->next)
+			if (!w->detached)
+				root_result(w, emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0));
+		return;
+	}
+	w = root_of(ev->wd);
+	if (w)
+		root_result(w, on_event(w, ev));
+}
+
+/* The kernel queue is empty: expire renames, write the batches. */
+static void hub_drained(void)
+{
+	for (struct watch *w = hub.roots; w; w = w->next) {
+		if (w->detached)
+			continue;
+		mv_expire(w);
+		if (flush_records(w) < 0)
+			root_detach(w);
+	}
+}
+
+/* A new root: watch its tree (in this thread, so events that arrive for
+ * it meanwhile find its map), report a first failure, then join. */
+static int root_add(struct watch *w)
+{
+	int r;
+
+	w->initial = true;
+	r = add_tree(w, "", 0, false);
+	w->initial = false;
+	if (r == 0 && w->init_fail)
+		r = emit(w, WATCH_FAILED, true, 0, w->init_err, w->init_fail, strlen(w->init_fail));
+	if (r < 0)
+		root_detach(w);
+	return r;
+}
+
+/* Take the queued roots (walking each without the lock held). */
+static void hub_adds(void)
+{
+	for (;;) {
+		struct watch *w;
+		int r;
+
+		pthread_mutex_lock(&hub.mu);
+		w = hub.adds;
+		if (w)
+			hub.adds = w->next;
+		pthread_mutex_unlock(&hub.mu);
+		if (!w)
+			return;
+		r = root_add(w);
+		pthread_mutex_lock(&hub.mu);
+		w->next = hub.roots;
+		hub.roots = w;
+		w->start_rc = r;
+		w->started = true;
+		pthread_cond_broadcast(&hub.cv);
+		pthread_mutex_unlock(&hub.mu);
+	}
+}
+
+/* Let go of the roots whose watch_stop waits; false once told to quit. */
+static bool hub_stops(void)
+{
+	bool quit;
+
+	pthread_mutex_lock(&hub.mu);
+	for (struct watch **pp = &hub.roots; *pp;) {
+		struct watch *w = *pp;
+
+		if (!w->stop_req) {
+			pp = &w->next;
+			continue;
+		}
+		root_detach(w);
+		*pp = w->next;
+		w->done = true;
+		pthread_cond_broadcast(&hub.cv);
+	}
+	quit = hub.quit;
+	pthread_mutex_unlock(&hub.mu);
+	return !quit;
+}
+
+static int hub_loop(void)
+{
+	struct inotify_event *ev;
+
+	for (;;) {
+		/* read before the queue is found empty: every event queued
+		 * before the request it names is in the pipes below */
+		uint64_t sync = atomic_load(&hub.sync_req);
+		/* timeout 0: drain what the library buffered, never block */
+		ev = inotifytools_next_events(0, 1);
+		if (ev) {
+			hub_route(ev);
+			continue;
+		}
+		if (inotifytools_error() && inotifytools_error() != EINTR)
+			return -inotifytools_error();
+		hub_drained();
+		atomic_store(&hub.sync_done, sync);
+		hub_adds();
+		if (!hub_stops())
+			return 0;
+		int r = wait_events();
+		if (r < 0)
+			return r;
+	}
+}
+
+/* The thread ended (quit, or the instance failed): every root left is
+ * detached, so its reader sees -EPIPE, rescans and restarts. */
+static void *hub_main(void *arg)
+{
+	/* a failure of the instance needs no log here: every reader sees
+	 * -EPIPE and its owner logs the restart */
+	(void)hub_loop();
+	hub_drained();          /* best effort: the readers rescan anyway */
+	pthread_mutex_lock(&hub.mu);
+	hub.dead = true;
+	for (struct watch *w = hub.roots; w; w = w->next) {
+		root_detach(w);
+		w->done = true;
+	}
+	hub.roots = NULL;
+	pthread_cond_broadcast(&hub.cv);
+	pthread_mutex_unlock(&hub.mu);
+	return arg;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* First root: the library, the wake pipe, the thread.  hub.life held. */
+static int hub_up(void)
+{
+	int p[2], r;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	hub.wake_rfd = p[0];
+	hub.wake_wfd = p[1];
+	r = hub_init_lib();
+	if (r == 0) {
+		hub.quit = hub.dead = false;
+		hub.roots = hub.adds = NULL;
+		r = -pthread_create(&hub.thr, NULL, hub_main, NULL);
+		if (r < 0)
+			inotifytools_cleanup();
+	}
+	hub.running = r == 0;
+	if (r < 0) {
+		close_fd(&hub.wake_rfd);
+		close_fd(&hub.wake_wfd);
+		hub.ifd = -1;
+	}
+	return r;
+}
+
+/* Join the ended thread, release the library.  hub.life held. */
+static void hub_reap(void)
+{
+	int r = pthread_join(hub.thr, NULL);
+
+	if (r)          /* a broken invariant: the thread is ours */
+		abort();
+	inotifytools_cleanup(); /* closes hub.ifd */
+	hub.ifd = -1;
+	hub.roots = hub.adds = NULL;
+	close_fd(&hub.wake_rfd);
+	close_fd(&hub.wake_wfd);
+	hub.running = false;
+}
+
+/* Last root gone: stop the thread.  hub.life held. */
+static void hub_down(void)
+{
+	pthread_mutex_lock(&hub.mu);
+	hub.quit = true;
+	pthread_mutex_unlock(&hub.mu);
+	hub_wake();
+	hub_reap();
+}
+
+static bool hub_dead(void)
+{
+	bool dead;
+
+	pthread_mutex_lock(&hub.mu);
+	dead = hub.dead;
+	pthread_mutex_unlock(&hub.mu);
+	return dead;
 }
 
 /* ---- start, stop ---- */
 
 static void watch_free(struct watch *w)
 {
-	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd, w->sync_fd };
+	if (!w)
+		return;
+	int fds[] = { w->rfd, w->wfd, w->stop_rfd, w->stop_wfd };
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -756,8 +1016,6 @@ static void watch_free(struct watch *w)
 	free(w->root);
 	free(w->rbuf);
 	free(w->obuf);
-	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
 	free(w);
 }
 
@@ -768,9 +1026,7 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 
 	if (!w)
 		return -ENOMEM;
-	w->rfd = w->wfd = w->stop_rfd = w->stop_wfd = w->sync_fd = w->ifd = w->root_wd = -1;
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	w->rfd = w->wfd = w->stop_rfd = w->stop_wfd = w->root_wd = -1;
 	*ret_w = w;
 	w->ex = ex;
 	w->root_len = strlen(root);
@@ -791,35 +1047,70 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 		return -errno;
 	w->stop_rfd = q[0];
 	w->stop_wfd = q[1];
-	if ((w->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
-		return -errno;
 	(void)fcntl(w->wfd, F_SETPIPE_SZ, PIPE_SIZE);  /* best effort */
 	return 0;
+}
+
+/* Queue w for the hub thread and wait for its initial walk.  hub.life
+ * held; w is the hub's until watch_stop (even when this fails). */
+static int hub_attach(struct watch *w)
+{
+	int r;
+
+	pthread_mutex_lock(&hub.mu);
+	w->next = hub.adds;
+	hub.adds = w;
+	pthread_mutex_unlock(&hub.mu);
+	hub_wake();
+	pthread_mutex_lock(&hub.mu);
+	while (!w->started && !hub.dead)
+		pthread_cond_wait(&hub.cv, &hub.mu);
+	r = w->started ? w->start_rc : -EIO;
+	pthread_mutex_unlock(&hub.mu);
+	return r;
+}
+
+/* Ask the hub to let go of w and wait.  hub.life held. */
+static void hub_detach(struct watch *w)
+{
+	pthread_mutex_lock(&hub.mu);
+	w->stop_req = true;
+	pthread_mutex_unlock(&hub.mu);
+	while (write(w->stop_wfd, "x", 1) < 0 && errno == EINTR)
+		;       /* wakes a pipe_write blocked on w's full pipe */
+	hub_wake();
+	pthread_mutex_lock(&hub.mu);
+	while (!w->done && !hub.dead)
+		pthread_cond_wait(&hub.cv, &hub.mu);
+	pthread_mutex_unlock(&hub.mu);
 }
 
 int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w)
 {
 	struct watch *w = NULL;
+	bool attached = false;
 	int r;
 
-	if (atomic_exchange(&watch_active, true))
-		return -EBUSY;
 	r = watch_alloc(root, ex, &w);
-	if (r == 0)
-		r = -pthread_create(&w->thr, NULL, thread_main, w);
 	if (r < 0) {
-		if (w)
-			watch_free(w);
-		atomic_store(&watch_active, false);
+		watch_free(w);
 		return r;
 	}
-	pthread_mutex_lock(&w->mu);
-	while (!w->start_done)
-		pthread_cond_wait(&w->cv, &w->mu);
-	r = w->start_rc;
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_lock(&hub.life);
+	if (hub.running && hub_dead())
+		hub_reap();     /* the instance failed: roots left are detached */
+	r = hub.running ? 0 : hub_up();
+	if (r == 0) {
+		hub.refs++;
+		attached = true;
+		r = hub_attach(w);
+	}
+	pthread_mutex_unlock(&hub.life);
 	if (r < 0) {
-		watch_stop(w);
+		if (attached)   /* the hub holds it until stopped */
+			watch_stop(w);
+		else
+			watch_free(w);
 		return r;
 	}
 	*ret_w = w;
@@ -830,25 +1121,27 @@ void watch_stop(struct watch *w)
 {
 	if (!w)
 		return;
-	while (write(w->stop_wfd, "x", 1) < 0 && errno == EINTR)
-		;
-	pthread_join(w->thr, NULL);
+	pthread_mutex_lock(&hub.life);
+	hub_detach(w);
+	if (--hub.refs == 0 && hub.running)
+		hub_down();
+	pthread_mutex_unlock(&hub.life);
 	watch_free(w);
-	atomic_store(&watch_active, false);
 }
 
 uint64_t watch_sync_request(struct watch *w)
 {
-	uint64_t gen = atomic_fetch_add(&w->sync_req, 1) + 1, one = 1;
+	(void)w;                /* one queue for every root */
+	uint64_t gen = atomic_fetch_add(&hub.sync_req, 1) + 1;
 
-	if (write(w->sync_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return 0;       /* cannot happen for an eventfd; 0 never syncs */
+	hub_wake();
 	return gen;
 }
 
 bool watch_synced(struct watch *w, uint64_t gen)
 {
-	return gen && atomic_load(&w->sync_done) >= gen;
+	(void)w;
+	return gen && atomic_load(&hub.sync_done) >= gen;
 }
 
 int watch_fd(const struct watch *w)

@@ -1,18 +1,25 @@
-/* watch: the inotify watcher of one mirror tree, on libinotifytools.
+/* watch: the inotify watchers of the mirror trees, on libinotifytools.
  *
- * Design.  libinotifytools keeps global state and exposes no descriptor, so
- * all of its calls happen in one watcher thread owned by this module (this
- * is the only file that includes <inotifytools/inotifytools.h>).  The
- * thread turns kernel events into small records and writes them to a pipe,
- * batched (each time the kernel queue is drained, or every 8 KiB); the main
- * loop polls watch_fd() and decodes them with watch_read().
+ * Design.  libinotifytools keeps one inotify instance per process, global
+ * state and no descriptor, so every watched root (one struct watch each)
+ * shares one hub owned by this module (this is the only file that includes
+ * <inotifytools/inotifytools.h>): the library's instance and one thread
+ * that reads it, started with the first root and stopped with the last.
+ * The thread keeps a wd -> path map per root and routes each kernel event
+ * to the root whose map holds its watch descriptor; it turns events into
+ * small records and writes them to that root's pipe, batched (each time
+ * the kernel queue is drained, or every 8 KiB); each root's owner polls
+ * watch_fd() and decodes them with watch_read().
  *
- *   kernel queue --> watcher thread --> pipe (1 MiB) --> main loop
+ *   kernel queue --> hub thread -+-> root A's pipe (1 MiB) --> A's loop
+ *                                +-> root B's pipe (1 MiB) --> B's loop
  *
- * Bounds and degradation: when the main loop falls behind, the pipe fills
- * and the thread blocks in write; the kernel queue (fs.inotify.
- * max_queued_events) then overflows and the thread reports WATCH_OVERFLOW.
- * That is by design: the daemon answers with a rescan, never silence.
+ * Bounds and degradation: when a root's reader falls behind, its pipe
+ * fills and the thread blocks in write (until the reader drains it or the
+ * root is stopped); the shared kernel queue (fs.inotify.max_queued_events)
+ * then overflows and the thread reports WATCH_OVERFLOW to every root, as
+ * the lost events could be anybody's.  That is by design: each daemon
+ * loop answers with a rescan, never silence.
  *
  * Watched events (directories only, IN_ONLYDIR | IN_DONT_FOLLOW, so a
  * symlink is never followed out of the tree): IN_CLOSE_WRITE, IN_MODIFY,
@@ -35,15 +42,22 @@
  * out loses its watches, one moved in is reported as WATCH_DIR_CREATED
  * plus its contents instead of MOVED_TO.
  *
- * The wd -> path map is our own (libinotifytools' map keeps stale entries
- * for removed watches and cannot rename reliably once a name is reused).
+ * The wd -> path maps are our own, one per root (libinotifytools' map
+ * keeps stale entries for removed watches and cannot rename reliably once
+ * a name is reused).  A wd belongs to one root: events for a wd no root
+ * maps (a stopped root's, a dropped watch's) are discarded.
  *
  * Excludes: paths matching the exclude list (if any) produce no records
  * and excluded directories get no watches.
  *
- * One watcher per process (libinotifytools' global state): a second
- * watch_start returns -EBUSY.  Several mirrors need one watcher with
- * several roots (not written yet). */
+ * Limits: the process uses one inotify instance however many roots it
+ * watches (fs.inotify.max_user_instances is not a bound); all roots share
+ * fs.inotify.max_user_watches (-ENOSPC, or WATCH_FAILED with ENOSPC) and
+ * the kernel queue.  Roots must not overlap: the kernel has one watch per
+ * directory and instance, so a directory in two trees is reported to one.
+ *
+ * Threads: watch_start and watch_stop may be called from any thread; a
+ * struct watch is read (watch_fd, watch_read, watch_count) by one. */
 #ifndef MIRROR_WATCH_H
 #define MIRROR_WATCH_H
 
@@ -86,11 +100,13 @@ struct exclude;
 
 /* Start watching root recursively.  ex is borrowed and must outlive the
  * watcher (NULL: no excludes).  Returns once the initial watches are in
- * place: 0, -EBUSY (another watcher runs), -ENOSPC (watch limit reached
- * while adding the initial watches), -errno for the root.  *ret_w owned by
- * the caller; free with watch_stop. */
+ * place: 0, -EMFILE (inotify instance limit, first root only), -ENOSPC
+ * (watch limit reached while adding the initial watches), -EIO (the shared
+ * instance failed meanwhile: retry, a new one is made), -errno for the
+ * root.  *ret_w owned by the caller; free with watch_stop. */
 int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w);
-/* Stop the thread (within milliseconds), free everything.  NULL is a no-op. */
+/* Remove w's watches (within milliseconds), free it; the last root stops
+ * the thread and releases the library.  NULL is a no-op. */
 void watch_stop(struct watch *w);
 
 /* A sync point: every event the kernel queued before the request is in

@@ -27,6 +27,7 @@ struct fx {
 	char dir[64];
 	struct watch *w;
 	struct exclude *ex;
+	struct fx *sub;         /* a second watcher's fixture, or NULL */
 };
 
 static long saved_queued = -1;
@@ -65,12 +66,21 @@ static void restore_queued(void)
 	saved_queued = -1;
 }
 
+static void fx_stop(struct fx *f)
+{
+	if (!f)
+		return;
+	fx_stop(f->sub);
+	watch_stop(f->w);
+	free(f->sub);
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 
 	restore_queued();
-	watch_stop(f->w);
+	fx_stop(f);
 	exclude_free(f->ex);
 	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
@@ -351,6 +361,132 @@ static void test_overflow(void **state)
 	assert_true(overflow);
 }
 
+/* A watcher of the subdirectory sub of f's directory, as a second fixture
+ * (its records are read with the same helpers); teardown stops it. */
+static struct fx *sub_fx(struct fx *f, const char *sub)
+{
+	struct fx *g = calloc(1, sizeof(*g));
+
+	assert_non_null(g);
+	assert_true((size_t)snprintf(g->dir, sizeof(g->dir), "%s/%s", f->dir, sub) <
+		    sizeof(g->dir));
+	assert_int_equal(mkdir(g->dir, 0755), 0);
+	f->sub = g;
+	return g;
+}
+
+/* Nothing for a path starting with pre arrives within ms. */
+static bool quiet_for(struct fx *f, const char *pre, long ms)
+{
+	long deadline = now_ms() + ms;
+	struct watch_rec rec;
+
+	while (next(f, &rec, deadline))
+		if (rec.path_len >= strlen(pre) && !memcmp(rec.path, pre, strlen(pre)))
+			return false;
+	return true;
+}
+
+/* Two roots in one process: each watcher reports its own tree only, a
+ * rename in one is not seen by the other, and stopping one leaves the
+ * other running. */
+static void test_two_roots(void **state)
+{
+	struct fx *f = *state, *a = sub_fx(f, "a"), *b = sub_fx(a, "../b");
+	struct watch_rec from, to;
+	char old[8192];
+
+	put(a, "x", "1");
+	assert_int_equal(watch_start(a->dir, NULL, &a->w), 0);
+	assert_int_equal(watch_start(b->dir, NULL, &b->w), 0);
+	snprintf(old, sizeof(old), "%s", at(a, "x"));
+	assert_int_equal(rename(old, at(a, "x2")), 0);
+	put(b, "y", "2");
+	assert_true(expect(a, WATCH_MOVED_FROM, "x", 1, &from));
+	assert_true(expect(a, WATCH_MOVED_TO, "x2", 2, &to));
+	assert_int_equal(from.cookie, to.cookie);
+	EXPECT(b, WATCH_CLOSE_WRITE, "y");
+	assert_true(quiet_for(b, "x", 300));
+	assert_true(quiet_for(a, "y", 300));
+	watch_stop(a->w);
+	a->w = NULL;
+	put(b, "z", "3");
+	EXPECT(b, WATCH_CLOSE_WRITE, "z");
+}
+
+/* Overflow when one busy root floods the shared kernel queue (one
+ * libinotifytools instance per process): events of every root were lost,
+ * so every root is told to rescan, the quiet one too, and both go on. */
+static bool saw_overflow(struct fx *f)
+{
+	struct watch_rec rec;
+
+	while (next(f, &rec, now_ms() + 10000))
+		if (rec.kind == WATCH_OVERFLOW)
+			return true;
+	return false;
+}
+
+static void test_overflow_all_roots(void **state)
+{
+	struct fx *f = *state, *a = sub_fx(f, "a"), *b = sub_fx(a, "../b");
+	FILE *fp = fopen(QUEUED_PATH, "re");
+	struct watch_rec rec;
+
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%ld", &saved_queued), 1);
+	fclose(fp);
+	put(a, "p", "x");
+	put(a, "q", "x");
+	write_long(QUEUED_PATH, 64);
+	assert_int_equal(watch_start(a->dir, NULL, &a->w), 0);
+	restore_queued();
+	assert_int_equal(watch_start(b->dir, NULL, &b->w), 0);
+	put(b, "y", "2");
+	EXPECT(b, WATCH_CLOSE_WRITE, "y");
+	for (int i = 0; i < 200000; i++)
+		assert_int_equal(chmod(at(a, i & 1 ? "p" : "q"), i & 2 ? 0600 : 0644), 0);
+	assert_true(saw_overflow(a));
+	assert_true(saw_overflow(b));
+	while (next(b, &rec, now_ms() + 300))
+		;       /* the rest of the burst's records */
+	put(b, "z", "3");
+	EXPECT(b, WATCH_CLOSE_WRITE, "z");
+}
+
+static void test_missing_root(void **state)
+{
+	struct fx *f = *state;
+	struct watch *w = NULL;
+
+	assert_int_equal(watch_start(at(f, "nope"), NULL, &w), -ENOENT);
+	assert_null(w);
+}
+
+static void test_many_dirs_cost(void **state)
+{
+	struct fx *f = *state;
+	struct timespec t0, t1;
+	char p[64];
+
+	for (int i = 0; i < 100; i++) {
+		snprintf(p, sizeof(p), "d%d", i);
+		assert_int_equal(mkdir(at(f, p), 0755), 0);
+		for (int k = 0; k < 100; k++) {
+			snprintf(p, sizeof(p), "d%d/s%d", i, k);
+			assert_int_equal(mkdir(at(f, p), 0755), 0);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	start(f);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(watch_count(f->w), 10101);
+	print_message("watch: 10101 directories watched in %.1f ms\n",
+		      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	put(f, "d99/s99/f", "x");
+	EXPECT(f, WATCH_CLOSE_WRITE, "d99/s99/f");
+}
+
 /* Read what is buffered without waiting; count the CLOSE_WRITE records. */
 static int read_ready(struct fx *f)
 {
@@ -391,52 +527,10 @@ static void test_sync_point(void **state)
 	assert_int_equal(seen, 200);
 }
 
-static void test_second_watcher_busy(void **state)
-{
-	struct fx *f = *state;
-	struct watch *w2 = NULL;
-
-	start(f);
-	assert_int_equal(watch_start(f->dir, NULL, &w2), -EBUSY);
-	assert_null(w2);
-}
-
-static void test_missing_root(void **state)
-{
-	struct fx *f = *state;
-	struct watch *w = NULL;
-
-	assert_int_equal(watch_start(at(f, "nope"), NULL, &w), -ENOENT);
-	assert_null(w);
-}
-
-static void test_many_dirs_cost(void **state)
-{
-	struct fx *f = *state;
-	struct timespec t0, t1;
-	char p[64];
-
-	for (int i = 0; i < 100; i++) {
-		snprintf(p, sizeof(p), "d%d", i);
-		assert_int_equal(mkdir(at(f, p), 0755), 0);
-		for (int k = 0; k < 100; k++) {
-			snprintf(p, sizeof(p), "d%d/s%d", i, k);
-			assert_int_equal(mkdir(at(f, p), 0755), 0);
-		}
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	start(f);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	assert_int_equal(watch_count(f->w), 10101);
-	print_message("watch: 10101 directories watched in %.1f ms\n",
-		      (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-	put(f, "d99/s99/f", "x");
-	EXPECT(f, WATCH_CLOSE_WRITE, "d99/s99/f");
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sync_point, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_tree_watched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p_then_file_no_miss, setup, teardown),
@@ -447,8 +541,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newline_and_high_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sync_point, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_watcher_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_roots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow_all_roots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_dirs_cost, setup, teardown),
 	};
