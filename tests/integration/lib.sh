@@ -170,6 +170,10 @@ cleanup() {
 	for h in $T_HOSTS br; do ip netns del "$(ns_name "$h")" 2>/dev/null; done
 	if [ $rc -ne 0 ] || [ $T_FAILED -ne 0 ]; then
 		dump_logs
+		# T_KEEP_LOGS=DIR keeps the whole logs of a failed run there
+		if [ -n "${T_KEEP_LOGS:-}" ]; then
+			mkdir -p "$T_KEEP_LOGS" && cp "$T_DIR"/*.log "$T_KEEP_LOGS"/ 2>/dev/null
+		fi
 	fi
 	case "$T_DIR" in */mirrord-*) rm -rf "$T_DIR" ;; esac
 	exit $rc
