@@ -207,8 +207,10 @@ static void retry_push(struct sender *s, struct slot *sl)
 {
 	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
 		s->stats.errors++;
-		log_err("mirror %s: giving up on '%s' after %u tries", s->opts.mirror,
-			sl->e.path, sl->tries + 1);
+		log_err("mirror %s: giving up on '%s' after %u tries%s", s->opts.mirror,
+			sl->e.path, sl->tries + 1, s->opts.on_unsent ?
+			", the feed sends it again later" : "");
+		unsent(s, sl->tag, &sl->e, -ETIMEDOUT);
 		return;
 	}
 	char *p = strndup(sl->e.path, sl->e.path_len);
@@ -331,6 +333,9 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 	} else if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
 		log_warn("mirror %s: sink could not apply '%s': %s, sending it again",
 			 s->opts.mirror, sl->e.path, strerror(-status));
+		/* the sink lacks it: a rename of its directory sent meanwhile
+		 * moved what the retry at this name no longer reaches */
+		unsent(s, sl->tag, &sl->e, status);
 		retry_push(s, sl);
 	}
 	complete(s, id);
