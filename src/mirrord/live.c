@@ -91,6 +91,8 @@ struct live {
 	struct grow *grow;         /* open growing files */
 	struct gone { char *path; size_t len; } *gone;   /* ring, GONE_MAX */
 	size_t gone_next;
+	bool gone_lost;            /* a gone path was dropped for room: until in
+				    * sync, a renamed directory is reconciled */
 	struct stash {             /* a record waiting for its ancestor's ENTRY */
 		bool on, created;
 		unsigned tries;
@@ -464,6 +466,12 @@ static void gone_add(struct live *l, const char *path, size_t len)
 	char *p = strndup(path, len);
 	if (!p)
 		return;                 /* best effort: the sink logs the failure */
+	if (g->path && !l->gone_lost) {
+		log_notice("mirror %s: more than %d paths went out as deleted, '%s' is "
+			   "forgotten; renamed directories are reconciled until in sync",
+			   l->m->name, GONE_MAX, g->path);
+		l->gone_lost = true;
+	}
 	free(g->path);
 	*g = (struct gone){ p, len };
 	l->gone_next = (l->gone_next + 1) % GONE_MAX;
@@ -1039,6 +1047,9 @@ static int rename_op(struct live *l, const struct journal_rec *r, struct sender_
 	 * afresh after the RENAME */
 	if (gone_covers(l, op->e.path, op->e.path_len))
 		want_rescan(l, op->e.link, op->e.link_len, "renamed after it went out as deleted");
+	else if (l->gone_lost)  /* a path beneath may be among those forgotten */
+		want_rescan(l, op->e.link, op->e.link_len,
+			    "renamed while paths gone as deleted are forgotten");
 	else
 		gone_moved(l, op->e.path, op->e.path_len, op->e.link, op->e.link_len);
 	return 1;
@@ -1111,7 +1122,9 @@ static int feed_next(void *ctx, struct sender_op *op)
 
 /* sender's on_unsent: a file's content did not reach the sink.  When a
  * later directory rename moved it, it is sent under its new name (a rename
- * not recorded yet finds it among the paths gone); a file with other names
+ * not recorded yet finds it among the paths gone); one the sender gave up
+ * on is recorded again, so a file that kept changing is not left stale on
+ * the sink; a file with other names
  * is sent again as a group (the links follow the content that finally
  * arrives), or, when this name is gone, under the names left. */
 static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
@@ -1129,6 +1142,13 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 		gone_add(l, e->path, e->path_len);
 	else    /* the retry lands in its directory after that went out */
 		touch_parent(l, e->path, e->path_len);
+	if (err == -ETIMEDOUT) {
+		/* given up: a new record sends it (and its directory) afresh */
+		log_notice("mirror %s: '%s' was given up, sending it again from a new record",
+			   l->m->name, e->path);
+		touch(l, e->path, e->path_len, 0);
+		touch_parent(l, e->path, e->path_len);
+	}
 	const struct links_group *g = e->nlink > 1 ? links_get(l->links, e->dev, e->ino) : NULL;
 	if (g && err == -ESTALE) {
 		touch(l, e->path, e->path_len, 0);
@@ -1299,8 +1319,10 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	uint64_t now = now_ms();
 	bool synced = snd && in_sync(l, snd);
 
-	if (synced)
+	if (synced) {
 		l->dirty_since = 0;
+		l->gone_lost = false;   /* every rename made so far was sent */
+	}
 	else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
 					 (l->j && journal_count(l->j) > 0)))
 		l->dirty_since = now;   /* work from before we watched: start-up */
