@@ -46,6 +46,7 @@ _Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define RBUF_CAP (64u << 10)
 #define PIPE_SIZE (1 << 20)
 #define MV_MAX 64               /* directory renames awaiting their MOVED_TO */
+#define LOST_MAX 256            /* directories not watched as an ancestor moved */
 
 struct wnode {
 	int wd;
@@ -56,6 +57,13 @@ struct wnode {
 
 struct pending_mv {
 	uint32_t cookie;
+	char *path;             /* NULL: slot free */
+	size_t len;
+};
+
+/* A directory whose watch could not be added because a directory above
+ * it moved first: its rename, still queued, tells where it went. */
+struct lost {
 	char *path;             /* NULL: slot free */
 	size_t len;
 };
@@ -75,6 +83,8 @@ struct watch {
 	int root_wd;
 	struct pending_mv mv[MV_MAX];   /* (hub) */
 	unsigned mv_next;
+	struct lost lost[LOST_MAX];     /* (hub) */
+	unsigned lost_next;
 	bool initial;           /* in the initial walk: failures go to init_* */
 	int init_err;
 	char *init_fail;
@@ -369,13 +379,14 @@ static bool excluded(const struct watch *w, const char *path, size_t len, bool i
 /* ---- adding watches ---- */
 
 static int add_tree(struct watch *w, const char *rel, size_t len, bool report);
+static int lost_push(struct watch *w, const char *rel, size_t len);
 
 /* A watch could not be added.  0 to carry on, -ENOSPC in the initial walk,
  * -ECANCELED when stopping. */
 static int watch_failed(struct watch *w, const char *rel, size_t len, int err)
 {
 	if (err == ENOENT || err == ENOTDIR)
-		return 0;       /* gone again; its parent reports that */
+		return w->initial ? 0 : lost_push(w, rel, len);
 	if (!w->initial)
 		return emit(w, WATCH_FAILED, true, 0, err, rel, len);
 	if (err == ENOSPC)
@@ -476,6 +487,89 @@ static int add_tree(struct watch *w, const char *rel, size_t len, bool report)
 	return r;
 }
 
+/* ---- directories missed because a directory above them moved ----
+ *
+ * Watches are added by path.  A directory found (by an event or a listing)
+ * whose path is gone when its watch is added was either removed (its
+ * parent reports that) or moved with a directory above it, whose rename
+ * is still queued: then nothing reports it or what it holds, and nothing
+ * that happens in it later.  So when its parent's path is gone as well,
+ * it is remembered until that rename comes (then it is watched and
+ * reported under its new name) or the queue runs empty (then it went with
+ * a directory removed or moved out of the tree). */
+
+static bool parent_gone(struct watch *w, const char *rel, size_t len)
+{
+	const char *slash = memrchr(rel, '/', len);
+	struct stat st;
+	size_t n;
+
+	if (!slash)
+		return false;   /* the root is there */
+	char *full = join(w->root, w->root_len, rel, (size_t)(slash - rel), &n);
+	if (!full)
+		return true;    /* cannot tell: assume the worse */
+	int r = stat(full, &st);
+	int err = errno;
+	free(full);
+	return r < 0 ? err == ENOENT || err == ENOTDIR : !S_ISDIR(st.st_mode);
+}
+
+static void lost_clear(struct lost *k)
+{
+	free(k->path);
+	k->path = NULL;
+}
+
+/* 0, or <0 from emit when the oldest had to be dropped (a full rescan). */
+static int lost_push(struct watch *w, const char *rel, size_t len)
+{
+	if (!parent_gone(w, rel, len))
+		return 0;       /* removed: its parent reports that */
+	struct lost *k = &w->lost[w->lost_next++ % LOST_MAX];
+	bool dropped = k->path != NULL;
+	lost_clear(k);
+	k->path = strndup(rel, len);
+	k->len = len;
+	if (!k->path || dropped)   /* cannot follow every one: rescan all */
+		return emit(w, WATCH_OVERFLOW, true, 0, 0, "", 0);
+	return 0;
+}
+
+/* The queue ran empty: every rename queued before a failure was seen. */
+static void lost_expire(struct watch *w)
+{
+	for (unsigned i = 0; i < LOST_MAX; i++)
+		lost_clear(&w->lost[i]);
+}
+
+/* Directory from moved to to: watch and report what was missed beneath
+ * it; with !follow (to is watched and reported whole) just forget it. */
+static int lost_moved(struct watch *w, const char *from, size_t flen, const char *to,
+		      size_t tlen, bool follow)
+{
+	int r = 0;
+
+	for (unsigned i = 0; r == 0 && i < LOST_MAX; i++) {
+		struct lost k = w->lost[i];
+		if (!k.path || !under(k.path, k.len, from, flen) || k.len == flen)
+			continue;
+		w->lost[i].path = NULL;
+		size_t n;
+		char *p = follow ? join(to, tlen, k.path + flen + 1, k.len - flen - 1, &n) : NULL;
+		free(k.path);
+		if (!follow)
+			continue;
+		if (!p)
+			return -ENOMEM;
+		r = emit(w, WATCH_DIR_CREATED, true, 0, 0, p, n);
+		if (r == 0)
+			r = add_tree(w, p, n, true);
+		free(p);
+	}
+	return r;
+}
+
 /* ---- directory renames ---- */
 
 static void mv_push(struct watch *w, uint32_t cookie, const char *path, size_t len)
@@ -550,9 +644,11 @@ static int dir_moved_to(struct watch *w, uint32_t cookie, const char *path, size
 	if (m && !skip) {
 		bool same = mv_watched(w, m->path, m->len, path, len);
 		r = same ? map_rename(w, m->path, m->len, path, len) : 0;
-		mv_clear(m);
 		if (r == 0)
 			r = emit(w, WATCH_MOVED_TO, true, cookie, 0, path, len);
+		if (r == 0)
+			r = lost_moved(w, m->path, m->len, path, len, same);
+		mv_clear(m);
 		/* not watched yet: watch it and report what it holds */
 		return r < 0 || same ? r : add_tree(w, path, len, true);
 	}
@@ -814,6 +910,7 @@ static void hub_drained(void)
 		if (w->detached)
 			continue;
 		mv_expire(w);
+		lost_expire(w);
 		if (flush_records(w) < 0)
 			root_detach(w);
 	}
@@ -1011,6 +1108,8 @@ static void watch_free(struct watch *w)
 			close(fds[i]);
 	for (unsigned i = 0; i < MV_MAX; i++)
 		free(w->mv[i].path);
+	for (unsigned i = 0; i < LOST_MAX; i++)
+		free(w->lost[i].path);
 	map_free(w);
 	free(w->init_fail);
 	free(w->root);
