@@ -1,8 +1,9 @@
 #!/bin/bash
 # Live mirroring faults and the metadata the basic test does not cover:
-# ACL and owner changes, a rename that replaces an existing target, the
-# link cut for 10 s in the middle of a burst (delivery resumes from the
-# journal, no full reconciliation), and an inotify queue overflow forced by
+# ACL and owner changes, a rename that replaces an existing target, new
+# directories renamed before the watcher reached them, the link cut for
+# 10 s in the middle of a burst (delivery resumes from the journal, no full
+# reconciliation), and an inotify queue overflow forced by
 # a tiny fs.inotify.max_queued_events (restored as soon as the watcher
 # exists, and by the exit trap).  Each step must converge with no temporary
 # file left visible on the slave.
@@ -74,6 +75,12 @@ mkdir -p "$M/dA/sub" "$M/dB" && echo a >"$M/dA/sub/x" && echo b >"$M/dB/y"
 converge "two directories"
 rm -rf "$M/dB" && mv "$M/dA" "$M/dB"
 converge "directory renamed over a removed one"
+# the watcher meets new subdirectories after their parent moved on: their
+# watches fail by the old path, the queued rename says where they went
+( cd "$M" && for i in $(seq 1 300); do
+	mkdir -p "nr$i/d1/d2" && echo x >"nr$i/d1/d2/f" && mv "nr$i" "mv$i" || exit 1
+done ) || fail "new directories renamed at once"
+converge "new directories renamed at once"
 
 # ---- link down for 10 s in the middle of a burst ----
 passes=$(count "reconciling the whole tree")
