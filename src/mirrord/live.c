@@ -1124,9 +1124,9 @@ static int feed_next(void *ctx, struct sender_op *op)
  * later directory rename moved it, it is sent under its new name (a rename
  * not recorded yet finds it among the paths gone); one the sender gave up
  * on is recorded again, so a file that kept changing is not left stale on
- * the sink; a file with other names
- * is sent again as a group (the links follow the content that finally
- * arrives), or, when this name is gone, under the names left. */
+ * the sink; a file with other names is sent again as a group (the links
+ * follow the content that finally arrives), or, when this name is gone,
+ * under the names left. */
 static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 {
 	struct live *l = ctx;
@@ -1322,8 +1322,7 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	if (synced) {
 		l->dirty_since = 0;
 		l->gone_lost = false;   /* every rename made so far was sent */
-	}
-	else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
+	} else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
 					 (l->j && journal_count(l->j) > 0)))
 		l->dirty_since = now;   /* work from before we watched: start-up */
 	pthread_mutex_lock(&l->mu);
