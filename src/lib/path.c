@@ -189,3 +189,22 @@ size_t path_dirlen(const char *p, size_t len)
 		len--;
 	return len ? len - 1 : 0;
 }
+
+int path_fsync_parent(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char *d = slash ? strndup(file, slash == file ? 1 : (size_t)(slash - file)) : NULL;
+	int fd, rc = 0;
+
+	if (!slash)
+		return -EINVAL;
+	if (!d)
+		return -ENOMEM;
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(d);
+	return rc;
+}

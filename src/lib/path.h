@@ -32,5 +32,8 @@ int path_open_file(int rootfd, const char *p, size_t len, int flags);
 char *path_join(const char *dir, size_t dlen, const char *name, size_t nlen, size_t *ret_len);
 /* Length of the parent part of p ("" -> 0, "a" -> 0, "a/b" -> 1). */
 size_t path_dirlen(const char *p, size_t len);
+/* fsync the directory holding file (a path with a '/'), so a rename or a
+ * creation in it is durable.  0 or -errno. */
+int path_fsync_parent(const char *file);
 
 #endif

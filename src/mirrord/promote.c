@@ -12,6 +12,7 @@
 
 #include "localjournal.h"
 #include "log.h"
+#include "path.h"
 #include "promote.h"
 
 #define FLUSH_MS 3000
@@ -45,23 +46,6 @@ static char *active_path(const char *mirror)
 	return p;
 }
 
-static int fsync_parent(const char *file)
-{
-	char *d = strdup(file);
-	int rc = 0;
-
-	if (!d)
-		return -ENOMEM;
-	*strrchr(d, '/') = '\0';
-	int fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(d);
-	return rc;
-}
-
 /* Persist (on) or forget (off) the promoted role. */
 static int persist(const char *mirror, bool on)
 {
@@ -80,7 +64,7 @@ static int persist(const char *mirror, bool on)
 		rc = -errno;
 	}
 	if (rc == 0)
-		rc = fsync_parent(p);
+		rc = path_fsync_parent(p);
 	free(p);
 	return rc;
 }

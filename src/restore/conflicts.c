@@ -355,23 +355,6 @@ static const char *kept_before(struct conflicts *cf, int dfd, const char *name,
 	return NULL;
 }
 
-static int fsync_dir_of(const char *file)
-{
-	char *d = strdup(file);
-	int fd, rc = 0;
-
-	if (!d)
-		return -ENOMEM;
-	*strrchr(d, '/') = '\0';
-	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		rc = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(d);
-	return rc;
-}
-
 /* Copy the regular file (dfd, name) to (ddfd, dest): new, fsynced, mode
  * and times kept. */
 static int copy_file(int dfd, const char *name, const struct stat *st, int ddfd,
@@ -467,7 +450,7 @@ static int keep_one(struct conflicts *cf, int dfd, const char *name, const struc
 	} else {
 		snprintf(where, sizeof(where), "%s (copy)", dest);
 	}
-	if ((rc = fsync_dir_of(dest)) == 0)
+	if ((rc = path_fsync_parent(dest)) == 0)
 		rc = record(cf, path, where, subdir ? NULL : dest);
 out:
 	free(dest);
@@ -581,7 +564,7 @@ int conflicts_report(struct conflicts *cf, FILE *out)
 	if (rc == 0 && rename(tmp, file) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = fsync_dir_of(file);
+		rc = path_fsync_parent(file);
 out:
 	if (rc < 0 && tmp)
 		(void)unlink(tmp);

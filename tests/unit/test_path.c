@@ -221,9 +221,25 @@ static void test_open_walk(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void test_fsync_parent(void **state)
+{
+	char dir[] = "/tmp/test_path_XXXXXX";
+	char file[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/f", dir);
+	assert_int_equal(path_fsync_parent(file), 0);
+	assert_int_equal(path_fsync_parent("no-slash"), -EINVAL);
+	snprintf(file, sizeof(file), "%s/missing/f", dir);
+	assert_int_equal(path_fsync_parent(file), -ENOENT);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fsync_parent),
 		cmocka_unit_test(test_check_table),
 		cmocka_unit_test(test_join_dirlen),
 		cmocka_unit_test(test_open_openat2),
