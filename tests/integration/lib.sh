@@ -27,6 +27,7 @@ MIRRORD="$top_builddir/src/mirrord/mirrord"
 FAILOVERD="$top_builddir/src/failoverd/failoverd"
 MKTREE="$top_builddir/tests/tools/mktree"
 TREECMP="$top_builddir/tests/tools/treecmp"
+BADPEER="$top_builddir/tests/tools/badpeer"
 
 log() { printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$T_NAME" "$*"; }
 fail() { log "FAIL: $*"; T_FAILED=1; exit 1; }
@@ -40,6 +41,14 @@ need_root() {
 	fi
 	log "SKIP: needs root and iproute2"
 	exit 77
+}
+
+# need_tools PROG...: fail unless every test program was built (make check).
+need_tools() {
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || fail "missing $b (make check builds it)"
+	done
 }
 
 ns_name() { printf '%s-%s' "$T_ID" "$1"; }

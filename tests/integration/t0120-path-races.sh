@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-BADPEER="$top_builddir/tests/tools/badpeer"
-for b in "$MIRRORD" "$BADPEER" "$TREECMP"; do
-	[ -x "$b" ] || fail "missing $b (make check builds it)"
-done
+need_tools "$MIRRORD" "$BADPEER" "$TREECMP"
 
 net_setup master slave
 SINK=$(host_addr slave)

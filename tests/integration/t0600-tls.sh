@@ -10,10 +10,7 @@
 need_root
 command -v openssl >/dev/null || fail "needs openssl (scripts/deps)"
 
-BADPEER="$top_builddir/tests/tools/badpeer"
-for b in "$MIRRORD" "$BADPEER" "$TREECMP"; do
-	[ -x "$b" ] || fail "missing $b (make check builds it)"
-done
+need_tools "$MIRRORD" "$BADPEER" "$TREECMP"
 
 net_setup master slave
 SINK=$(host_addr slave)

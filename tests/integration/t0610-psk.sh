@@ -6,9 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v openssl >/dev/null || fail "needs openssl (scripts/deps)"
-for b in "$MIRRORD" "$TREECMP"; do
-	[ -x "$b" ] || fail "missing $b (make check builds it)"
-done
+need_tools "$MIRRORD" "$TREECMP"
 
 net_setup master slave
 SINK=$(host_addr slave)
