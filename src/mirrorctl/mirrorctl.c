@@ -117,6 +117,9 @@ static int mirror_health(const struct json *m, double max_lag)
 		return EXIT_DISCONNECTED;
 	if (json_num(m, "lag_seconds", 0) > max_lag)
 		return EXIT_LAGGING;
+	/* changes not followed will not reach the sink: as good as lagging */
+	if (strcmp(json_str(m, "coverage", "full"), "full") != 0)
+		return EXIT_LAGGING;
 	return EXIT_HEALTHY;
 }
 
@@ -152,6 +155,24 @@ static int max_code(int a, int b)
 
 /* ---- human output: one line per item ---- */
 
+/* The source's watcher: say plainly when changes are not followed. */
+static void print_coverage(const struct json *m)
+{
+	const char *c = json_str(m, "coverage", NULL);
+	double w = json_num(m, "watched_dirs", 0), u = json_num(m, "unwatched_dirs", 0);
+
+	if (!c)
+		return;
+	if (strcmp(c, "full") == 0)
+		printf("  watching      all %.0f directories\n", w);
+	else if (strcmp(c, "partial") == 0)
+		printf("  watching      PARTIAL: %.0f directories, %.0f not followed "
+		       "(see the log: inotify watch limit?)\n", w, u);
+	else
+		printf("  watching      NONE: %.0f directories not followed, changes are not "
+		       "mirrored (see the log: inotify watch limit?)\n", u);
+}
+
 static void print_mirror(const struct json *m, double max_lag)
 {
 	const char *name = json_str(m, "name", "?");
@@ -181,6 +202,7 @@ static void print_mirror(const struct json *m, double max_lag)
 	human_bytes(json_num(m, "bytes_saved_by_delta", 0), b, sizeof(b));
 	human_bytes(json_num(m, "bytes_received", 0), c, sizeof(c));
 	printf("  bytes         sent %s, saved by deltas %s, received %s\n", a, b, c);
+	print_coverage(m);
 	printf("  last error    %s\n", json_str(m, "last_error", "none"));
 }
 

@@ -63,6 +63,20 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The source role's watcher: "coverage" full / partial / none (null for a
+ * sink), with its directory counts. */
+static void json_coverage(FILE *f, const struct status_mirror *m)
+{
+	const char *c = status_coverage_name(m->coverage);
+
+	if (!c) {
+		fputs(",\"coverage\":null,\"watched_dirs\":null,\"unwatched_dirs\":null", f);
+		return;
+	}
+	fprintf(f, ",\"coverage\":\"%s\",\"watched_dirs\":%llu,\"unwatched_dirs\":%llu", c,
+		(unsigned long long)m->watched_dirs, (unsigned long long)m->unwatched_dirs);
+}
+
 static void json_mirror(FILE *f, const struct status_mirror *m)
 {
 	fputs("{\"name\":", f);
@@ -102,6 +116,7 @@ static void json_mirror(FILE *f, const struct status_mirror *m)
 		fprintf(f, "%lld", (long long)m->last_error_at);
 	else
 		fputs("null", f);
+	json_coverage(f, m);
 	fputc('}', f);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "coalesce.h"
+#include "coverage.h"
 #include "exclude.h"
 #include "grow.h"
 #include "journal.h"
@@ -58,6 +59,7 @@ struct live {
 	int rootfd;
 	struct exclude *ex;
 	struct watch *w;
+	struct coverage *cv;       /* is every directory watched */
 	struct coalesce *co;
 	struct scan *scan;         /* non-NULL while a RESCAN record is expanded */
 	int scan_fd;               /* its directory (the subtree), or -1 */
@@ -1212,9 +1214,7 @@ static void on_record(struct live *l, const struct watch_rec *r)
 		want_rescan(l, r->path, r->path_len, "events were lost");
 		break;
 	case WATCH_FAILED:
-		log_warn("mirror %s: '%s' is not watched: %s%s", l->m->name, r->path,
-			 strerror(r->err), r->err == ENOSPC ?
-			 " (raise fs.inotify.max_user_watches)" : "");
+		coverage_failed(l->cv, r->path, r->err, now);
 		want_rescan(l, r->path, r->path_len, "a watch failed");
 		break;
 	}
@@ -1239,17 +1239,18 @@ static int drain_watch(struct live *l)
 	return 0;
 }
 
-/* The watcher thread ended: start it again and reconcile. */
-static void restart_watch(struct live *l, int err)
+/* The watcher thread ended (err < 0), or the tree was not all watched and
+ * may be now (0): start it again and reconcile. */
+static void restart_watch(struct live *l, int err, uint64_t now)
 {
-	log_err("mirror %s: watcher failed (%s), restarting it", l->m->name, strerror(-err));
-	watch_stop(l->w);
-	l->w = NULL;
-	int rc = watch_start(l->m->path, l->ex, &l->w);
-	if (rc < 0)
-		log_err("mirror %s: cannot watch %s: %s, retrying", l->m->name, l->m->path,
-			strerror(-rc));
-	want_rescan(l, "", 0, "the watcher restarted");
+	if (err < 0) {
+		log_err("mirror %s: watcher failed (%s), restarting it", l->m->name,
+			strerror(-err));
+		watch_stop(l->w);
+		l->w = NULL;
+	}
+	if (coverage_watch(l->cv, &l->w, now) == 0 || err < 0)
+		want_rescan(l, "", 0, "the watcher restarted");
 }
 
 /* mirrorctl pause / resume, asked every loop turn (at least every TICK_MS). */
@@ -1271,11 +1272,13 @@ static void check_paused(struct live *l)
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
-	int rc = l->w ? drain_watch(l) : -ENOENT;
+	int rc = l->w ? drain_watch(l) : 0;
 
 	check_paused(l);
 	if (rc < 0)
-		restart_watch(l, rc);
+		restart_watch(l, rc, now);
+	else if (coverage_retry_due(l->cv, l->w ? watch_count(l->w) : 0, now))
+		restart_watch(l, 0, now);
 	jr_reopen(l, now, "journal reopened");
 	grow_tick(l, now);
 	flush_dirty(l, now);
@@ -1336,6 +1339,7 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	l->st.bytes_sent = l->bytes_total + (s ? stream_stats(s)->bytes_out : 0);
 	l->st.delta_saved = l->saved_total + (snd ? sender_stats(snd)->delta_saved : 0);
 	l->st.errors = l->errors + (snd ? sender_stats(snd)->errors : 0);
+	coverage_get(l->cv, l->w, &l->st.coverage, &l->st.watched_dirs, &l->st.unwatched_dirs);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -1543,6 +1547,7 @@ static void live_free(struct live *l)
 	if (!l)
 		return;
 	watch_stop(l->w);
+	coverage_free(l->cv);
 	scan_stop(l);
 	journal_iter_free(l->it);
 	if (l->j && journal_sync(l->j) < 0)
@@ -1589,14 +1594,12 @@ static int live_init(struct live *l)
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
 			return rc;
-	if ((rc = watch_start(m->path, l->ex, &l->w)) < 0) {
-		log_err("mirror %s: cannot watch %s: %s%s", m->name, m->path, strerror(-rc),
-			rc == -ENOSPC ? " (raise fs.inotify.max_user_watches)" :
-			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
-		return rc;
-	}
-	log_info("mirror %s: watching %s (%zu directories)", m->name, m->path, watch_count(l->w));
-	return 0;
+	if (!(l->cv = coverage_new(m->name, m->path, l->ex)))
+		return -ENOMEM;
+	/* a tree over the watch limit is not watched but still sent, and shows
+	 * in the status until the limit is raised (coverage.h) */
+	rc = coverage_watch(l->cv, &l->w, now_ms());
+	return rc == -ENOSPC ? 0 : rc;
 }
 
 int live_start(const struct conf *c, const struct conf_mirror *m,

@@ -53,6 +53,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "status.h"
 
 struct live;
 
@@ -70,6 +71,8 @@ struct live_status {
 	uint64_t bytes_sent;       /* on the connection, all sessions */
 	uint64_t delta_saved;      /* file bytes not sent thanks to deltas */
 	uint64_t errors;
+	enum status_coverage coverage;   /* is every directory watched */
+	uint64_t watched_dirs, unwatched_dirs;
 };
 
 /* Start the source thread of mirror m.  c and m are borrowed and must

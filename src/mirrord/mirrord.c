@@ -245,6 +245,9 @@ static void live_probe(void *ctx, struct status_source *ret)
 	ret->bytes_sent = ls.bytes_sent;
 	ret->bytes_saved = ls.delta_saved;
 	ret->errors = ls.errors;
+	ret->coverage = ls.coverage;
+	ret->watched_dirs = ls.watched_dirs;
+	ret->unwatched_dirs = ls.unwatched_dirs;
 }
 
 /* The live sources: one per mirror with a peer, each its own thread,

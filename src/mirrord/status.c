@@ -161,6 +161,9 @@ static void merge(size_t i, const struct status_source *src)
 	p->bytes_saved = src->bytes_saved;
 	if (src->errors > p->errors)
 		p->errors = src->errors;
+	p->coverage = src->coverage;
+	p->watched_dirs = src->watched_dirs;
+	p->unwatched_dirs = src->unwatched_dirs;
 }
 
 void status_poll(void)
@@ -258,6 +261,7 @@ size_t status_snapshot(struct status_mirror *out, size_t max)
 			out[i].lag_seconds = 0;
 			out[i].lag_entries = 0;
 			out[i].synced_until_ms = 0;
+			out[i].coverage = STATUS_COVER_UNKNOWN;
 		}
 	}
 	pthread_mutex_unlock(&lock);
@@ -288,4 +292,15 @@ const char *status_role_name(enum status_role r)
 	case STATUS_IDLE: break;
 	}
 	return "idle";
+}
+
+const char *status_coverage_name(enum status_coverage c)
+{
+	switch (c) {
+	case STATUS_COVER_FULL: return "full";
+	case STATUS_COVER_PARTIAL: return "partial";
+	case STATUS_COVER_NONE: return "none";
+	case STATUS_COVER_UNKNOWN: break;
+	}
+	return NULL;
 }

@@ -31,6 +31,14 @@ enum status_role {
 	STATUS_SINK,           /* receives from a source (serve.c) */
 };
 
+/* Whether the source role's watcher follows the whole tree (coverage.h). */
+enum status_coverage {
+	STATUS_COVER_UNKNOWN,  /* no source role */
+	STATUS_COVER_FULL,     /* every directory is watched */
+	STATUS_COVER_PARTIAL,  /* some directories are not (see the log) */
+	STATUS_COVER_NONE,     /* no watcher: changes are not followed */
+};
+
 struct status_mirror {
 	char name[40];
 	enum status_role role;
@@ -48,6 +56,8 @@ struct status_mirror {
 	uint64_t sessions, errors;
 	char last_error[STATUS_ERROR_MAX];   /* "" when none */
 	int64_t last_error_at;        /* unix seconds, 0 when none */
+	enum status_coverage coverage;   /* source role only */
+	uint64_t watched_dirs, unwatched_dirs;
 };
 
 /* Build the table from c (every mirror STATUS_SINK, or STATUS_IDLE when it
@@ -75,6 +85,10 @@ struct status_source {
 	uint64_t lag_entries;    /* changes not yet acknowledged by the sink */
 	uint64_t queue_depth;    /* operations sent, not yet complete */
 	uint64_t bytes_sent, bytes_saved, errors;   /* since start */
+	enum status_coverage coverage;
+	uint64_t watched_dirs;   /* directory watches in place */
+	uint64_t unwatched_dirs; /* directories (with what is below) whose
+				  * watch failed: not followed */
 };
 typedef void status_probe_fn(void *ctx, struct status_source *ret);
 /* Register (fn != NULL) or remove the probe of a source mirror; ctx must
@@ -105,5 +119,7 @@ size_t status_snapshot(struct status_mirror *out, size_t max);
 size_t status_count(void);
 bool status_has(const char *mirror);
 const char *status_role_name(enum status_role r);
+/* "full", "partial", "none"; NULL for STATUS_COVER_UNKNOWN. */
+const char *status_coverage_name(enum status_coverage c);
 
 #endif

@@ -1,0 +1,213 @@
+/* coverage: is every directory of a mirror watched.  See coverage.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coverage.h"
+#include "log.h"
+#include "watch.h"
+#include "watchbudget.h"
+
+#define RECOUNT_EVERY 12        /* retries between walks of a tree that did
+				 * not fit (it may have shrunk) */
+#define SYSCTL_FILE "/etc/sysctl.d/90-mirrord.conf"
+
+struct coverage {
+	const char *mirror, *root;
+	const struct exclude *ex;
+	enum status_coverage state;
+	uint64_t watched;       /* watches in place after the last start */
+	uint64_t unwatched;     /* failed watches since */
+	uint64_t need;          /* directories at the last count, 0 unknown */
+	bool limit_hit;         /* the watch limit is why: retrying may help */
+	bool warned;            /* the limit's error was logged this episode */
+	unsigned retries;
+	uint64_t retry_at;
+};
+
+struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex)
+{
+	struct coverage *cv = calloc(1, sizeof(*cv));
+
+	if (!cv)
+		return NULL;
+	cv->mirror = mirror;
+	cv->root = root;
+	cv->ex = ex;
+	cv->state = STATUS_COVER_NONE;  /* until the watcher runs */
+	return cv;
+}
+
+void coverage_free(struct coverage *cv)
+{
+	free(cv);
+}
+
+static const char *cap_name(const struct watchbudget *b)
+{
+	return b->userns_binds ? "user.max_inotify_watches" : "fs.inotify.max_user_watches";
+}
+
+/* The advice that ends every watch-limit message: the exact commands. */
+static void log_limit(const struct coverage *cv, const struct watchbudget *b, int prio,
+		      const char *what, uint64_t need)
+{
+	uint64_t want = watchbudget_suggest(b, need);
+
+	log_msg(prio, "mirror %s: %s; inotify watches: limit %llu, %llu in use by uid %u, "
+		"%llu free. Raise the limit: sysctl -w %s=%llu (to keep it, the line "
+		"'%s = %llu' in " SYSCTL_FILE "); the watcher retries every %d s",
+		cv->mirror, what, (unsigned long long)b->max, (unsigned long long)b->used,
+		(unsigned)geteuid(), (unsigned long long)watchbudget_free(b), cap_name(b),
+		(unsigned long long)want, cap_name(b), (unsigned long long)want,
+		COVERAGE_RETRY_MS / 1000);
+}
+
+/* 0 when the tree's directories fit beside the watches in use (held of
+ * them being the caller's, to be released) or the budget cannot be read
+ * (the kernel will tell), -ENOSPC (logged) when they do not. */
+static int preflight(struct coverage *cv, uint64_t held, uint64_t now)
+{
+	struct watchbudget b;
+	uint64_t need;
+	char what[256];
+
+	if (watchbudget_read(&b) < 0 || watchbudget_count_dirs(cv->root, cv->ex, &need) < 0)
+		return 0;       /* cannot tell: watch_start will */
+	cv->need = need;
+	if (need <= watchbudget_free(&b) + held)
+		return 0;
+	snprintf(what, sizeof(what), "%s has %llu directories to watch and they do not fit: "
+		 "not watching it, its changes are not mirrored", cv->root,
+		 (unsigned long long)need);
+	b.used -= held < b.used ? held : b.used;        /* the advice counts them in need */
+	log_limit(cv, &b, cv->warned ? LOG_INFO : LOG_ERR, what, need);
+	cv->warned = true;
+	cv->limit_hit = true;
+	cv->retry_at = now + COVERAGE_RETRY_MS;
+	return -ENOSPC;
+}
+
+/* watch_start's result rc and, on success, its watch count. */
+static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
+{
+	struct watchbudget b;
+
+	if (rc == 0) {
+		if (cv->limit_hit)
+			log_notice("mirror %s: every directory of %s is watched again (%llu "
+				   "watches)", cv->mirror, cv->root, (unsigned long long)watched);
+		cv->state = STATUS_COVER_FULL;
+		cv->watched = watched;
+		cv->unwatched = 0;
+		cv->limit_hit = cv->warned = false;
+		return;
+	}
+	cv->state = STATUS_COVER_NONE;
+	cv->watched = 0;
+	cv->retry_at = now + COVERAGE_RETRY_MS;
+	if (rc != -ENOSPC) {
+		log_err("mirror %s: cannot watch %s: %s%s; its changes are not mirrored, "
+			"retrying every %d s", cv->mirror, cv->root, strerror(-rc),
+			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "",
+			COVERAGE_RETRY_MS / 1000);
+		return;
+	}
+	cv->limit_hit = true;
+	if (!cv->warned && watchbudget_read(&b) == 0)
+		log_limit(cv, &b, LOG_ERR, "the watch limit was reached while watching the "
+			  "tree: not watching it, its changes are not mirrored",
+			  cv->need);
+	cv->warned = true;
+}
+
+void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t now)
+{
+	struct watchbudget b;
+	char what[512];
+
+	cv->unwatched++;
+	if (!*path) {
+		cv->state = STATUS_COVER_NONE;  /* the root went: nothing is watched */
+		log_err("mirror %s: %s is not watched any more: %s; retrying every %d s",
+			cv->mirror, cv->root, strerror(err), COVERAGE_RETRY_MS / 1000);
+		return;
+	}
+	if (cv->state == STATUS_COVER_FULL)
+		cv->state = STATUS_COVER_PARTIAL;
+	if (err != ENOSPC) {
+		log_warn("mirror %s: '%s' is not watched: %s; it is rescanned once, changes "
+			 "below it are not followed", cv->mirror, path, strerror(err));
+		return;
+	}
+	cv->limit_hit = true;
+	if (cv->retry_at < now + COVERAGE_RETRY_MS)
+		cv->retry_at = now + COVERAGE_RETRY_MS;
+	if (cv->warned || watchbudget_read(&b) < 0) {
+		log_debug("mirror %s: '%s' is not watched (watch limit)", cv->mirror, path);
+		return;
+	}
+	snprintf(what, sizeof(what), "the watch limit is reached: '%s' and any directory "
+		 "created after it are rescanned once and not followed (coverage partial)",
+		 path);
+	log_limit(cv, &b, LOG_ERR, what, cv->watched);
+	cv->warned = true;
+}
+
+/* After a watch limit: may the watches fit now?  Cheap (the budget
+ * against the last count); coverage_watch walks the tree to be sure.
+ * Every RECOUNT_EVERY retries it walks anyway: the tree may have shrunk. */
+static bool may_fit(struct coverage *cv, uint64_t held)
+{
+	struct watchbudget b;
+
+	if (watchbudget_read(&b) < 0)
+		return true;
+	uint64_t free = watchbudget_free(&b);
+	uint64_t need = cv->state == STATUS_COVER_NONE ? cv->need : held + cv->unwatched;
+
+	if (cv->state == STATUS_COVER_PARTIAL && free == 0)
+		return false;
+	return free + held >= need || ++cv->retries % RECOUNT_EVERY == 0;
+}
+
+bool coverage_retry_due(struct coverage *cv, uint64_t held, uint64_t now)
+{
+	if (cv->state == STATUS_COVER_FULL || now < cv->retry_at)
+		return false;
+	cv->retry_at = now + COVERAGE_RETRY_MS;
+	if (!cv->limit_hit)
+		return cv->state == STATUS_COVER_NONE;  /* e.g. the root came back */
+	return may_fit(cv, held);
+}
+
+int coverage_watch(struct coverage *cv, struct watch **w, uint64_t now)
+{
+	int rc = preflight(cv, *w ? watch_count(*w) : 0, now);
+
+	if (rc < 0) {
+		if (!*w)
+			started(cv, rc, 0, now);
+		return rc;      /* a partial watcher keeps what it has */
+	}
+	watch_stop(*w);
+	*w = NULL;
+	rc = watch_start(cv->root, cv->ex, w);
+	started(cv, rc, rc == 0 ? watch_count(*w) : 0, now);
+	if (rc == 0)
+		log_info("mirror %s: watching %s (%zu directories)", cv->mirror, cv->root,
+			 watch_count(*w));
+	return rc;
+}
+
+void coverage_get(const struct coverage *cv, struct watch *w, enum status_coverage *ret_state,
+		  uint64_t *ret_watched, uint64_t *ret_unwatched)
+{
+	*ret_state = cv->state;
+	*ret_watched = w ? watch_count(w) : 0;
+	/* with no watcher, every directory counted is unwatched */
+	*ret_unwatched = cv->state == STATUS_COVER_NONE && cv->need ? cv->need : cv->unwatched;
+}

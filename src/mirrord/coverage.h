@@ -1,0 +1,64 @@
+/* coverage: does the source role's watcher follow every directory of its
+ * tree, and if not, say so and try again.
+ *
+ * The watcher needs one inotify watch per directory, within the user's
+ * cap (watchbudget.h).  A mirror whose directories do not all get a watch
+ * is not mirrored live: changes there go unseen until the next full pass.
+ * This module keeps that from happening silently:
+ *
+ *  - before the watcher starts, coverage_watch() counts the tree's
+ *    directories against the watches left; when they do not fit it logs an
+ *    error with the numbers and the exact sysctl (and /etc/sysctl.d line)
+ *    to raise the cap, and the caller starts no watcher (state "none")
+ *    rather than watch part of the tree;
+ *  - a watch that fails later (a new directory, once the cap is reached)
+ *    turns the state to "partial", counted, with the same advice once per
+ *    episode (the live loop rescans that directory once, as before);
+ *  - while not "full" because of the cap, coverage_retry_due() says, at
+ *    most every COVERAGE_RETRY_MS, when the watches now fit; the caller
+ *    then restarts its watcher and rescans the whole tree.
+ *
+ * The state goes to `mirrorctl status` (coverage, watched and unwatched
+ * directories) through the live source's status.
+ *
+ * One per live source, used by its thread only. */
+#ifndef MIRRORD_COVERAGE_H
+#define MIRRORD_COVERAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define COVERAGE_RETRY_MS 5000
+
+struct coverage;
+struct exclude;
+struct watch;
+
+/* mirror, root and ex are borrowed and must outlive it.  NULL: no memory. */
+struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex);
+void coverage_free(struct coverage *cv);       /* NULL is a no-op */
+
+/* A watch failed for path (relative to the root) with err (positive). */
+void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t now);
+
+/* True when the caller should call coverage_watch again now: the state is
+ * not "full", the retry interval passed and, after a watch limit, the
+ * watches may fit now (held: watches of the caller's current watcher,
+ * released when it is replaced). */
+bool coverage_retry_due(struct coverage *cv, uint64_t held, uint64_t now);
+
+/* Start the watcher *w of the tree (watch.h), when its directories fit
+ * beside the watches in use (those of *w count as free): then
+ * watch_stop(*w) and watch_start, and record the result.  0: *w watches
+ * the whole tree.  -ENOSPC from the count: *w is left as it was (a partial watcher keeps what it has; NULL stays NULL,
+ * state "none").  Other -errno from watch_start: *w NULL, state "none".
+ * Every outcome is logged. */
+int coverage_watch(struct coverage *cv, struct watch **w, uint64_t now);
+
+/* The figures for the status table; w: the caller's watcher (NULL: none). */
+void coverage_get(const struct coverage *cv, struct watch *w, enum status_coverage *ret_state,
+		  uint64_t *ret_watched, uint64_t *ret_unwatched);
+
+#endif
