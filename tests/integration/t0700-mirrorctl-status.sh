@@ -101,7 +101,9 @@ pass "sink waiting: role sink, not connected, no lag, exit 0"
 # ---- the source connects: both sides connected ----
 printf 'hello\n' >"$M/a.txt"
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
-wait_until 15 "master connected and in sync" status_is master 0
+# (role "idle" until the source has started: healthy too, so wait for it)
+source_healthy() { status_is master 0 && grep -q '"role":"source"' "$T_DIR/out"; }
+wait_until 15 "master connected and in sync" source_healthy
 jq_check "$T_DIR/out" 'j["mirrord"]["node"] == "master"' \
 	'j["mirrord"]["mirrors"][0]["role"] == "source"' \
 	'j["mirrord"]["mirrors"][0]["peer"] == "192.0.2.12:7770"' \
