@@ -23,6 +23,9 @@ for f in usr/share/man/man8/mirrord.8 usr/share/man/man8/failoverd.8 \
 	usr/lib/systemd/system/mirrord.service usr/lib/systemd/system/failoverd.service; do
 	[ -f "$D/$f" ] || fail "$f not installed"
 done
+a=$D/usr/lib/ocf/resource.d/mirrord/mirrord
+[ -x "$a" ] || fail "OCF resource agent not installed"
+sh "$a" meta-data | grep -q '<resource-agent name="mirrord"' || fail "installed OCF agent: meta-data"
 pass "binaries, man pages, sample configurations and units installed"
 
 u=$D/usr/lib/systemd/system
