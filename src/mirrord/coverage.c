@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 struct coverage {
 	const char *mirror, *root;
 	const struct exclude *ex;
+	bool retry;             /* the caller retries (coverage_retry_due) */
 	enum status_coverage state;
 	uint64_t watched;       /* watches in place after the last start */
 	uint64_t unwatched;     /* failed watches since */
@@ -28,7 +30,8 @@ struct coverage {
 	uint64_t retry_at;
 };
 
-struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex)
+struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex,
+			      bool retry)
 {
 	struct coverage *cv = calloc(1, sizeof(*cv));
 
@@ -37,6 +40,7 @@ struct coverage *coverage_new(const char *mirror, const char *root, const struct
 	cv->mirror = mirror;
 	cv->root = root;
 	cv->ex = ex;
+	cv->retry = retry;
 	cv->state = STATUS_COVER_NONE;  /* until the watcher runs */
 	return cv;
 }
@@ -44,6 +48,15 @@ struct coverage *coverage_new(const char *mirror, const char *root, const struct
 void coverage_free(struct coverage *cv)
 {
 	free(cv);
+}
+
+/* What happens next, for the end of a message. */
+static const char *next_step(const struct coverage *cv, char *buf, size_t len)
+{
+	if (!cv->retry)
+		return "this applies at the next promotion";
+	snprintf(buf, len, "retrying every %d s", COVERAGE_RETRY_MS / 1000);
+	return buf;
 }
 
 static const char *cap_name(const struct watchbudget *b)
@@ -56,14 +69,15 @@ static void log_limit(const struct coverage *cv, const struct watchbudget *b, in
 		      const char *what, uint64_t need)
 {
 	uint64_t want = watchbudget_suggest(b, need);
+	char next[64];
 
 	log_msg(prio, "mirror %s: %s; inotify watches: limit %llu, %llu in use by uid %u, "
 		"%llu free. Raise the limit: sysctl -w %s=%llu (to keep it, the line "
-		"'%s = %llu' in " SYSCTL_FILE "); the watcher retries every %d s",
+		"'%s = %llu' in " SYSCTL_FILE "); %s",
 		cv->mirror, what, (unsigned long long)b->max, (unsigned long long)b->used,
 		(unsigned)geteuid(), (unsigned long long)watchbudget_free(b), cap_name(b),
 		(unsigned long long)want, cap_name(b), (unsigned long long)want,
-		COVERAGE_RETRY_MS / 1000);
+		next_step(cv, next, sizeof(next)));
 }
 
 /* 0 when the tree's directories fit beside the watches in use (held of
@@ -73,18 +87,21 @@ static int preflight(struct coverage *cv, uint64_t held, uint64_t now)
 {
 	struct watchbudget b;
 	uint64_t need;
-	char what[256];
+	char *what;
 
 	if (watchbudget_read(&b) < 0 || watchbudget_count_dirs(cv->root, cv->ex, &need) < 0)
 		return 0;       /* cannot tell: watch_start will */
 	cv->need = need;
 	if (need <= watchbudget_free(&b) + held)
 		return 0;
-	snprintf(what, sizeof(what), "%s has %llu directories to watch and they do not fit: "
-		 "not watching it, its changes are not mirrored", cv->root,
-		 (unsigned long long)need);
+	if (asprintf(&what, "%s has %llu directories to watch and they do not fit: not "
+		     "watching it, its changes are not followed", cv->root,
+		     (unsigned long long)need) < 0)
+		what = NULL;
 	b.used -= held < b.used ? held : b.used;        /* the advice counts them in need */
-	log_limit(cv, &b, cv->warned ? LOG_INFO : LOG_ERR, what, need);
+	log_limit(cv, &b, cv->warned ? LOG_INFO : LOG_ERR,
+		  what ? what : "the tree does not fit: not watching it", need);
+	free(what);
 	cv->warned = true;
 	cv->limit_hit = true;
 	cv->retry_at = now + COVERAGE_RETRY_MS;
@@ -95,6 +112,7 @@ static int preflight(struct coverage *cv, uint64_t held, uint64_t now)
 static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
 {
 	struct watchbudget b;
+	char next[64];
 
 	if (rc == 0) {
 		if (cv->limit_hit)
@@ -110,30 +128,29 @@ static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
 	cv->watched = 0;
 	cv->retry_at = now + COVERAGE_RETRY_MS;
 	if (rc != -ENOSPC) {
-		log_err("mirror %s: cannot watch %s: %s%s; its changes are not mirrored, "
-			"retrying every %d s", cv->mirror, cv->root, strerror(-rc),
+		log_err("mirror %s: cannot watch %s: %s%s; its changes are not followed, %s",
+			cv->mirror, cv->root, strerror(-rc),
 			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "",
-			COVERAGE_RETRY_MS / 1000);
+			next_step(cv, next, sizeof(next)));
 		return;
 	}
 	cv->limit_hit = true;
 	if (!cv->warned && watchbudget_read(&b) == 0)
 		log_limit(cv, &b, LOG_ERR, "the watch limit was reached while watching the "
-			  "tree: not watching it, its changes are not mirrored",
-			  cv->need);
+			  "tree: not watching it, its changes are not followed", cv->need);
 	cv->warned = true;
 }
 
 void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t now)
 {
 	struct watchbudget b;
-	char what[512];
+	char *what, next[64];
 
 	cv->unwatched++;
 	if (!*path) {
 		cv->state = STATUS_COVER_NONE;  /* the root went: nothing is watched */
-		log_err("mirror %s: %s is not watched any more: %s; retrying every %d s",
-			cv->mirror, cv->root, strerror(err), COVERAGE_RETRY_MS / 1000);
+		log_err("mirror %s: %s is not watched any more: %s; %s", cv->mirror, cv->root,
+			strerror(err), next_step(cv, next, sizeof(next)));
 		return;
 	}
 	if (cv->state == STATUS_COVER_FULL)
@@ -150,10 +167,11 @@ void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t no
 		log_debug("mirror %s: '%s' is not watched (watch limit)", cv->mirror, path);
 		return;
 	}
-	snprintf(what, sizeof(what), "the watch limit is reached: '%s' and any directory "
-		 "created after it are rescanned once and not followed (coverage partial)",
-		 path);
-	log_limit(cv, &b, LOG_ERR, what, cv->watched);
+	if (asprintf(&what, "the watch limit is reached: '%s' and any directory created "
+		     "after it are rescanned once and not followed (coverage partial)", path) < 0)
+		what = NULL;
+	log_limit(cv, &b, LOG_ERR, what ? what : "the watch limit is reached", cv->watched);
+	free(what);
 	cv->warned = true;
 }
 

@@ -36,8 +36,12 @@ struct coverage;
 struct exclude;
 struct watch;
 
-/* mirror, root and ex are borrowed and must outlive it.  NULL: no memory. */
-struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex);
+/* mirror, root and ex are borrowed and must outlive it.  retry: the
+ * caller calls coverage_retry_due (the live source); without, the advice
+ * says the limit applies at the next start (a promoted sink's journal).
+ * NULL: no memory. */
+struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex,
+			      bool retry);
 void coverage_free(struct coverage *cv);       /* NULL is a no-op */
 
 /* A watch failed for path (relative to the root) with err (positive). */

@@ -1594,7 +1594,7 @@ static int live_init(struct live *l)
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
 			return rc;
-	if (!(l->cv = coverage_new(m->name, m->path, l->ex)))
+	if (!(l->cv = coverage_new(m->name, m->path, l->ex, true)))
 		return -ENOMEM;
 	/* a tree over the watch limit is not watched but still sent, and shows
 	 * in the status until the limit is raised (coverage.h) */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "coalesce.h"
+#include "coverage.h"
 #include "exclude.h"
 #include "journal.h"
 #include "localjournal.h"
@@ -34,6 +35,7 @@ struct localjournal {
 	char *dir;
 	struct exclude *ex;
 	struct watch *w;
+	struct coverage *cv;   /* the watch limit: said, not silent */
 	struct coalesce *co;
 	struct journal *j;         /* NULL once broken: see mark_incomplete */
 	int rootfd;                /* the tree, to tell a delete from a change */
@@ -183,7 +185,10 @@ static void on_record(struct localjournal *lj, const struct watch_rec *r)
 		rc = coalesce_moved_to(lj->co, r->cookie, r->path, r->path_len, now_ms());
 		break;
 	case WATCH_OVERFLOW: rescan(lj, r->path, r->path_len, "events were lost"); break;
-	case WATCH_FAILED: rescan(lj, r->path, r->path_len, "a watch failed"); break;
+	case WATCH_FAILED:
+		coverage_failed(lj->cv, r->path, r->err, now_ms());
+		rescan(lj, r->path, r->path_len, "a watch failed");
+		break;
 	}
 	if (rc < 0)
 		rescan(lj, "", 0, "cannot record a rename");
@@ -297,6 +302,7 @@ static void lj_free(struct localjournal *lj)
 	if (!lj)
 		return;
 	watch_stop(lj->w);
+	coverage_free(lj->cv);
 	journal_close(lj->j);
 	coalesce_free(lj->co);
 	exclude_free(lj->ex);
@@ -404,11 +410,12 @@ static int lj_init(struct localjournal *lj, const struct conf *c, enum localjour
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(lj->ex, m->excludes[i])) < 0)
 			return rc;
-	if ((rc = watch_start(m->path, lj->ex, &lj->w)) < 0) {
-		log_err("mirror %s: cannot watch %s: %s%s", m->name, m->path, strerror(-rc),
-			rc == -EMFILE ? " (raise fs.inotify.max_user_instances)" : "");
+	/* a tree over the watch limit refuses the promotion (logged with the
+	 * sysctl to raise it) rather than journal part of the tree */
+	if (!(lj->cv = coverage_new(m->name, m->path, lj->ex, false)))
+		return -ENOMEM;
+	if ((rc = coverage_watch(lj->cv, &lj->w, now_ms())) < 0)
 		return rc;
-	}
 	return open_journal(lj, c, how);
 }
 

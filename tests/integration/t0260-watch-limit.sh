@@ -22,7 +22,13 @@ pair_confs "$M" "$S"
 same() { "$TREECMP" "$M" "$S"; }
 status_json() { in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status --json; }
 coverage_is() { status_json | grep -q "\"coverage\":\"$1\""; }
-cap() { nsenter -U -t "$PID_source" sh -c "echo $1 >/proc/sys/user/max_inotify_watches"; }
+cap() { # cap N [PID]: the watch cap of the source's (or PID's) user namespace
+	nsenter -U -t "${2:-$PID_source}" sh -c "echo $1 >/proc/sys/user/max_inotify_watches"
+}
+# "${OWN_USERNS[@]}" CAP CMD...: CMD in a user namespace of its own (root
+# mapped to root) whose watch cap is CAP
+OWN_USERNS=(unshare --user --map-root-user
+	sh -c 'echo "$0" >/proc/sys/user/max_inotify_watches && exec "$@"')
 
 # 1 root + 30 + 30 * 3 = 121 directories, a file in each leaf
 for i in $(seq 1 30); do
@@ -30,12 +36,10 @@ for i in $(seq 1 30); do
 done
 [ "$(find "$M" -type d | wc -l)" -eq 121 ] || fail "tree setup"
 
-start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
+start_bg slave sink "${OWN_USERNS[@]}" 100000 "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10
 # the source in a user namespace of its own whose cap is 40 watches
-start_bg master source unshare --user --map-root-user \
-	sh -c 'echo 40 >/proc/sys/user/max_inotify_watches && exec "$0" "$@"' \
-	"$MIRRORD" -f -c "$T_DIR/master.conf"
+start_bg master source "${OWN_USERNS[@]}" 40 "$MIRRORD" -f -c "$T_DIR/master.conf"
 
 # ---- start-up over the limit: refused loudly, visible in the status ----
 wait_until 10 "the watch-limit error in the log" \
@@ -83,6 +87,18 @@ wait_until 20 "trees equal after the second recovery" same
 echo again >"$M/late9/h2"
 wait_until 10 "a change in a directory that was not watched" same
 pass "limit reached mid-run: partial in the status, logged once, recovered and converged"
+
+# ---- a promotion over the limit is refused, with the same advice ----
+cap 20 "$PID_sink"
+in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" promote www >"$T_DIR/promote" 2>&1 &&
+	fail "promotion over the watch limit succeeded"
+grep -q "directories to watch and they do not fit.*sysctl -w user.max_inotify_watches=.*next promotion" \
+	"$T_DIR/sink.log" || fail "no watch-limit error for the promotion"
+cap 100000 "$PID_sink"
+in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" promote www >"$T_DIR/promote" 2>&1 ||
+	fail "promotion after raising the limit: $(cat "$T_DIR/promote")"
+in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" demote www >/dev/null 2>&1 || fail "demote"
+pass "promotion over the limit refused with the sysctl; accepted once raised"
 
 kill -0 "$PID_source" || fail "source died"
 kill -0 "$PID_sink" || fail "sink died"
