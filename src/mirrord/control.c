@@ -135,8 +135,10 @@ static char *status_json(struct control *ctl)
 	n = status_snapshot(ms, n);
 	fputs("{\"node\":", f);
 	json_str(f, ctl->c->node_name);
-	fprintf(f, ",\"version\":\"%s\",\"pid\":%ld,\"started\":%lld,\"time\":%lld,\"mirrors\":[",
-		PACKAGE_VERSION, (long)getpid(), (long long)ctl->started, (long long)time(NULL));
+	fprintf(f, ",\"version\":\"%s\",\"pid\":%ld,\"started\":%lld,\"time\":%lld,"
+		"\"ready\":%s,\"mirrors\":[", PACKAGE_VERSION, (long)getpid(),
+		(long long)ctl->started, (long long)time(NULL),
+		__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) ? "true" : "false");
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			fputc(',', f);

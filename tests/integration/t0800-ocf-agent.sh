@@ -9,6 +9,7 @@ need_root
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 AGENT="$top_srcdir/scripts/ocf/mirrord"
 command -v xmllint >/dev/null || fail "xmllint missing (libxml2-utils, scripts/deps)"
+command -v ocf-tester >/dev/null || fail "ocf-tester missing (resource-agents, scripts/deps)"
 
 net_setup master slave
 M=$T_DIR/master/www
@@ -16,8 +17,8 @@ S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state" "$T_DIR/ocf"
 pair_confs "$M" "$S"
 
-# ocf NODE ACTION [VAR=VALUE...]: the agent as Pacemaker runs it (no
-# resource-agents package here: OCF_ROOT has no ocf-shellfuncs)
+# ocf NODE ACTION [VAR=VALUE...]: the agent as Pacemaker runs it, here
+# without ocf-shellfuncs (OCF_ROOT is empty); ocf-tester below runs it with
 ocf() {
 	local node=$1 action=$2
 	shift 2
@@ -122,3 +123,21 @@ expect 7 slave monitor
 expect 7 master monitor
 expect 0 slave stop
 pass "demote 0 -> monitor 0, the master pushes again; stop 0 twice, then monitor 7"
+
+# ---- ocf-tester (resource-agents): the DTD, the action sequences, and the
+# agent with the real ocf-shellfuncs sourced ----
+mkdir -p "$T_DIR/solo/www" "$T_DIR/solo-state"
+printf '[node]\nname = solo\nlisten = 192.0.2.12:7770\ncontrol_socket = %s/solo.sock\n' \
+	"$T_DIR" >"$T_DIR/solo.conf"
+printf 'state_dir = %s/solo-state\n\n[mirror www]\npath = %s/solo/www\n\n' \
+	"$T_DIR" "$T_DIR" >>"$T_DIR/solo.conf"
+printf '[security]\ninsecure_plaintext = yes\n' >>"$T_DIR/solo.conf"
+in_ns slave env HA_RSCTMP="$T_DIR/rsc-solo" \
+	PATH="$(dirname "$MIRRORD"):$(dirname "$MIRRORCTL"):$PATH" \
+	timeout 120 ocf-tester -n mirrord-solo -o config="$T_DIR/solo.conf" "$AGENT" \
+	>"$T_DIR/ocf-tester.out" 2>&1
+rc=$?
+grep -q "passed all tests" "$T_DIR/ocf-tester.out" && [ "$rc" -eq 0 ] ||
+	{ cat "$T_DIR/ocf-tester.out"; fail "ocf-tester: exit $rc"; }
+if ls "$T_DIR/rsc-solo"/*.pid >/dev/null 2>&1; then fail "ocf-tester left a pid file"; fi
+pass "ocf-tester: every test passed (meta-data against the DTD, start/stop/promote/demote)"
