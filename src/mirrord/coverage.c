@@ -12,7 +12,7 @@
 #include "watch.h"
 #include "watchbudget.h"
 
-#define RECOUNT_EVERY 12        /* retries between walks of a tree that did
+#define RECOUNT_EVERY 5         /* retries between walks of a tree that did
 				 * not fit (it may have shrunk) */
 #define SYSCTL_FILE "/etc/sysctl.d/90-mirrord.conf"
 
@@ -28,6 +28,7 @@ struct coverage {
 	bool warned;            /* the limit's error was logged this episode */
 	unsigned retries;
 	uint64_t retry_at;
+	uint64_t wait_ms;       /* until the next retry after this one */
 };
 
 struct coverage *coverage_new(const char *mirror, const char *root, const struct exclude *ex,
@@ -41,6 +42,7 @@ struct coverage *coverage_new(const char *mirror, const char *root, const struct
 	cv->root = root;
 	cv->ex = ex;
 	cv->retry = retry;
+	cv->wait_ms = COVERAGE_RETRY_MS;
 	cv->state = STATUS_COVER_NONE;  /* until the watcher runs */
 	return cv;
 }
@@ -50,12 +52,21 @@ void coverage_free(struct coverage *cv)
 	free(cv);
 }
 
+/* The next retry: after wait_ms, which doubles up to the maximum. */
+static void schedule(struct coverage *cv, uint64_t now)
+{
+	cv->retry_at = now + cv->wait_ms;
+	cv->wait_ms = cv->wait_ms * 2 > COVERAGE_RETRY_MAX_MS ? COVERAGE_RETRY_MAX_MS :
+		      cv->wait_ms * 2;
+}
+
 /* What happens next, for the end of a message. */
 static const char *next_step(const struct coverage *cv, char *buf, size_t len)
 {
 	if (!cv->retry)
 		return "this applies at the next promotion";
-	snprintf(buf, len, "retrying every %d s", COVERAGE_RETRY_MS / 1000);
+	snprintf(buf, len, "checking again in %d s, then less often (at most every %d s)",
+		 COVERAGE_RETRY_MS / 1000, COVERAGE_RETRY_MAX_MS / 1000);
 	return buf;
 }
 
@@ -83,7 +94,7 @@ static void log_limit(const struct coverage *cv, const struct watchbudget *b, in
 /* 0 when the tree's directories fit beside the watches in use (held of
  * them being the caller's, to be released) or the budget cannot be read
  * (the kernel will tell), -ENOSPC (logged) when they do not. */
-static int preflight(struct coverage *cv, uint64_t held, uint64_t now)
+static int preflight(struct coverage *cv, uint64_t held)
 {
 	struct watchbudget b;
 	uint64_t need;
@@ -104,7 +115,6 @@ static int preflight(struct coverage *cv, uint64_t held, uint64_t now)
 	free(what);
 	cv->warned = true;
 	cv->limit_hit = true;
-	cv->retry_at = now + COVERAGE_RETRY_MS;
 	return -ENOSPC;
 }
 
@@ -122,11 +132,13 @@ static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
 		cv->watched = watched;
 		cv->unwatched = 0;
 		cv->limit_hit = cv->warned = false;
+		cv->wait_ms = COVERAGE_RETRY_MS;
 		return;
 	}
 	cv->state = STATUS_COVER_NONE;
 	cv->watched = 0;
-	cv->retry_at = now + COVERAGE_RETRY_MS;
+	if (cv->retry_at <= now)        /* not yet set by coverage_retry_due */
+		cv->retry_at = now + cv->wait_ms;
 	if (rc != -ENOSPC) {
 		log_err("mirror %s: cannot watch %s: %s%s; its changes are not followed, %s",
 			cv->mirror, cv->root, strerror(-rc),
@@ -161,6 +173,8 @@ void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t no
 		return;
 	}
 	cv->limit_hit = true;
+	if (!cv->warned)
+		cv->wait_ms = COVERAGE_RETRY_MS;        /* a new episode */
 	if (cv->retry_at < now + COVERAGE_RETRY_MS)
 		cv->retry_at = now + COVERAGE_RETRY_MS;
 	if (cv->warned || watchbudget_read(&b) < 0) {
@@ -196,7 +210,7 @@ bool coverage_retry_due(struct coverage *cv, uint64_t held, uint64_t now)
 {
 	if (cv->state == STATUS_COVER_FULL || now < cv->retry_at)
 		return false;
-	cv->retry_at = now + COVERAGE_RETRY_MS;
+	schedule(cv, now);
 	if (!cv->limit_hit)
 		return cv->state == STATUS_COVER_NONE;  /* e.g. the root came back */
 	return may_fit(cv, held);
@@ -204,7 +218,7 @@ bool coverage_retry_due(struct coverage *cv, uint64_t held, uint64_t now)
 
 int coverage_watch(struct coverage *cv, struct watch **w, uint64_t now)
 {
-	int rc = preflight(cv, *w ? watch_count(*w) : 0, now);
+	int rc = preflight(cv, *w ? watch_count(*w) : 0);
 
 	if (rc < 0) {
 		if (!*w)

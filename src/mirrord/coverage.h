@@ -14,8 +14,9 @@
  *  - a watch that fails later (a new directory, once the cap is reached)
  *    turns the state to "partial", counted, with the same advice once per
  *    episode (the live loop rescans that directory once, as before);
- *  - while not "full" because of the cap, coverage_retry_due() says, at
- *    most every COVERAGE_RETRY_MS, when the watches now fit; the caller
+ *  - while not "full" because of the cap, coverage_retry_due() says, after
+ *    COVERAGE_RETRY_MS and then less and less often (up to
+ *    COVERAGE_RETRY_MAX_MS apart), when the watches now fit; the caller
  *    then restarts its watcher and rescans the whole tree.
  *
  * The state goes to `mirrorctl status` (coverage, watched and unwatched
@@ -30,7 +31,9 @@
 
 #include "status.h"
 
-#define COVERAGE_RETRY_MS 5000
+#define COVERAGE_RETRY_MS 5000         /* first retry; doubles up to: */
+#define COVERAGE_RETRY_MAX_MS 60000     /* (reading the budget costs one
+					 * fdinfo line per watch in use) */
 
 struct coverage;
 struct exclude;
