@@ -40,6 +40,8 @@ static double g_recv(const struct status_mirror *m) { return (double)m->bytes_re
 static double g_saved(const struct status_mirror *m) { return (double)m->bytes_saved; }
 static double g_sessions(const struct status_mirror *m) { return (double)m->sessions; }
 static double g_errors(const struct status_mirror *m) { return (double)m->errors; }
+static double g_watched(const struct status_mirror *m) { return (double)m->watched_dirs; }
+static double g_unwatched(const struct status_mirror *m) { return (double)m->unwatched_dirs; }
 
 static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 {
@@ -64,6 +66,11 @@ static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 	       ms, n, false, g_sessions);
 	family(f, "mirrord_errors_total", "counter", "Errors recorded for the mirror.",
 	       ms, n, false, g_errors);
+	family(f, "mirrord_watched_directories", "gauge",
+	       "Directory watches in place (source role).", ms, n, true, g_watched);
+	family(f, "mirrord_unwatched_directories", "gauge",
+	       "Directories whose changes are not followed, mostly for the inotify watch "
+	       "limit (source role).", ms, n, true, g_unwatched);
 }
 
 static void failover_metrics(FILE *f, const char *sock)

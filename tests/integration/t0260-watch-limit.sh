@@ -18,6 +18,7 @@ M=$T_DIR/master/www
 S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
+sed -i "/^\[node\]/a metrics_file = $T_DIR/master.prom" "$T_DIR/master.conf"
 
 same() { "$TREECMP" "$M" "$S"; }
 status_json() { in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status --json; }
@@ -56,6 +57,8 @@ in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status >"$T_DIR/human" 2>&1
 rc=$?
 grep -q "watching *NONE" "$T_DIR/human" || fail "human status: $(cat "$T_DIR/human")"
 [ "$rc" -eq 1 ] || fail "mirrorctl status exit $rc, want 1 (not followed = lagging)"
+wait_until 10 "metrics: unwatched directories" \
+	grep -q '^mirrord_unwatched_directories{mirror="www",role="source"} 121$' "$T_DIR/master.prom"
 pass "status: coverage none, 121 directories not followed, health lagging"
 kill -0 "$PID_source" || fail "source exited instead of degrading"
 
