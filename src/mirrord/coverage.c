@@ -80,7 +80,7 @@ static void log_limit(const struct coverage *cv, const struct watchbudget *b, in
 		      const char *what, uint64_t need)
 {
 	uint64_t want = watchbudget_suggest(b, need);
-	char next[64];
+	char next[96];
 
 	log_msg(prio, "mirror %s: %s; inotify watches: limit %llu, %llu in use by uid %u, "
 		"%llu free. Raise the limit: sysctl -w %s=%llu (to keep it, the line "
@@ -122,7 +122,7 @@ static int preflight(struct coverage *cv, uint64_t held)
 static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
 {
 	struct watchbudget b;
-	char next[64];
+	char next[96];
 
 	if (rc == 0) {
 		if (cv->limit_hit)
@@ -156,7 +156,7 @@ static void started(struct coverage *cv, int rc, uint64_t watched, uint64_t now)
 void coverage_failed(struct coverage *cv, const char *path, int err, uint64_t now)
 {
 	struct watchbudget b;
-	char *what, next[64];
+	char *what, next[96];
 
 	cv->unwatched++;
 	if (!*path) {
