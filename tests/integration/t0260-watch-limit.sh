@@ -11,6 +11,7 @@
 # that other processes share.
 . "$(dirname "$0")/lib.sh"
 need_root
+need_tools "$TREECMP"
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 
 net_setup master slave

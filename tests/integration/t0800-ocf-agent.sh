@@ -6,6 +6,7 @@
 # / not configured); meta-data must be well-formed XML naming every action.
 . "$(dirname "$0")/lib.sh"
 need_root
+need_tools "$TREECMP"
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 AGENT="$top_srcdir/scripts/ocf/mirrord"
 command -v xmllint >/dev/null || fail "xmllint missing (libxml2-utils, scripts/deps)"
