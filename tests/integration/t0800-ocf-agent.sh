@@ -125,6 +125,17 @@ expect 7 master monitor
 expect 0 slave stop
 pass "demote 0 -> monitor 0, the master pushes again; stop 0 twice, then monitor 7"
 
+# ---- a stale PID file naming another program: not ours to report or kill ----
+sleep 60 &
+other=$!
+T_PIDS="$T_PIDS $other"
+echo "$other" >"$T_DIR/rsc-slave/mirrord-mirrord-slave.pid"
+expect 7 slave monitor
+expect 0 slave stop
+kill -0 "$other" 2>/dev/null || fail "stop killed a process that is not mirrord"
+stop_pid "$other"
+pass "a PID reused by another program: monitor 7, stop leaves it alone"
+
 # ---- ocf-tester (resource-agents): the DTD, the action sequences, and the
 # agent with the real ocf-shellfuncs sourced ----
 mkdir -p "$T_DIR/solo/www" "$T_DIR/solo-state"
