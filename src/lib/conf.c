@@ -83,6 +83,10 @@ static const struct conf_key conf_keys[] = {
 	N_(state_dir, "state_dir", T_PATH, 0, 0, "/var/lib/mirrord", 0),
 	N_(listen, "listen", T_ADDR, CONF_DEFAULT_PORT, 0, "0.0.0.0", 0),
 	N_(metrics_file, "metrics_file", T_PATH, 0, 0, NULL, 0),
+	N_(notify, "notify", T_PATH, 0, 0, NULL, 0),
+	N_(notify_timeout_ms, "notify_timeout_ms", T_U32, 100, 600000, "5000", 0),
+	N_(notify_repeat_sec, "notify_repeat_sec", T_U32, 0, 604800, "0", 0),
+	N_(notify_lag_sec, "notify_lag_sec", T_U32, 0, 86400, "0", 0),
 
 	M_(path, "path", T_PATH, 0, 0, NULL, 0, F_REQUIRED),
 	M_(peer, "peer", T_ADDR, CONF_DEFAULT_PORT, 0, NULL,

@@ -77,6 +77,10 @@ struct conf {
 	char *state_dir;               /* default /var/lib/mirrord */
 	struct conf_addr listen;       /* [node] listen, default 0.0.0.0:7770 */
 	char *metrics_file;            /* Prometheus text file, may be NULL */
+	char *notify;                  /* notification hook (notify.h), may be NULL */
+	uint32_t notify_timeout_ms;    /* default 5000 */
+	uint32_t notify_repeat_sec;    /* a held condition again after this, 0 = never */
+	uint32_t notify_lag_sec;       /* a source mirror this far behind raises "lag", 0 = off */
 	struct conf_mirror *mirrors;
 	size_t n_mirrors;
 	struct conf_failover failover;

@@ -472,6 +472,10 @@ static void test_defaults(void **state)
 	assert_string_equal(c.control_socket, "/run/mirrord/control.sock");
 	assert_string_equal(c.state_dir, "/var/lib/mirrord");
 	assert_null(c.metrics_file);
+	assert_null(c.notify);
+	assert_int_equal(c.notify_timeout_ms, 5000);
+	assert_int_equal(c.notify_repeat_sec, 0);
+	assert_int_equal(c.notify_lag_sec, 0);
 	in = (const void *)&c.listen.ss;
 	assert_int_equal(in->sin_family, AF_INET);
 	assert_int_equal(ntohs(in->sin_port), CONF_DEFAULT_PORT);
