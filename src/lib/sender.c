@@ -439,6 +439,8 @@ static void finish_current(struct sender *s, struct wbuf *out, int err)
 		log_err("mirror %s: cannot read '%s': %s", s->opts.mirror, sl->e.path,
 			strerror(-err));
 		s->stats.errors++;
+		if (s->opts.on_read_error)
+			s->opts.on_read_error(s->opts.ctx, &sl->e, err);
 	}
 	if (!err && sl->mode == NEED_DELTA) {
 		s->stats.files_delta++;

@@ -97,6 +97,10 @@ struct sender_opts {
 	 * the file as last sent (path; local dev, ino and nlink), borrowed for
 	 * the call.  May be NULL; called from sender_frame or sender_produce. */
 	void (*on_unsent)(void *ctx, uint64_t tag, const struct entry *e, int err);
+	/* Called when a file's content could not be read here for a reason
+	 * other than its change or its name going away (err < 0, e.g.
+	 * -EACCES); counted in errors.  May be NULL. */
+	void (*on_read_error)(void *ctx, const struct entry *e, int err);
 	void *ctx;
 };
 

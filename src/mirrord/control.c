@@ -15,6 +15,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "alerts.h"
 #include "control.h"
 #include "ctlsock.h"
 #include "log.h"
@@ -404,6 +405,7 @@ static void *control_thread(void *arg)
 			do_reload(ctl);
 		}
 		status_poll();
+		alerts_tick();
 		if (ctl->watchdog_ms && now >= next_dog) {
 			(void)sd_notify(0, "WATCHDOG=1");
 			next_dog = now + ctl->watchdog_ms / 2;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "coalesce.h"
 #include "coverage.h"
 #include "exclude.h"
@@ -596,6 +597,18 @@ static void grow_on_file(void *ctx, const struct entry *e, int status)
 	struct live *l = ctx;
 
 	grow_answered(l->grow, e->path, e->path_len, e->ino, e->size, status);
+	if (status == 0)
+		alerts_file_ok(l->m->name);
+	else
+		alerts_file_error(l->m->name, "sink", e->path, status);
+}
+
+/* sender's on_read_error: for the persistent error notification. */
+static void read_error(void *ctx, const struct entry *e, int err)
+{
+	struct live *l = ctx;
+
+	alerts_file_error(l->m->name, "source", e->path, err);
 }
 
 /* ---- the journal ---- */
@@ -935,6 +948,7 @@ static int scan_item(struct live *l, struct sender_op *op)
 		}
 		log_err("mirror %s: cannot read '%s': %s, skipped", l->m->name,
 			op->e.path ? op->e.path : "?", strerror(rc < 0 ? -rc : ENOMEM));
+		alerts_file_error(l->m->name, "source", op->e.path, rc < 0 ? rc : -ENOMEM);
 		entry_clear(&op->e);
 		l->errors++;
 	}
@@ -1423,7 +1437,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 {
 	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
 				  .on_settled = pend_settled, .on_file = grow_on_file,
-				  .on_unsent = pend_unsent,
+				  .on_unsent = pend_unsent, .on_read_error = read_error,
 				  .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 	struct sender *snd = sender_new(l->rootfd, &so, &feed);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "conf.h"
 #include "control.h"
 #include "live.h"
@@ -152,6 +153,10 @@ static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 		log_warn("reload: [node] state_dir changed: not reloaded, restart mirrord");
 	if (strcmp(o->listen.text, n->listen.text) != 0 && ++k)
 		log_warn("reload: [node] listen changed: not reloaded, restart mirrord");
+	if ((!str_eq(o->notify, n->notify) || o->notify_timeout_ms != n->notify_timeout_ms ||
+	     o->notify_repeat_sec != n->notify_repeat_sec ||
+	     o->notify_lag_sec != n->notify_lag_sec) && ++k)
+		log_warn("reload: [node] notify keys changed: not reloaded, restart mirrord");
 	for (size_t i = 0; i < o->n_mirrors; i++)
 		if (!conf_find_mirror(n, o->mirrors[i].name) && ++k)
 			log_warn("reload: mirror %s removed: not reloaded, restart mirrord",
@@ -310,13 +315,16 @@ static int run_daemon(const struct conf *c)
 		log_err("out of memory");
 		return EXIT_RUNTIME;
 	}
+	(void)alerts_init(c);
 	set_reload_signal();
 	if (control_start(c, &hooks, &stop_flag, &reload_flag, &ctl) < 0) {
+		alerts_free();
 		status_free();
 		return EXIT_RUNTIME;
 	}
 	if (sources_start(c, &src) < 0) {
 		control_stop(ctl);
+		alerts_free();
 		status_free();
 		return EXIT_RUNTIME;
 	}
@@ -327,6 +335,7 @@ static int run_daemon(const struct conf *c)
 	sources_stop(c, &src);
 	control_stop(ctl);
 	promote_shutdown();
+	alerts_free();
 	status_free();
 	log_notice("mirrord stopping");
 	return rc;
