@@ -33,6 +33,7 @@
 #include "hooks.h"
 #include "link.h"
 #include "log.h"
+#include "notify.h"
 #include "pos.h"
 #include "rt.h"
 #include "state.h"
@@ -354,6 +355,38 @@ static void down_actions(struct fo *fo, const struct fsm_out *o)
 		mirror_demote(fo);
 }
 
+/* A transition as a notification (doc/notify.md): kind "failover", key
+ * the VIP; summary and detail are written into the caller's buffers. */
+static void failover_msg(const struct fo *fo, const struct fsm_out *o, struct notify_msg *m,
+			 char *summary, size_t slen, char *detail, size_t dlen)
+{
+	FILE *f = fmemopen(detail, dlen, "w");
+
+	snprintf(summary, slen, "%s: %s -> %s (term %" PRIu64 "): %s", fo->conf.node_name,
+		 fsm_state_name(o->from), fsm_state_name(o->to), fo->fsm.p.term, o->reason);
+	detail[0] = '\0';
+	if (f) {
+		fprintf(f, "{\"from\":\"%s\",\"to\":\"%s\",\"term\":%" PRIu64 ",\"reason\":",
+			fsm_state_name(o->from), fsm_state_name(o->to), fo->fsm.p.term);
+		notify_json_string(f, o->reason);
+		fputs(",\"vip\":", f);
+		notify_json_string(f, fo->fc->vip);
+		fputs(",\"interface\":", f);
+		notify_json_string(f, fo->fc->interface);
+		fputs(",\"peer\":", f);
+		notify_json_string(f, fo->fc->peer.text);
+		if (o->to == FSM_MASTER && o->lag_ms >= 0)
+			fprintf(f, ",\"lag_ms\":%" PRId64 "}", o->lag_ms);
+		else
+			fputs(",\"lag_ms\":null}", f);
+		if (fclose(f) != 0)
+			detail[0] = '\0';
+	}
+	*m = (struct notify_msg){ .kind = "failover", .state = "event", .key = fo->fc->vip,
+				  .node = fo->conf.node_name, .summary = summary,
+				  .detail = detail[0] ? detail : NULL };
+}
+
 static void log_transition(struct fo *fo, const struct fsm_out *o)
 {
 	if (o->actions & FSM_ACT_NOTE)
@@ -362,6 +395,13 @@ static void log_transition(struct fo *fo, const struct fsm_out *o)
 		return;
 	log_notice("state %s -> %s (term %" PRIu64 "): %s", fsm_state_name(o->from),
 		   fsm_state_name(o->to), fo->fsm.p.term, o->reason);
+	if (fo->notify) {
+		char summary[256], detail[1024];
+		struct notify_msg m;
+
+		failover_msg(fo, o, &m, summary, sizeof(summary), detail, sizeof(detail));
+		(void)notify_event(fo->notify, m.kind, m.key, m.summary, m.detail);
+	}
 	if (o->to == FSM_MASTER && o->lag_ms >= 0)
 		log_notice("takeover RPO: copy was %" PRId64 " ms behind the peer at its "
 			   "last heartbeat", o->lag_ms);
@@ -440,14 +480,18 @@ static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *ud)
 
 /* Start the notify hook; true when it runs (the sequence then ends in
  * on_hook_exit). */
-static bool hook_start(struct fo *fo, enum fsm_state st)
+static bool hook_start(struct fo *fo, const struct fsm_out *o)
 {
+	enum fsm_state st = o->to;
+	char summary[256], detail[1024];
+	struct notify_msg m;
 	pid_t pid;
 	int r;
 
 	if (!fo->fc->notify)
 		return false;
-	pid = hooks_spawn(fo->fc->notify, fsm_state_name(st));
+	failover_msg(fo, o, &m, summary, sizeof(summary), detail, sizeof(detail));
+	pid = hooks_spawn_notify(fo->fc->notify, fsm_state_name(st), &m);
 	if (pid < 0) {
 		log_warn("notify %s %s: cannot start: %s", fo->fc->notify,
 			 fsm_state_name(st), strerror(-pid));
@@ -485,7 +529,7 @@ static void seq_run(struct fo *fo, const struct fsm_out *o)
 	}
 	if (o->actions & FSM_ACT_SEND_HB)
 		hb_send(fo);
-	if ((o->actions & FSM_ACT_NOTIFY) && hook_start(fo, o->to))
+	if ((o->actions & FSM_ACT_NOTIFY) && hook_start(fo, o))
 		return;
 	if (o->from != o->to)
 		seq_done(fo, o->to);
@@ -666,6 +710,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ud)
 	rt_poll(fo_now_ms());
 	fsm_set_local_position(&fo->fsm, (uint64_t)pos_get(fo->pos));
 	check_poll(fo);
+	notify_poll(fo->notify);
 	hb_drain(fo);
 	fo_step(fo, FSM_EV_TICK, NULL);
 	if (t < 2)
@@ -977,6 +1022,11 @@ static void shutdown_fo(struct fo *fo)
 	}
 	if (fo->check_pid > 0)
 		hooks_kill(fo->check_pid);
+	/* the last transition's notification gets a moment to go out */
+	(void)notify_drain(fo->notify, fo->conf.notify_timeout_ms < 1000 ?
+			   fo->conf.notify_timeout_ms : 1000);
+	notify_free(fo->notify);
+	fo->notify = NULL;
 	hbtx_stop(fo->tx);
 	fo->tx = NULL;
 	pos_stop(fo->pos);
@@ -1079,6 +1129,13 @@ static int run(struct fo *fo)
 	if (r < 0) {
 		log_err("event loop set-up: %s", strerror(-r));
 		return EXIT_SETUP;
+	}
+	/* [node] notify gets the transitions too, unless it is the very hook
+	 * [failover] notify already runs for them */
+	if (fo->conf.notify && !(fo->fc->notify && strcmp(fo->conf.notify, fo->fc->notify) == 0)) {
+		fo->notify = notify_new(fo->conf.notify, fo->conf.notify_timeout_ms,
+					fo->conf.notify_repeat_sec, fo->conf.node_name);
+		notify_set_child_setup(fo->notify, hooks_child_setup);
 	}
 	start_pos(fo);
 	link_refresh(fo);

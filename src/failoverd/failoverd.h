@@ -20,6 +20,7 @@ struct vip;
 struct link_mon;
 struct pos;
 struct hbtx;
+struct notify;
 
 #define FO_SEQ_MAX 8    /* sequences waiting behind a running notify hook */
 
@@ -58,6 +59,7 @@ struct fo {
 	unsigned seq_head, seq_n;
 	pid_t hook_pid;
 	enum fsm_state hook_state;
+	struct notify *notify;          /* [node] notify, when not [failover] notify */
 	bool hook_killed;
 	int64_t seq_t0_ms;
 

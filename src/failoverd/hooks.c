@@ -9,6 +9,7 @@
 
 #include "caps.h"
 #include "hooks.h"
+#include "notify.h"
 #include "rt.h"
 
 static void child(const char *path, const char *arg)
@@ -57,4 +58,15 @@ void hooks_signal(pid_t pid)
 {
 	(void)kill(-pid, SIGKILL);
 	(void)kill(pid, SIGKILL);
+}
+
+int hooks_child_setup(void)
+{
+	rt_child_reset();
+	return caps_clear_all() < 0 ? -1 : 0;
+}
+
+pid_t hooks_spawn_notify(const char *path, const char *state, const struct notify_msg *m)
+{
+	return notify_spawn(path, state, m, hooks_child_setup);
 }
