@@ -20,6 +20,7 @@
 #include "changeset.h"
 #include "conf.h"
 #include "conflicts.h"
+#include "outcome.h"
 #include "ctlsock.h"
 #include "exclude.h"
 #include "fsmeta.h"
@@ -292,6 +293,7 @@ struct run {
 	const struct args *a;
 	char stamp[32];
 	size_t conflicts;
+	uint64_t created, changed, removed, bytes;   /* by the passes that changed files */
 	int rc;
 };
 
@@ -561,6 +563,12 @@ static int restore_passes(struct run *run, const struct conf_mirror *m, enum pas
 		printf("mirror %s: dry run: %" PRIu64 " to create, %" PRIu64 " to change, %" PRIu64
 		       " to remove, %" PRIu64 " bytes of file data; nothing was changed\n",
 		       m->name, ps.creates, ps.changes, ps.deletes, ps.bytes);
+	if (kind != PASS_DRY && kind != PASS_VERIFY) {
+		run->created += ps.creates;
+		run->changed += ps.changes;
+		run->removed += ps.deletes;
+		run->bytes += ps.bytes;
+	}
 	if (rc == EXIT_OK && kind != PASS_DRY)
 		record_done(m, jdir, &pl);
 	changeset_free(pl.cs);
@@ -767,6 +775,28 @@ static int failback(struct run *run, const struct conf_mirror **ms, size_t n)
 	return EXIT_OK;
 }
 
+/* The run's result to the [node] notify hook (outcome.h). */
+static void notify_outcome(const struct run *run, const struct conf_mirror **ms, size_t n,
+			   int rc, double seconds)
+{
+	const char **names = calloc(n ? n : 1, sizeof(*names));
+	struct outcome o = { .n_mirrors = n, .exit_code = rc, .failback = run->a->failback,
+			     .ok = rc == EXIT_OK || rc == EXIT_CONFLICTS,
+			     .conflicts = run->conflicts, .created = run->created,
+			     .changed = run->changed, .removed = run->removed,
+			     .bytes = run->bytes, .seconds = seconds };
+
+	if (!names) {
+		log_err("cannot notify the restore's result: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = ms[i]->name;
+	o.mirrors = names;
+	outcome_notify(run->c, &o);
+	free(names);
+}
+
 /* ---- command line ---- */
 
 static void usage(FILE *f)
@@ -901,6 +931,8 @@ int main(int argc, char **argv)
 	       rc == EXIT_OK || rc == EXIT_CONFLICTS ? a.dry_run ? "dry run done" : "restored" :
 	       "FAILED", mono() - t0, rc,
 	       run.conflicts ? ", conflicts listed above" : "");
+	if (!a.dry_run)
+		notify_outcome(&run, ms, n, rc, mono() - t0);
 out:
 	free(ms);
 	conf_free(&c);
