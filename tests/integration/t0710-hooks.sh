@@ -36,3 +36,34 @@ pass "notify-mail mails the state"
 
 if run_hook "$hooks/notify-log" 2>/dev/null; then fail "a hook without a state must fail"; fi
 pass "hooks refuse to run without a state"
+
+# As notify hooks ([node] notify): the MIRRORD_* environment and the JSON
+# payload on stdin (doc/notify.md), no argument.
+payload='{"version":1,"event":"lag","state":"raised","key":"www","mirror":"www","node":"gw-a","summary":"mirror www is 12 s behind"}'
+nenv() {
+	env -i PATH="$stub:/usr/bin:/bin" MIRRORD_EVENT=lag MIRRORD_STATE=raised MIRRORD_KEY=www \
+		MIRRORD_MIRROR=www MIRRORD_NODE=gw-a MIRRORD_SUMMARY="mirror www is 12 s behind" "$@"
+}
+printf '%s\n' "$payload" | nenv "$hooks/notify-log" || fail "notify-log as a notify hook failed"
+grep -q "^gw-a: lag raised www: mirror www is 12 s behind$" "$T_DIR/logger.args" ||
+	fail "notify-log did not log the notification: $(cat "$T_DIR/logger.args")"
+grep -q "^daemon.warning$" "$T_DIR/logger.args" || fail "a raised condition is logged as a warning"
+pass "notify-log logs a notification from its environment"
+
+cat >"$stub/curl" <<STUB
+#!/bin/sh
+printf '%s\n' "\$@" >"$T_DIR/curl.args"
+cat >"$T_DIR/curl.stdin"
+STUB
+printf '%s\n' "$payload" | nenv MIRRORD_WEBHOOK_URL_FILE="$T_DIR/url" "$hooks/notify-webhook" ||
+	fail "notify-webhook as a notify hook failed"
+grep -qx -- "--data-binary" "$T_DIR/curl.args" || fail "webhook does not post stdin"
+[ "$(cat "$T_DIR/curl.stdin")" = "$payload" ] || fail "webhook body is not the payload"
+pass "notify-webhook posts the JSON payload as it is"
+
+printf '%s\n' "$payload" | nenv MIRRORD_MAIL_TO_FILE="$T_DIR/to" "$hooks/notify-mail" ||
+	fail "notify-mail as a notify hook failed"
+grep -q "^Subject: \[mirrord\] gw-a: lag raised www$" "$T_DIR/sendmail.stdin" || fail "mail subject"
+grep -qF "$payload" "$T_DIR/sendmail.stdin" || fail "mail body lacks the payload"
+grep -q "^mirror www is 12 s behind$" "$T_DIR/sendmail.stdin" || fail "mail body lacks the summary"
+pass "notify-mail mails the summary and the payload"
