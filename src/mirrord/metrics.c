@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "ctlsock.h"
 #include "metrics.h"
 #include "status.h"
@@ -73,6 +74,28 @@ static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 	       "limit (source role).", ms, n, true, g_unwatched);
 }
 
+/* The notification hook's counters ([node] notify, doc/notify.md). */
+static void notify_metrics(FILE *f)
+{
+	struct notify_stats st;
+
+	if (!alerts_notify())
+		return;
+	notify_stats(alerts_notify(), &st);
+	fprintf(f, "# HELP mirrord_notify_hooks_total Notification hooks started.\n"
+		"# TYPE mirrord_notify_hooks_total counter\nmirrord_notify_hooks_total %llu\n"
+		"# HELP mirrord_notify_failed_total Notification hooks that failed, timed out "
+		"or could not start.\n"
+		"# TYPE mirrord_notify_failed_total counter\nmirrord_notify_failed_total %llu\n"
+		"# HELP mirrord_notify_dropped_total Notifications dropped (rate limit, busy "
+		"hooks, full condition table).\n"
+		"# TYPE mirrord_notify_dropped_total counter\nmirrord_notify_dropped_total %llu\n"
+		"# HELP mirrord_notify_conditions Conditions raised and not yet resolved.\n"
+		"# TYPE mirrord_notify_conditions gauge\nmirrord_notify_conditions %u\n",
+		(unsigned long long)st.started, (unsigned long long)st.failed,
+		(unsigned long long)st.dropped, st.conditions);
+}
+
 static void failover_metrics(FILE *f, const char *sock)
 {
 	char *line = NULL, state[32] = "", term[32] = "", holder[16] = "";
@@ -132,6 +155,7 @@ int metrics_write(const char *path, const char *node, const char *failoverd_sock
 	}
 	fprintf(f, "\",version=\"%s\"} 1\n", PACKAGE_VERSION);
 	mirror_metrics(f, ms, n);
+	notify_metrics(f);
 	if (failoverd_sock)
 		failover_metrics(f, failoverd_sock);
 	if (ferror(f))

@@ -23,7 +23,7 @@ f=\$(mktemp $EV/run.XXXXXX) || exit 1
 rm -f "\$f"
 HOOK
 chmod 755 "$T_DIR/hook"
-sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook\nnotify_lag_sec = 2|" "$T_DIR/master.conf"
+sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook\nnotify_lag_sec = 2\nmetrics_file = $T_DIR/master.prom|" "$T_DIR/master.conf"
 
 # runs EVENT STATE: how many hook runs were for that event and state
 runs() { grep -l "^MIRRORD_EVENT=$1\$" "$EV"/*.done 2>/dev/null |
@@ -73,6 +73,11 @@ sleep 2
 [ "$(payload lag resolved state)" = resolved ] || fail "resolved payload state"
 [ "$(payload lag resolved key)" = www ] || fail "resolved payload key"
 log "resolved: $(payload lag resolved summary)"
+prom() { sed -n "s/^$1 //p" "$T_DIR/master.prom" 2>/dev/null; }
+hooks_counted() { [ "$(prom mirrord_notify_hooks_total)" = 2 ]; }
+wait_until 5 "the metrics count the hooks" hooks_counted
+[ "$(prom mirrord_notify_conditions)" = 0 ] || fail "conditions held: $(prom mirrord_notify_conditions)"
+[ "$(prom mirrord_notify_dropped_total)" = 0 ] || fail "notifications dropped"
 pass "lag resolved once when the sink caught up"
 
 # (2) mirror-restore's result
