@@ -139,8 +139,9 @@ static void err_raise(struct err_row *r)
 		if (fclose(f) != 0)
 			detail[0] = '\0';
 	}
-	if (notify_raise(A.n, "error", key, summary, detail[0] ? detail : NULL) != -ENOSPC)
-		r->raised = true;
+	/* raised even when the table was full (logged there): not retried */
+	(void)notify_raise(A.n, "error", key, summary, detail[0] ? detail : NULL);
+	r->raised = true;
 }
 
 void alerts_file_error(const char *mirror, const char *side, const char *path, int err)
