@@ -431,7 +431,23 @@ static struct cond *cond_add(struct notify *n, const char *kind, const char *key
 	return NULL;
 }
 
-/* Send the pending notification of c: 1 started, 0 no slot, -errno. */
+/* Take a token from the bucket events and raises share. */
+static bool take_token(struct notify *n)
+{
+	uint64_t now = mono_ms();
+
+	n->tokens += (double)(now - n->tokens_at_ms) / (NOTIFY_EVENT_REFILL_SEC * 1000.0);
+	if (n->tokens > NOTIFY_EVENT_BURST)
+		n->tokens = NOTIFY_EVENT_BURST;
+	n->tokens_at_ms = now;
+	if (n->tokens < 1.0)
+		return false;
+	n->tokens -= 1.0;
+	return true;
+}
+
+/* Send the pending notification of c: 1 started, 0 no slot or no token
+ * (a raise waits for the rate limit; a resolve does not), -errno. */
 static int cond_fire(struct notify *n, struct cond *c)
 {
 	bool resolve = c->st == C_PENDING_RESOLVE;
@@ -441,8 +457,11 @@ static int cond_fire(struct notify *n, struct cond *c)
 		.detail = resolve ? NULL : c->detail, .since = c->since,
 		.repeat = resolve ? 0 : c->repeat,
 	};
-	int r = fire(n, &m);
+	int r;
 
+	if (!free_kid(n) || (!resolve && !take_token(n)))
+		return 0;
+	r = fire(n, &m);
 	if (r <= 0)
 		return r;
 	c->last_fire_ms = mono_ms();
@@ -585,21 +604,6 @@ int notify_clear(struct notify *n, const char *kind, const char *key, const char
 out:
 	pthread_mutex_unlock(&n->lock);
 	return r;
-}
-
-/* Take a token from the event bucket. */
-static bool take_token(struct notify *n)
-{
-	uint64_t now = mono_ms();
-
-	n->tokens += (double)(now - n->tokens_at_ms) / (NOTIFY_EVENT_REFILL_SEC * 1000.0);
-	if (n->tokens > NOTIFY_EVENT_BURST)
-		n->tokens = NOTIFY_EVENT_BURST;
-	n->tokens_at_ms = now;
-	if (n->tokens < 1.0)
-		return false;
-	n->tokens -= 1.0;
-	return true;
 }
 
 int notify_event(struct notify *n, const char *kind, const char *key,

@@ -14,6 +14,11 @@
  *    result.  Rate-limited by a token bucket (NOTIFY_EVENT_BURST, one more
  *    every NOTIFY_EVENT_REFILL_SEC); dropped events are counted and the
  *    next one that goes out carries the count ("suppressed").
+ * A "raised" takes a token from the same bucket but is not dropped: it
+ * waits in its row for one, so a condition that flaps faster than the
+ * bucket refills is notified at that pace, and one that clears before
+ * its turn is not notified at all.  "resolved" is not rate-limited (it
+ * follows a "raised" that was).
  *
  * Hooks run as children with a timeout, never waited for: at most
  * NOTIFY_INFLIGHT_MAX run at once.  When all slots are busy, an event is

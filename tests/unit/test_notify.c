@@ -284,6 +284,37 @@ static void test_event_rate_limit(void **state)
 	notify_free(n);
 }
 
+static void test_raise_rate_limit(void **state)
+{
+	struct fix *x = *state;
+	struct notify *n = notify_new(x->hook, 5000, 0, "a");
+	struct notify_stats st;
+	char key[32];
+
+	for (int i = 0; i < NOTIFY_EVENT_BURST; i++) {
+		snprintf(key, sizeof(key), "m%d", i);
+		assert_int_equal(notify_raise(n, "lag", key, "behind", NULL), 1);
+		assert_true(notify_drain(n, 5000));
+	}
+	/* the bucket is empty: the next raise waits in its row */
+	assert_int_equal(notify_raise(n, "lag", "flap", "behind", NULL), 0);
+	assert_true(notify_is_raised(n, "lag", "flap"));
+	assert_false(notify_drain(n, 300));
+	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST);
+	/* cleared before its turn: never notified, nothing to resolve */
+	assert_int_equal(notify_clear(n, "lag", "flap", "ok"), 0);
+	assert_true(notify_drain(n, 300));
+	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST);
+	/* resolved is not rate-limited */
+	assert_int_equal(notify_clear(n, "lag", "m0", "ok"), 1);
+	assert_true(notify_drain(n, 5000));
+	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST + 1);
+	notify_stats(n, &st);
+	assert_int_equal(st.dropped, 0);
+	assert_int_equal(st.conditions, NOTIFY_EVENT_BURST - 1);
+	notify_free(n);
+}
+
 static void test_table_bound(void **state)
 {
 	struct fix *x = *state;
@@ -417,6 +448,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raise_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_flight_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
