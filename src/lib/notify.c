@@ -51,6 +51,7 @@ struct notify {
 	struct child kids[NOTIFY_INFLIGHT_MAX];
 	double tokens;
 	uint64_t tokens_at_ms;
+	unsigned burst, refill_ms;      /* the bucket: NOTIFY_EVENT_* by default */
 	uint64_t suppressed;    /* events dropped since the last one went out */
 	struct notify_stats st;
 };
@@ -436,9 +437,9 @@ static bool take_token(struct notify *n)
 {
 	uint64_t now = mono_ms();
 
-	n->tokens += (double)(now - n->tokens_at_ms) / (NOTIFY_EVENT_REFILL_SEC * 1000.0);
-	if (n->tokens > NOTIFY_EVENT_BURST)
-		n->tokens = NOTIFY_EVENT_BURST;
+	n->tokens += (double)(now - n->tokens_at_ms) / (double)n->refill_ms;
+	if (n->tokens > n->burst)
+		n->tokens = n->burst;
 	n->tokens_at_ms = now;
 	if (n->tokens < 1.0)
 		return false;
@@ -502,9 +503,23 @@ struct notify *notify_new(const char *hook_path, unsigned timeout_ms,
 	pthread_mutex_init(&n->lock, NULL);
 	n->timeout_ms = timeout_ms;
 	n->repeat_sec = repeat_sec;
-	n->tokens = NOTIFY_EVENT_BURST;
+	n->burst = NOTIFY_EVENT_BURST;
+	n->refill_ms = NOTIFY_EVENT_REFILL_SEC * 1000;
+	n->tokens = n->burst;
 	n->tokens_at_ms = mono_ms();
 	return n;
+}
+
+void notify_set_rate(struct notify *n, unsigned burst, unsigned refill_ms)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->burst = burst ? burst : 1;
+	n->refill_ms = refill_ms ? refill_ms : 1;
+	n->tokens = n->burst;
+	n->tokens_at_ms = mono_ms();
+	pthread_mutex_unlock(&n->lock);
 }
 
 void notify_free(struct notify *n)

@@ -62,6 +62,10 @@ void notify_free(struct notify *n);
  * there.  A non-zero return makes the child exit 126. */
 void notify_set_child_setup(struct notify *n, int (*fn)(void));
 
+/* Another bucket for events and raises: burst, then one every refill_ms
+ * (defaults NOTIFY_EVENT_BURST, NOTIFY_EVENT_REFILL_SEC); refills it. */
+void notify_set_rate(struct notify *n, unsigned burst, unsigned refill_ms);
+
 /* The condition (kind, key) holds.  summary is one human line; detail is
  * a JSON object (text) or NULL.  Returns 1 when a hook was started, 0 when
  * nothing had to go out (already raised, or pending for a free slot),

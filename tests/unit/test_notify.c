@@ -263,24 +263,40 @@ static void test_event_rate_limit(void **state)
 	struct notify_stats st;
 	char *env;
 
-	for (int i = 0; i < NOTIFY_EVENT_BURST; i++) {
+	notify_set_rate(n, 3, 3600 * 1000);     /* no refill during the test */
+	for (int i = 0; i < 3; i++) {
 		assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 1);
 		assert_true(notify_drain(n, 5000));
 	}
-	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST);
+	assert_int_equal(count_runs(x), 3);
 	assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 0);
 	assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 0);
 	notify_stats(n, &st);
 	assert_int_equal(st.dropped, 2);
-	assert_int_equal(st.started, NOTIFY_EVENT_BURST);
+	assert_int_equal(st.started, 3);
 	/* the next one that goes out says how many were dropped */
 	clear_runs(x);
-	usleep(NOTIFY_EVENT_REFILL_SEC * 1000 * 1000 + 100 * 1000);
+	notify_set_rate(n, 3, 3600 * 1000);     /* as if it had refilled */
 	assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 1);
 	assert_true(notify_drain(n, 5000));
 	struct json *j = run_json(x, &env);
 	assert_int_equal((int)json_num(j, "suppressed", 0), 2);
 	json_free(j);
+	notify_free(n);
+}
+
+static void test_event_refill(void **state)
+{
+	struct fix *x = *state;
+	struct notify *n = notify_new(x->hook, 5000, 0, "a");
+
+	notify_set_rate(n, 1, 200);
+	assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 1);
+	assert_true(notify_drain(n, 5000));
+	usleep(250 * 1000);
+	assert_int_equal(notify_event(n, "restore", "www", "done", NULL), 1);
+	assert_true(notify_drain(n, 5000));
+	assert_int_equal(count_runs(x), 2);
 	notify_free(n);
 }
 
@@ -291,7 +307,8 @@ static void test_raise_rate_limit(void **state)
 	struct notify_stats st;
 	char key[32];
 
-	for (int i = 0; i < NOTIFY_EVENT_BURST; i++) {
+	notify_set_rate(n, 3, 3600 * 1000);
+	for (int i = 0; i < 3; i++) {
 		snprintf(key, sizeof(key), "m%d", i);
 		assert_int_equal(notify_raise(n, "lag", key, "behind", NULL), 1);
 		assert_true(notify_drain(n, 5000));
@@ -300,18 +317,23 @@ static void test_raise_rate_limit(void **state)
 	assert_int_equal(notify_raise(n, "lag", "flap", "behind", NULL), 0);
 	assert_true(notify_is_raised(n, "lag", "flap"));
 	assert_false(notify_drain(n, 300));
-	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST);
+	assert_int_equal(count_runs(x), 3);
 	/* cleared before its turn: never notified, nothing to resolve */
 	assert_int_equal(notify_clear(n, "lag", "flap", "ok"), 0);
 	assert_true(notify_drain(n, 300));
-	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST);
+	assert_int_equal(count_runs(x), 3);
 	/* resolved is not rate-limited */
 	assert_int_equal(notify_clear(n, "lag", "m0", "ok"), 1);
 	assert_true(notify_drain(n, 5000));
-	assert_int_equal(count_runs(x), NOTIFY_EVENT_BURST + 1);
+	assert_int_equal(count_runs(x), 4);
 	notify_stats(n, &st);
 	assert_int_equal(st.dropped, 0);
-	assert_int_equal(st.conditions, NOTIFY_EVENT_BURST - 1);
+	assert_int_equal(st.conditions, 2);
+	/* with a token again, a pending raise goes out from notify_poll */
+	assert_int_equal(notify_raise(n, "lag", "late", "behind", NULL), 0);
+	notify_set_rate(n, 3, 3600 * 1000);
+	assert_true(notify_drain(n, 5000));
+	assert_int_equal(count_runs(x), 5);
 	notify_free(n);
 }
 
@@ -347,7 +369,7 @@ static void test_in_flight_bound(void **state)
 	struct notify_stats st;
 	char key[32];
 
-	set_slow(x, "0.3");
+	set_slow(x, "1");
 	for (int i = 0; i < NOTIFY_INFLIGHT_MAX + 2; i++) {
 		snprintf(key, sizeof(key), "m%d", i);
 		assert_int_equal(notify_raise(n, "lag", key, "behind", NULL),
@@ -448,6 +470,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_key_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_rate_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raise_rate_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_flight_bound, setup, teardown),
