@@ -10,6 +10,7 @@
 need_root
 
 RESTORE="$top_builddir/src/restore/mirror-restore"
+need_tools "$MIRRORD" "$RESTORE" "$TREECMP"
 net_setup master slave
 M=$T_DIR/master/www
 S=$T_DIR/slave/www

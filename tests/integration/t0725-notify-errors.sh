@@ -7,6 +7,7 @@
 # once.
 . "$(dirname "$0")/lib.sh"
 need_root
+need_tools "$MIRRORD" "$TREECMP"
 
 net_setup master slave
 M=$T_DIR/master/www

@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/t04-common.sh"
 need_root
+need_tools "$FAILOVERD"
 fo_setup
 EV=$T_DIR/ev
 mkdir -p "$EV"
