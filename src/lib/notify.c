@@ -250,7 +250,8 @@ static void child(const char *path, char *const argv[], char *const envp[], int 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)signal(SIGPIPE, SIG_DFL);
-	if (dup2(in, STDIN_FILENO) < 0)
+	/* dup2 onto itself (stdin was closed) would keep FD_CLOEXEC */
+	if (in == STDIN_FILENO ? fcntl(in, F_SETFD, 0) < 0 : dup2(in, STDIN_FILENO) < 0)
 		_exit(126);
 	(void)close_range(3, ~0U, 0);
 	if (setup && setup() != 0)
