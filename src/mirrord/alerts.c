@@ -90,19 +90,60 @@ static void lag_check(const struct status_mirror *m)
 	}
 }
 
-static void lag_tick(void)
+/* ---- coverage: every directory watched ---- */
+
+static void watch_check(const struct status_mirror *m)
+{
+	char summary[320], detail[256];
+	bool held = m->lag_known && (m->coverage == STATUS_COVER_PARTIAL ||
+				     m->coverage == STATUS_COVER_NONE);
+
+	if (held) {
+		if (notify_is_raised(A.n, "watch", m->name))
+			return;
+		if (m->coverage == STATUS_COVER_NONE)
+			snprintf(summary, sizeof(summary), "mirror %s: its tree is not watched, "
+				 "changes are not followed (see the log; usually "
+				 "fs.inotify.max_user_watches)", m->name);
+		else
+			snprintf(summary, sizeof(summary), "mirror %s: %llu directories are not "
+				 "watched, changes below them are not followed (see the log; "
+				 "usually fs.inotify.max_user_watches)", m->name,
+				 (unsigned long long)m->unwatched_dirs);
+		snprintf(detail, sizeof(detail), "{\"coverage\":\"%s\",\"watched_dirs\":%llu,"
+			 "\"unwatched_dirs\":%llu,\"sysctl\":\"fs.inotify.max_user_watches\"}",
+			 status_coverage_name(m->coverage), (unsigned long long)m->watched_dirs,
+			 (unsigned long long)m->unwatched_dirs);
+		(void)notify_raise(A.n, "watch", m->name, summary, detail);
+	} else if (notify_is_raised(A.n, "watch", m->name)) {
+		if (m->lag_known)
+			snprintf(summary, sizeof(summary), "mirror %s: every directory is watched "
+				 "again (%llu) and the tree reconciled", m->name,
+				 (unsigned long long)m->watched_dirs);
+		else
+			snprintf(summary, sizeof(summary), "mirror %s is no longer a source here",
+				 m->name);
+		(void)notify_clear(A.n, "watch", m->name, summary);
+	}
+}
+
+/* Lag and coverage of every mirror, from the status table. */
+static void status_tick(void)
 {
 	size_t n = status_count();
 	struct status_mirror *v;
 
-	if (A.lag_sec == 0 || n == 0)
+	if (n == 0)
 		return;
 	v = calloc(n, sizeof(*v));
 	if (!v)
 		return;         /* next tick */
 	n = status_snapshot(v, n);
-	for (size_t i = 0; i < n; i++)
-		lag_check(&v[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (A.lag_sec > 0)
+			lag_check(&v[i]);
+		watch_check(&v[i]);
+	}
 	free(v);
 }
 
@@ -209,39 +250,6 @@ static void err_tick(void)
 	pthread_mutex_unlock(&A.lock);
 }
 
-/* ---- the watch limit ---- */
-
-void alerts_watch_failed(const char *mirror, const char *path, int err)
-{
-	char summary[512], detail[512];
-	FILE *f;
-
-	if (!A.n || err != ENOSPC)
-		return;
-	snprintf(summary, sizeof(summary), "mirror %s: '%s' is not watched: the inotify "
-		 "watch limit is reached (fs.inotify.max_user_watches)", mirror, path);
-	detail[0] = '\0';
-	if ((f = fmemopen(detail, sizeof(detail), "w"))) {
-		fputs("{\"path\":", f);
-		notify_json_string(f, path);
-		fputs(",\"sysctl\":\"fs.inotify.max_user_watches\"}", f);
-		if (fclose(f) != 0)
-			detail[0] = '\0';
-	}
-	(void)notify_raise(A.n, "watch", mirror, summary, detail[0] ? detail : NULL);
-}
-
-void alerts_watch_ok(const char *mirror)
-{
-	char summary[256];
-
-	if (!notify_is_raised(A.n, "watch", mirror))
-		return;
-	snprintf(summary, sizeof(summary), "mirror %s: every directory is watched again "
-		 "and the tree reconciled", mirror);
-	(void)notify_clear(A.n, "watch", mirror, summary);
-}
-
 /* ---- audit ---- */
 
 void alerts_audit(const char *mirror, const char *what, const char *summary,
@@ -265,7 +273,7 @@ void alerts_tick(void)
 {
 	if (!A.n)
 		return;
-	lag_tick();
+	status_tick();
 	err_tick();
 	notify_poll(A.n);
 }

@@ -10,10 +10,11 @@
  *    (sink) for want of space, permission or a writable filesystem, and
  *    no file went through for ALERTS_PERSIST_SEC since; resolved by the
  *    next file that does.
- *  - "watch", key MIRROR: a directory could not be watched because the
- *    inotify watch limit is reached; resolved when the watcher has been
- *    started again over the whole tree and the reconciliation that
- *    follows completes (a directory left unwatched stays so until then).
+ *  - "watch", key MIRROR: the source's watcher does not follow every
+ *    directory of the mirror (coverage partial or none, coverage.h; mostly
+ *    the inotify watch limit); resolved when the coverage is full again
+ *    (the source retried, and reconciles the whole tree), or the mirror
+ *    stops being a source.
  *  - "audit", key MIRROR/WHAT: findings of the audit (alerts_audit). */
 #ifndef MIRRORD_ALERTS_H
 #define MIRRORD_ALERTS_H
@@ -34,8 +35,9 @@ void alerts_free(void);
  * of kinds not listed above. */
 struct notify *alerts_notify(void);
 
-/* The control thread, every tick: the lag of every source mirror, errors
- * that have stood long enough, and notify_poll(). */
+/* The control thread, every tick: the lag and coverage of every source
+ * mirror (status table), errors that have stood long enough, and
+ * notify_poll(). */
 void alerts_tick(void);
 
 /* A file could not be read (side "source") or applied (side "sink"):
@@ -44,12 +46,6 @@ void alerts_tick(void);
 void alerts_file_error(const char *mirror, const char *side, const char *path, int err);
 /* A file of mirror went through: resolves its errors, both sides. */
 void alerts_file_ok(const char *mirror);
-
-/* The watcher of mirror could not watch path (err > 0, an errno). */
-void alerts_watch_failed(const char *mirror, const char *path, int err);
-/* A new watcher covers the whole tree of mirror and the reconciliation
- * after its start completed. */
-void alerts_watch_ok(const char *mirror);
 
 /* Audit findings: raised on a finding about (mirror, what), resolved when
  * a later audit finds it no longer (detail: a JSON object or NULL). */

@@ -1,7 +1,7 @@
 /* test_alerts: mirrord's notification conditions over a real status table
  * and a hook that keeps one file per run: lag raised and resolved once
- * around the threshold, and when the mirror stops being a source; the
- * watch limit; errors only once they persist; audit findings. */
+ * around the threshold, and when the mirror stops being a source; a
+ * watcher's coverage; errors only once they persist; audit findings. */
 #include "config.h"
 
 #include <dirent.h>
@@ -23,6 +23,7 @@
 
 static char dir[64], hook[128];
 static double probe_lag;
+static enum status_coverage probe_cover = STATUS_COVER_FULL;
 
 static void probe(void *ctx, struct status_source *ret)
 {
@@ -30,6 +31,9 @@ static void probe(void *ctx, struct status_source *ret)
 	ret->connected = false;
 	ret->lag_seconds = probe_lag;
 	ret->lag_entries = 3;
+	ret->coverage = probe_cover;
+	ret->watched_dirs = 40;
+	ret->unwatched_dirs = probe_cover == STATUS_COVER_PARTIAL ? 2 : 0;
 }
 
 static int setup(void **state)
@@ -57,6 +61,7 @@ static int setup(void **state)
 	assert_int_equal(alerts_init(&c), 0);
 	assert_non_null(alerts_notify());
 	probe_lag = 0;
+	probe_cover = STATUS_COVER_FULL;
 	return 0;
 }
 
@@ -137,17 +142,26 @@ static void test_lag_source_gone(void **state)
 			      "MIRRORD_SUMMARY=mirror www is no longer a source here"), 1);
 }
 
-static void test_watch_limit(void **state)
+static void test_watch_coverage(void **state)
 {
 	(void)state;
-	alerts_watch_failed("www", "a/b", EACCES);      /* not the limit */
+	status_set_probe("www", probe, NULL);
+	alerts_tick();
 	assert_int_equal(runs("MIRRORD_EVENT=watch", NULL), 0);
-	alerts_watch_failed("www", "a/b", ENOSPC);
-	alerts_watch_failed("www", "a/c", ENOSPC);
+	probe_cover = STATUS_COVER_PARTIAL;     /* the watch limit was reached */
+	for (int i = 0; i < 3; i++)
+		alerts_tick();
+	probe_cover = STATUS_COVER_NONE;        /* worse: still the same condition */
+	alerts_tick();
 	assert_int_equal(runs("MIRRORD_EVENT=watch", "MIRRORD_STATE=raised"), 1);
-	alerts_watch_ok("www");
-	alerts_watch_ok("www");
+	assert_int_equal(runs("MIRRORD_SUMMARY=mirror www: 2 directories are not watched, "
+			      "changes below them are not followed (see the log; usually "
+			      "fs.inotify.max_user_watches)", NULL), 1);
+	probe_cover = STATUS_COVER_FULL;        /* retried after the limit was raised */
+	alerts_tick();
+	alerts_tick();
 	assert_int_equal(runs("MIRRORD_EVENT=watch", "MIRRORD_STATE=resolved"), 1);
+	assert_int_equal(runs("MIRRORD_EVENT=watch", "MIRRORD_STATE=raised"), 1);
 }
 
 static void test_errors_need_to_persist(void **state)
@@ -180,7 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lag_source_gone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_coverage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_need_to_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
 	};
