@@ -118,7 +118,7 @@ static void watch_check(const struct status_mirror *m)
 	} else if (notify_is_raised(A.n, "watch", m->name)) {
 		if (m->lag_known)
 			snprintf(summary, sizeof(summary), "mirror %s: every directory is watched "
-				 "again (%llu) and the tree reconciled", m->name,
+				 "again (%llu); the whole tree is reconciled", m->name,
 				 (unsigned long long)m->watched_dirs);
 		else
 			snprintf(summary, sizeof(summary), "mirror %s is no longer a source here",
