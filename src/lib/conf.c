@@ -90,7 +90,8 @@ static const struct conf_key conf_keys[] = {
 
 	M_(path, "path", T_PATH, 0, 0, NULL, 0, F_REQUIRED),
 	M_(peer, "peer", T_ADDR, CONF_DEFAULT_PORT, 0, NULL,
-	   offsetof(struct conf_mirror, has_peer), F_HAS),
+	   offsetof(struct conf_mirror, has_peer), F_HAS | F_REPEAT),
+	M_(journal_max, "journal_max", T_U32, 1, 2000000000, "1000000", 0, 0),
 	M_(excludes, "exclude", T_LIST, 1, CONF_MAX_EXCLUDES, NULL,
 	   offsetof(struct conf_mirror, n_excludes), F_REPEAT),
 	M_(delay_ms, "delay_ms", T_U32, 0, 60000, "10", 0, 0),
@@ -456,6 +457,32 @@ static int parse_list(const struct conf_key *k, const char *v, void *dst,
 	return 0;
 }
 
+/* "peer =" again in a mirror (fan-out): one more sink, each address once. */
+static int parse_more_peer(const struct conf_key *k, void *base, const char *v,
+			   char *why, size_t wl)
+{
+	struct conf_mirror *m = base;
+	struct conf_addr a;
+	int r;
+
+	if (m->n_more_peers == CONF_MAX_PEERS - 1) {
+		snprintf(why, wl, "more than %d peers", CONF_MAX_PEERS);
+		return -E2BIG;
+	}
+	memset(&a, 0, sizeof(a));
+	if ((r = parse_addr(k, v, &a, why, wl)) < 0)
+		return r;
+	for (size_t i = 0; i <= m->n_more_peers; i++) {
+		const struct conf_addr *o = i == 0 ? &m->peer : &m->more_peers[i - 1];
+		if (o->len == a.len && memcmp(&o->ss, &a.ss, a.len) == 0) {
+			snprintf(why, wl, "'%s' is already a peer of this mirror", v);
+			return -EINVAL;
+		}
+	}
+	m->more_peers[m->n_more_peers++] = a;
+	return 0;
+}
+
 /* Parse v into the row's field of base. */
 static int key_parse(const struct conf_key *k, void *base, const char *v,
 		     char *why, size_t wl)
@@ -474,6 +501,8 @@ static int key_parse(const struct conf_key *k, void *base, const char *v,
 	case T_CIDR:
 		return parse_cidr(k, v, dst, why, wl);
 	case T_ADDR:
+		if ((k->flags & F_REPEAT) && *(bool *)field(base, k->aux))
+			return parse_more_peer(k, base, v, why, wl);
 		r = parse_addr(k, v, dst, why, wl);
 		if (r == 0 && (k->flags & F_HAS))
 			*(bool *)field(base, k->aux) = true;
@@ -493,7 +522,9 @@ static int key_parse(const struct conf_key *k, void *base, const char *v,
 /* An empty value unsets an optional key that has no default. */
 static int key_unset(const struct conf_key *k, void *base)
 {
-	if (k->def || (k->flags & (F_REQUIRED | F_REPEAT | F_COMPUTED)))
+	bool addr = k->type == T_ADDR && (k->flags & F_HAS);
+
+	if (k->def || (k->flags & (F_REQUIRED | F_COMPUTED)) || ((k->flags & F_REPEAT) && !addr))
 		return -EINVAL;
 	switch (k->type) {
 	case T_STR:
@@ -506,6 +537,8 @@ static int key_unset(const struct conf_key *k, void *base)
 		if (!(k->flags & F_HAS))
 			return -EINVAL;
 		*(bool *)field(base, k->aux) = false;
+		if (k->flags & F_REPEAT)        /* only "peer" repeats */
+			((struct conf_mirror *)base)->n_more_peers = 0;
 		return 0;
 	default:
 		return -EINVAL;
@@ -1034,6 +1067,12 @@ static void print_key(FILE *out, const struct conf_key *k, const void *base)
 			print_kv(out, k->name, NULL);
 		else
 			print_kv(out, k->name, addr_format(v, buf, sizeof(buf)));
+		if (k->flags & F_REPEAT) {      /* only "peer" repeats */
+			const struct conf_mirror *m = base;
+			for (size_t i = 0; i < m->n_more_peers; i++)
+				print_kv(out, k->name,
+					 addr_format(&m->more_peers[i], buf, sizeof(buf)));
+		}
 		break;
 	case T_U32:
 		fprintf(out, "%s = %u\n", k->name, *(const uint32_t *)v);

@@ -17,6 +17,7 @@
 #define CONF_DEFAULT_PATH "/etc/mirrord/mirrord.conf"
 #define CONF_DEFAULT_PORT 7770
 #define CONF_HB_DEFAULT_PORT 7771
+#define CONF_MAX_PEERS 8           /* sinks of one source mirror (fan-out) */
 
 struct conf_addr {                 /* host[:port], numeric addresses only */
 	struct sockaddr_storage ss;
@@ -27,8 +28,13 @@ struct conf_addr {                 /* host[:port], numeric addresses only */
 struct conf_mirror {
 	char *name;                    /* from "[mirror NAME]" */
 	char *path;                    /* absolute path of the tree */
-	struct conf_addr peer;         /* the sink this mirror sends to (source role) */
+	struct conf_addr peer;         /* the sink this mirror sends to (source role);
+					* with several, the first (failoverd's partner) */
 	bool has_peer;
+	struct conf_addr more_peers[CONF_MAX_PEERS - 1];   /* "peer =" repeated */
+	size_t n_more_peers;
+	uint32_t journal_max;          /* records a sink of several may lag before it is
+					* dropped from the journal, default 1000000 */
 	char **excludes;               /* repeatable "exclude =" */
 	size_t n_excludes;
 	uint32_t delay_ms;             /* coalescing window, default 10 */
