@@ -1,0 +1,92 @@
+/* test_cursors: the acknowledgement cursors of a mirror's sinks, the
+ * journal's floor they allow, and the drop of a sink beyond the bound. */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "../../src/mirrord/cursors.h"
+
+/* The floor is the slowest retained sink; acks only move forward. */
+static void test_floor_is_slowest(void **state)
+{
+	struct cursors *c = cursors_new(3, 10, 1000);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(cursors_count(c), 3);
+	assert_int_equal(cursors_floor(c, 50), 10);
+	cursors_ack(c, 0, 40);
+	cursors_ack(c, 1, 30);
+	assert_int_equal(cursors_floor(c, 50), 10);   /* sink 2 holds it */
+	cursors_ack(c, 2, 35);
+	assert_int_equal(cursors_floor(c, 50), 30);
+	cursors_ack(c, 1, 20);                          /* backwards: ignored */
+	assert_int_equal(cursors_get(c, 1), 30);
+	cursors_ack(c, 7, 99);                          /* no such sink */
+	assert_int_equal(cursors_floor(c, 50), 30);
+	cursors_free(c);
+}
+
+/* A sink more than max behind is dropped, stops holding the floor, and
+ * ignores acks until it rejoins after a tree pass. */
+static void test_drop_and_rejoin(void **state)
+{
+	struct cursors *c = cursors_new(2, 0, 100);
+	uint64_t mask = 0;
+
+	(void)state;
+	assert_non_null(c);
+	cursors_ack(c, 0, 100);
+	assert_int_equal(cursors_drop_behind(c, 100, &mask), 0);   /* exactly max */
+	assert_int_equal(mask, 0);
+	assert_int_equal(cursors_floor(c, 100), 0);
+	cursors_ack(c, 0, 150);
+	assert_int_equal(cursors_drop_behind(c, 150, &mask), 1);
+	assert_int_equal(mask, 2);
+	assert_true(cursors_dropped(c, 1));
+	assert_false(cursors_dropped(c, 0));
+	assert_int_equal(cursors_floor(c, 150), 150);   /* the journal moves on */
+	assert_int_equal(cursors_drop_behind(c, 400, &mask), 1);   /* sink 0 too */
+	assert_int_equal(mask, 1);
+	assert_int_equal(cursors_floor(c, 400), 400);   /* none kept: all of it */
+	cursors_ack(c, 1, 160);                          /* dropped: ignored */
+	assert_int_equal(cursors_get(c, 1), 0);
+	cursors_rejoin(c, 1, 390);
+	assert_false(cursors_dropped(c, 1));
+	assert_int_equal(cursors_floor(c, 400), 390);
+	assert_int_equal(cursors_drop_behind(c, 400, NULL), 0);
+	cursors_free(c);
+}
+
+/* A full reconciliation covers every sink, dropped or not. */
+static void test_reset(void **state)
+{
+	struct cursors *c = cursors_new(3, 5, 10);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(cursors_drop_behind(c, 100, NULL), 3);
+	cursors_reset(c, 100);
+	for (size_t i = 0; i < 3; i++) {
+		assert_false(cursors_dropped(c, i));
+		assert_int_equal(cursors_get(c, i), 100);
+	}
+	assert_int_equal(cursors_floor(c, 120), 100);
+	cursors_free(c);
+	cursors_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_floor_is_slowest),
+		cmocka_unit_test(test_drop_and_rejoin),
+		cmocka_unit_test(test_reset),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
