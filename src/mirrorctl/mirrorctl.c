@@ -115,12 +115,19 @@ static int mirror_health(const struct json *m, double max_lag)
 		return EXIT_HEALTHY;     /* a sink waits; its source judges */
 	if (!json_bool(m, "connected", false))
 		return EXIT_DISCONNECTED;
-	if (json_num(m, "lag_seconds", 0) > max_lag)
-		return EXIT_LAGGING;
+	int code = json_num(m, "lag_seconds", 0) > max_lag ? EXIT_LAGGING : EXIT_HEALTHY;
 	/* changes not followed will not reach the sink: as good as lagging */
 	if (strcmp(json_str(m, "coverage", "full"), "full") != 0)
-		return EXIT_LAGGING;
-	return EXIT_HEALTHY;
+		code = EXIT_LAGGING;
+	const struct json *ps = json_get(m, "peers");   /* several sinks: the worst */
+	for (const struct json *p = ps && ps->type == JSON_ARRAY ? ps->child : NULL; p;
+	     p = p->next) {
+		if (!json_bool(p, "connected", false))
+			return EXIT_DISCONNECTED;
+		if (json_num(p, "lag_seconds", 0) > max_lag)
+			code = EXIT_LAGGING;
+	}
+	return code;
 }
 
 static int failover_health(const struct fo_reply *fo)
@@ -173,6 +180,26 @@ static void print_coverage(const struct json *m)
 		       "mirrored (see the log: inotify watch limit?)\n", u);
 }
 
+/* A source with several sinks: one line each (the lines above are the
+ * first's, failoverd's partner). */
+static void print_peers(const struct json *m)
+{
+	const struct json *ps = json_get(m, "peers");
+
+	for (const struct json *p = ps && ps->type == JSON_ARRAY ? ps->child : NULL; p;
+	     p = p->next) {
+		char a[64];
+		human_bytes(json_num(p, "bytes_sent", 0), a, sizeof(a));
+		printf("  sink %-8s %s, lag %.1f s, cursor %.0f, %.0f journal entries behind, "
+		       "%.0f in flight, sent %s%s\n", json_str(p, "peer", "?"),
+		       json_bool(p, "connected", false) ? "connected" : "disconnected",
+		       json_num(p, "lag_seconds", 0), json_num(p, "cursor", 0),
+		       json_num(p, "behind", 0), json_num(p, "queue_depth", 0), a,
+		       json_bool(p, "dropped", false) ? ", dropped from the journal (to be "
+		       "reconciled)" : json_bool(p, "reconciling", false) ? ", reconciling" : "");
+	}
+}
+
 static void print_mirror(const struct json *m, double max_lag)
 {
 	const char *name = json_str(m, "name", "?");
@@ -204,6 +231,7 @@ static void print_mirror(const struct json *m, double max_lag)
 	printf("  bytes         sent %s, saved by deltas %s, received %s\n", a, b, c);
 	print_coverage(m);
 	printf("  last error    %s\n", json_str(m, "last_error", "none"));
+	print_peers(m);
 }
 
 static void print_failover(const struct fo_reply *fo)

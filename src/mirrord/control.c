@@ -78,6 +78,30 @@ static void json_coverage(FILE *f, const struct status_mirror *m)
 		(unsigned long long)m->watched_dirs, (unsigned long long)m->unwatched_dirs);
 }
 
+/* A source with several sinks: "peers", one object each. */
+static void json_peers(FILE *f, const struct status_mirror *m)
+{
+	fputs(",\"peers\":[", f);
+	for (size_t i = 0; i < m->n_peers; i++) {
+		const struct status_peer *p = &m->peers[i];
+		fputs(i ? ",{\"peer\":" : "{\"peer\":", f);
+		json_str(f, p->addr);
+		fprintf(f, ",\"connected\":%s,\"dropped\":%s,\"reconciling\":%s,"
+			"\"lag_seconds\":%.3f,\"synced_until_ms\":", p->connected ? "true" : "false",
+			p->dropped ? "true" : "false", p->reconciling ? "true" : "false",
+			p->lag_seconds);
+		if (p->synced_until_ms > 0)
+			fprintf(f, "%lld", (long long)p->synced_until_ms);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"cursor\":%llu,\"behind\":%llu,\"queue_depth\":%llu,"
+			"\"bytes_sent\":%llu,\"errors\":%llu}", (unsigned long long)p->cursor,
+			(unsigned long long)p->behind, (unsigned long long)p->queue_depth,
+			(unsigned long long)p->bytes_sent, (unsigned long long)p->errors);
+	}
+	fputc(']', f);
+}
+
 static void json_mirror(FILE *f, const struct status_mirror *m)
 {
 	fputs("{\"name\":", f);
@@ -118,6 +142,8 @@ static void json_mirror(FILE *f, const struct status_mirror *m)
 	else
 		fputs("null", f);
 	json_coverage(f, m);
+	if (m->n_peers > 0)
+		json_peers(f, m);
 	fputc('}', f);
 }
 

@@ -16,6 +16,7 @@
 #include "coalesce.h"
 #include "coverage.h"
 #include "exclude.h"
+#include "fanout.h"
 #include "grow.h"
 #include "journal.h"
 #include "links.h"
@@ -107,6 +108,9 @@ struct live {
 	pthread_mutex_t mu;
 	struct live_status st;
 	uint64_t dirty_since, bytes_total, saved_total;
+	struct fanout *fo;         /* several peers (fanout.h), else NULL; the
+				    * fields FEED_FIELDS names are the active
+				    * peer's */
 };
 
 static int64_t wall_ms(void)
@@ -296,6 +300,12 @@ static void links_resolve(struct live *l, uint64_t seq, struct entry *e)
 	e->path = first;
 	e->path_len = l->lq.target_len;
 	touch_parent(l, e->path, e->path_len);
+}
+
+/* The active sink's acknowledgement cursor: with several, its own. */
+static uint64_t feed_acked(const struct live *l, const struct journal_stats *st)
+{
+	return l->fo ? fanout_cursor(l->fo) : st->acked_seq;
 }
 
 /* ---- operations in flight, by journal record ----
@@ -678,8 +688,8 @@ static int jr_rewind(struct live *l)
 	pend_reset(l);
 	gone_clear(l);
 	journal_get_stats(l->j, &st);
-	l->fed_seq = st.acked_seq;
-	return journal_iter_new(l->j, st.acked_seq + 1, &l->it);
+	l->fed_seq = feed_acked(l, &st);
+	return journal_iter_new(l->j, l->fed_seq + 1, &l->it);
 }
 
 static void jr_broken(struct live *l, int err, const char *what)
@@ -696,6 +706,8 @@ static void jr_broken(struct live *l, int err, const char *what)
 	gone_clear(l);
 	moved_trim(l, UINT64_MAX);
 	l->reopen_at = 0;
+	if (l->fo)
+		fanout_broken(l->fo);
 }
 
 /* A full reconciliation covers every recorded change: acknowledge them all
@@ -708,7 +720,7 @@ static void jr_supersede(struct live *l, const char *why)
 	int rc;
 
 	coalesce_clear(l->co);
-	if (!l->j || l->pass_seq > l->fed_seq)
+	if (!l->j || (l->pass_seq > l->fed_seq && (!l->fo || fanout_before(l->fo, l->pass_seq))))
 		return;                 /* the reopen or a pass not started covers it */
 	log_notice("mirror %s: %s, reconciling the whole tree", l->m->name, why);
 	if ((rc = journal_sync(l->j)) < 0)
@@ -717,7 +729,11 @@ static void jr_supersede(struct live *l, const char *why)
 	moved_trim(l, UINT64_MAX);
 	if ((rc = journal_ack(l->j, st.synced_seq)) < 0 ||
 	    (rc = journal_append(l->j, JOURNAL_RESCAN, "", 0, NULL, 0, &l->pass_seq)) < 0 ||
-	    (rc = journal_sync(l->j)) < 0 || (rc = jr_rewind(l)) < 0)
+	    (rc = journal_sync(l->j)) < 0)
+		return jr_broken(l, rc, "recording a reconciliation");
+	if (l->fo)              /* for every peer */
+		fanout_superseded(l->fo, st.synced_seq);
+	if ((rc = jr_rewind(l)) < 0)
 		return jr_broken(l, rc, "recording a reconciliation");
 }
 
@@ -760,9 +776,11 @@ static void maybe_ack(struct live *l, uint64_t now, bool force)
 	if (!l->j || (!force && now < l->ack_at + ACK_MS))
 		return;
 	journal_get_stats(l->j, &st);
-	if ((seq = ack_point(l)) <= st.acked_seq)
+	if ((seq = ack_point(l)) <= feed_acked(l, &st))
 		return;
 	l->ack_at = now;
+	if (l->fo && (seq = fanout_ack(l->fo, seq, st.synced_seq)) <= st.acked_seq)
+		return;         /* a slower peer holds the journal there */
 	if ((rc = journal_ack(l->j, seq)) < 0)
 		log_warn("mirror %s: cannot record acknowledgement %llu in %s: %s, will retry",
 			 l->m->name, (unsigned long long)seq, l->jdir, strerror(-rc));
@@ -1330,6 +1348,19 @@ static bool in_sync(struct live *l, struct sender *snd)
 	return l->fed_seq == st.synced_seq;
 }
 
+/* With several peers: this one has changes to catch up with. */
+static bool feed_behind(struct live *l)
+{
+	struct journal_stats st;
+
+	if (coalesce_count(l->co) > 0 || l->jsync_owed)
+		return true;
+	if (!l->j)
+		return false;
+	journal_get_stats(l->j, &st);
+	return l->fed_seq < st.synced_seq;
+}
+
 /* Publish the figures live_status() reports. */
 static void publish(struct live *l, struct sender *snd, struct stream *s)
 {
@@ -1340,7 +1371,8 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 		l->dirty_since = 0;
 		l->gone_lost = false;   /* every rename made so far was sent */
 	} else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
-					 (l->j && journal_count(l->j) > 0)))
+					 (l->j && journal_count(l->j) > 0) ||
+					 (l->fo && feed_behind(l))))
 		l->dirty_since = now;   /* work from before we watched: start-up */
 	pthread_mutex_lock(&l->mu);
 	l->st.connected = s != NULL;
@@ -1359,9 +1391,16 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 
 void live_status(struct live *l, struct live_status *ret)
 {
+	if (l->fo)
+		return fanout_status(l->fo, ret);
 	pthread_mutex_lock(&l->mu);
 	*ret = l->st;
 	pthread_mutex_unlock(&l->mu);
+}
+
+size_t live_peers(struct live *l, struct live_peer_status *out, size_t max)
+{
+	return l->fo ? fanout_peers(l->fo, out, max) : 0;
 }
 
 static int64_t min_wait(int64_t t, int64_t w)
@@ -1380,7 +1419,7 @@ static int poll_timeout(struct live *l, uint64_t last_in, uint64_t now)
 	t = min_wait(t, ping < 0 ? 0 : ping);
 	if (l->j) {
 		journal_get_stats(l->j, &st);
-		if (ack_point(l) > st.acked_seq)
+		if (ack_point(l) > feed_acked(l, &st))
 			t = min_wait(t, l->ack_at + ACK_MS > now ? (int64_t)(l->ack_at + ACK_MS - now) : 0);
 	}
 	return (int)t;
@@ -1396,8 +1435,8 @@ static void session_begin(struct live *l)
 	struct journal_stats st;
 	journal_get_stats(l->j, &st);
 	log_info("mirror %s: resuming at journal record %llu (%llu recorded after it)",
-		 l->m->name, (unsigned long long)st.acked_seq + 1,
-		 (unsigned long long)(st.synced_seq - st.acked_seq));
+		 l->m->name, (unsigned long long)feed_acked(l, &st) + 1,
+		 (unsigned long long)(st.synced_seq - feed_acked(l, &st)));
 	if ((rc = jr_rewind(l)) == -ERANGE)
 		jr_supersede(l, "the journal does not reach back to the sink's state");
 	else if (rc < 0)
@@ -1428,7 +1467,7 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 	if (l->j) {
 		struct journal_stats js;
 		journal_get_stats(l->j, &js);
-		l->fed_seq = js.acked_seq;
+		l->fed_seq = feed_acked(l, &js);
 	}
 }
 
@@ -1529,6 +1568,10 @@ static void *live_thread(void *arg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	l->reopen_at = 0;
 	jr_reopen(l, now_ms(), "start-up");   /* changes made while nobody watched */
+	if (l->fo) {
+		fanout_run(l->fo);
+		return NULL;
+	}
 	while (!*l->stop) {
 		struct stream *s = handshake(l, quiet);
 		if (s) {
@@ -1560,6 +1603,7 @@ static void live_free(struct live *l)
 {
 	if (!l)
 		return;
+	fanout_free(l->fo);
 	watch_stop(l->w);
 	coverage_free(l->cv);
 	scan_stop(l);
@@ -1613,7 +1657,9 @@ static int live_init(struct live *l)
 	/* a tree over the watch limit is not watched but still sent, and shows
 	 * in the status until the limit is raised (coverage.h) */
 	rc = coverage_watch(l->cv, &l->w, now_ms());
-	return rc == -ENOSPC ? 0 : rc;
+	if (rc < 0 && rc != -ENOSPC)
+		return rc;
+	return m->n_more_peers > 0 ? fanout_new(l, l->c, m, l->stop, &l->fo) : 0;
 }
 
 int live_start(const struct conf *c, const struct conf_mirror *m,
@@ -1644,4 +1690,172 @@ void live_join(struct live *l)
 		return;
 	pthread_join(l->thread, NULL);
 	live_free(l);
+}
+
+/* ---- several peers: what fanout.c drives ----
+ *
+ * Everything before the sender is shared by the peers (watcher, dirty set,
+ * journal, hardlink names, directory renames, growing files); the feed
+ * state, FEED_FIELDS, is each peer's own.  struct live holds the active
+ * peer's: the first peer's while no other is active, another's while
+ * fanout.c has swapped it in (live_feed_swap, once in, once out). */
+
+#define FEED_FIELDS(X) X(it) X(fed_seq) X(pend) X(pend_head) X(pend_n) X(scan) X(scan_fd) \
+	X(scan_pre) X(scan_pre_len) X(scan_seq) X(pass_t0) X(lq) X(gone) X(gone_next) \
+	X(gone_lost) X(stash) X(dirty_since) X(bytes_total) X(saved_total) X(errors) X(ack_at) \
+	X(grow)
+#define FEED_DECL(f) typeof(((struct live *)0)->f) f;
+#define FEED_SWAP(f) { typeof(l->f) t_ = l->f; l->f = fd->f; fd->f = t_; }
+
+struct live_feed {
+	FEED_FIELDS(FEED_DECL)
+};
+
+uint64_t live_feed_fed(const struct live_feed *fd)
+{
+	return fd->fed_seq;
+}
+
+void live_feed_swap(struct live *l, struct live_feed *fd)
+{
+	FEED_FIELDS(FEED_SWAP)
+}
+
+/* A peer's feed.  Its table of growing files learns nothing from the
+ * watcher (the first peer's does and brings them round as records): it
+ * only follows the answers of its own sink, so this peer gets such files
+ * by the normal transfer, never an APPEND based on another sink's copy. */
+struct live_feed *live_feed_new(uint32_t append_interval_ms)
+{
+	struct live_feed *fd = calloc(1, sizeof(*fd));
+
+	if (!fd)
+		return NULL;
+	fd->scan_fd = -1;
+	if (!(fd->pend = calloc(PEND_MAX, sizeof(*fd->pend))) ||
+	    !(fd->gone = calloc(GONE_MAX, sizeof(*fd->gone))) ||
+	    !(fd->grow = grow_new(GROW_MAX, append_interval_ms))) {
+		free(fd->pend);
+		free(fd->gone);
+		free(fd);
+		return NULL;
+	}
+	return fd;
+}
+
+void live_feed_free(struct live *l, struct live_feed *fd)
+{
+	if (!fd)
+		return;
+	live_feed_swap(l, fd);
+	journal_iter_free(l->it);
+	l->it = NULL;
+	scan_stop(l);
+	gone_clear(l);
+	free(l->pend);
+	free(l->gone);
+	grow_free(l->grow);
+	live_feed_swap(l, fd);
+	free(fd);
+}
+
+/* The active feed starts over at its cursor (the journal was reopened or
+ * superseded while it was parked). */
+void live_rewind(struct live *l)
+{
+	int rc;
+
+	if (!l->j) {
+		journal_iter_free(l->it);
+		l->it = NULL;
+		scan_stop(l);
+		pend_reset(l);
+		gone_clear(l);
+		return;
+	}
+	if ((rc = jr_rewind(l)) == -ERANGE)
+		jr_supersede(l, "the journal does not reach back to a peer's state");
+	else if (rc < 0)
+		jr_broken(l, rc, "rewind");
+}
+
+/* The active peer was dropped from the journal: it is brought up to date
+ * by a pass over the whole tree, then follows the journal from the records
+ * after the pass started. */
+void live_reconcile(struct live *l)
+{
+	struct journal_stats st;
+	int rc;
+
+	if (!l->j)
+		return live_rewind(l);
+	if ((rc = journal_sync(l->j)) < 0)
+		return jr_broken(l, rc, "sync");
+	journal_get_stats(l->j, &st);
+	fanout_rejoin(l->fo, st.synced_seq);
+	if ((rc = jr_rewind(l)) < 0)
+		return live_rewind(l);
+	struct sender_op op;
+	memset(&op, 0, sizeof(op));
+	l->scan_seq = st.synced_seq + 1;
+	if (start_scan(l, "", 0, &op) != 0)
+		entry_clear(&op.e);
+}
+
+void live_housekeeping(struct live *l)
+{
+	housekeeping(l);
+}
+
+void live_maybe_ack(struct live *l, bool force)
+{
+	maybe_ack(l, now_ms(), force);
+}
+
+struct sender *live_sender_new(struct live *l)
+{
+	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
+				  .on_settled = pend_settled, .on_file = grow_on_file,
+				  .on_unsent = pend_unsent, .ctx = l };
+	struct sender_feed feed = { feed_next, l };
+
+	return sender_new(l->rootfd, &so, &feed);
+}
+
+void live_session_begin(struct live *l)
+{
+	session_begin(l);
+}
+
+void live_session_end(struct live *l, struct sender *snd, struct stream *s)
+{
+	session_end(l, snd, s);
+}
+
+bool live_in_sync(struct live *l, struct sender *snd)
+{
+	return in_sync(l, snd);
+}
+
+void live_publish(struct live *l, struct sender *snd, struct stream *s, struct live_status *ret)
+{
+	publish(l, snd, s);
+	pthread_mutex_lock(&l->mu);
+	*ret = l->st;
+	pthread_mutex_unlock(&l->mu);
+}
+
+int live_poll_timeout(struct live *l, uint64_t last_in)
+{
+	return poll_timeout(l, last_in, now_ms());
+}
+
+int live_watch_fd(const struct live *l)
+{
+	return l->w ? watch_fd(l->w) : -1;
+}
+
+struct journal *live_journal(struct live *l)
+{
+	return l->j;
 }

@@ -44,7 +44,8 @@
  *
  * One instance per mirror with a peer, any number per process: nothing is
  * shared between them but the status table, the stop flag and watch.c's
- * inotify hub (each has a root of its own there). */
+ * inotify hub (each has a root of its own there).  A mirror with several
+ * peers sends to each from this one thread (fanout.h). */
 #ifndef MIRRORD_LIVE_H
 #define MIRRORD_LIVE_H
 
@@ -75,6 +76,19 @@ struct live_status {
 	uint64_t watched_dirs, unwatched_dirs;
 };
 
+/* One sink of a mirror with several (fanout.h). */
+struct live_peer_status {
+	char addr[64];
+	bool connected;
+	bool dropped;              /* beyond journal_max: reconciled by a tree pass */
+	bool reconciling;
+	uint64_t lag_ms;
+	int64_t synced_until_ms;
+	uint64_t cursor;           /* last journal record it acknowledged */
+	uint64_t behind;           /* synced journal records after its cursor */
+	uint64_t in_flight, bytes_sent, errors;
+};
+
 /* Start the source thread of mirror m.  c and m are borrowed and must
  * outlive the thread; stop is polled (at least every 250 ms).  0 and
  * *ret_l, or -errno (watcher could not start, ...). */
@@ -85,5 +99,8 @@ void live_join(struct live *l);
 /* Copy the latest figures (updated every loop turn of the thread).  Safe
  * from any thread while l is running. */
 void live_status(struct live *l, struct live_status *ret);
+/* With several peers: up to max of them into out, in configuration order;
+ * returns how many there are (0 for a mirror with one peer).  Any thread. */
+size_t live_peers(struct live *l, struct live_peer_status *out, size_t max);
 
 #endif

@@ -140,6 +140,16 @@ static bool excludes_eq(const struct conf_mirror *a, const struct conf_mirror *b
 	return true;
 }
 
+static bool more_peers_eq(const struct conf_mirror *a, const struct conf_mirror *b)
+{
+	if (a->n_more_peers != b->n_more_peers)
+		return false;
+	for (size_t i = 0; i < a->n_more_peers; i++)
+		if (strcmp(a->more_peers[i].text, b->more_peers[i].text) != 0)
+			return false;
+	return true;
+}
+
 /* Keys that need a restart: logged one by one; returns how many changed. */
 static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 {
@@ -169,7 +179,8 @@ static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 			continue;
 		}
 		if ((strcmp(a->path, b->path) != 0 || a->has_peer != b->has_peer ||
-		     strcmp(a->peer.text, b->peer.text) != 0) && ++k)
+		     strcmp(a->peer.text, b->peer.text) != 0 || !more_peers_eq(a, b) ||
+		     a->journal_max != b->journal_max) && ++k)
 			log_warn("reload: mirror %s: path or peer changed: not reloaded, restart "
 				 "mirrord", b->name);
 		/* the live source and the sink build their exclude set and
@@ -253,6 +264,22 @@ static void live_probe(void *ctx, struct status_source *ret)
 	ret->coverage = ls.coverage;
 	ret->watched_dirs = ls.watched_dirs;
 	ret->unwatched_dirs = ls.unwatched_dirs;
+	struct live_peer_status ps[CONF_MAX_PEERS];
+	size_t n = live_peers(ctx, ps, CONF_MAX_PEERS);
+	for (size_t i = 0; i < n && i < CONF_MAX_PEERS; i++) {
+		struct status_peer *p = &ret->peers[ret->n_peers++];
+		snprintf(p->addr, sizeof(p->addr), "%.63s", ps[i].addr);
+		p->connected = ps[i].connected;
+		p->dropped = ps[i].dropped;
+		p->reconciling = ps[i].reconciling;
+		p->lag_seconds = (double)ps[i].lag_ms / 1000.0;
+		p->synced_until_ms = ps[i].synced_until_ms;
+		p->cursor = ps[i].cursor;
+		p->behind = ps[i].behind;
+		p->queue_depth = ps[i].in_flight;
+		p->bytes_sent = ps[i].bytes_sent;
+		p->errors = ps[i].errors;
+	}
 }
 
 /* The live sources: one per mirror with a peer, each its own thread,

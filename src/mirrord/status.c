@@ -164,6 +164,8 @@ static void merge(size_t i, const struct status_source *src)
 	p->coverage = src->coverage;
 	p->watched_dirs = src->watched_dirs;
 	p->unwatched_dirs = src->unwatched_dirs;
+	p->n_peers = src->n_peers < CONF_MAX_PEERS ? src->n_peers : CONF_MAX_PEERS;
+	memcpy(p->peers, src->peers, p->n_peers * sizeof(p->peers[0]));
 }
 
 void status_poll(void)

@@ -25,6 +25,19 @@
 #define STATUS_ERROR_MAX 200   /* bytes of last_error kept, NUL included */
 #define STATUS_PEER_MAX 80
 
+/* One sink of a source mirror with several (fan-out). */
+struct status_peer {
+	char addr[STATUS_PEER_MAX];
+	bool connected;
+	bool dropped;                 /* beyond journal_max: reconciled by a tree pass */
+	bool reconciling;
+	double lag_seconds;
+	int64_t synced_until_ms;
+	uint64_t cursor;              /* last journal record it acknowledged */
+	uint64_t behind;              /* journal records after its cursor */
+	uint64_t queue_depth, bytes_sent, errors;
+};
+
 enum status_role {
 	STATUS_IDLE,           /* has a peer but its source is not running */
 	STATUS_SOURCE,         /* the live source runs for it (live.c) */
@@ -58,6 +71,9 @@ struct status_mirror {
 	int64_t last_error_at;        /* unix seconds, 0 when none */
 	enum status_coverage coverage;   /* source role only */
 	uint64_t watched_dirs, unwatched_dirs;
+	size_t n_peers;               /* source role with several sinks, else 0;
+				       * the figures above are the first's */
+	struct status_peer peers[CONF_MAX_PEERS];
 };
 
 /* Build the table from c (every mirror STATUS_SINK, or STATUS_IDLE when it
@@ -89,6 +105,8 @@ struct status_source {
 	uint64_t watched_dirs;   /* directory watches in place */
 	uint64_t unwatched_dirs; /* directories (with what is below) whose
 				  * watch failed: not followed */
+	size_t n_peers;          /* several sinks: each one's figures */
+	struct status_peer peers[CONF_MAX_PEERS];
 };
 typedef void status_probe_fn(void *ctx, struct status_source *ret);
 /* Register (fn != NULL) or remove the probe of a source mirror; ctx must
