@@ -1773,8 +1773,8 @@ void live_rewind(struct live *l)
 		gone_clear(l);
 		return;
 	}
-	if ((rc = jr_rewind(l)) == -ERANGE)
-		jr_supersede(l, "the journal does not reach back to a peer's state");
+	if ((rc = jr_rewind(l)) == -ERANGE)     /* dropped: this peer only */
+		live_reconcile(l);
 	else if (rc < 0)
 		jr_broken(l, rc, "rewind");
 }
@@ -1794,7 +1794,7 @@ void live_reconcile(struct live *l)
 	journal_get_stats(l->j, &st);
 	fanout_rejoin(l->fo, st.synced_seq);
 	if ((rc = jr_rewind(l)) < 0)
-		return live_rewind(l);
+		return jr_broken(l, rc, "rewind");
 	struct sender_op op;
 	memset(&op, 0, sizeof(op));
 	l->scan_seq = st.synced_seq + 1;
