@@ -44,6 +44,45 @@ static double g_errors(const struct status_mirror *m) { return (double)m->errors
 static double g_watched(const struct status_mirror *m) { return (double)m->watched_dirs; }
 static double g_unwatched(const struct status_mirror *m) { return (double)m->unwatched_dirs; }
 
+/* One metric family over the sinks of every mirror with several. */
+static void peer_family(FILE *f, const char *name, const char *help,
+			const struct status_mirror *ms, size_t n,
+			double (*get)(const struct status_peer *p))
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < ms[i].n_peers; k++)
+			fprintf(f, "%s{mirror=\"%s\",peer=\"%s\"} %.17g\n", name, ms[i].name,
+				ms[i].peers[k].addr, get(&ms[i].peers[k]));
+}
+
+static double p_connected(const struct status_peer *p) { return p->connected; }
+static double p_dropped(const struct status_peer *p) { return p->dropped; }
+static double p_lag_s(const struct status_peer *p) { return p->lag_seconds; }
+static double p_behind(const struct status_peer *p) { return (double)p->behind; }
+static double p_cursor(const struct status_peer *p) { return (double)p->cursor; }
+
+static void peer_metrics(FILE *f, const struct status_mirror *ms, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += ms[i].n_peers;
+	if (k == 0)
+		return;
+	peer_family(f, "mirrord_peer_connected", "1 while the session with this sink is up.",
+		    ms, n, p_connected);
+	peer_family(f, "mirrord_peer_dropped",
+		    "1 while this sink is beyond journal_max (reconciled by a tree pass).",
+		    ms, n, p_dropped);
+	peer_family(f, "mirrord_peer_lag_seconds",
+		    "Seconds since this sink last had every change.", ms, n, p_lag_s);
+	peer_family(f, "mirrord_peer_journal_behind",
+		    "Journal records after this sink's acknowledgement cursor.", ms, n, p_behind);
+	peer_family(f, "mirrord_peer_cursor",
+		    "The last journal record this sink acknowledged.", ms, n, p_cursor);
+}
+
 static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 {
 	family(f, "mirrord_connected", "gauge", "1 while a session with the peer is up.",
@@ -72,6 +111,7 @@ static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 	family(f, "mirrord_unwatched_directories", "gauge",
 	       "Directories whose changes are not followed, mostly for the inotify watch "
 	       "limit (source role).", ms, n, true, g_unwatched);
+	peer_metrics(f, ms, n);
 }
 
 /* The notification hook's counters ([node] notify, doc/notify.md). */

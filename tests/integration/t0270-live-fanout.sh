@@ -28,7 +28,8 @@ for n in 1 2; do
 done
 {
 	printf '[node]\nname = master\nlisten = 192.0.2.11:7770\n'
-	printf 'control_socket = %s/master.sock\nstate_dir = %s/master-state\n\n' "$T_DIR" "$T_DIR"
+	printf 'control_socket = %s/master.sock\nstate_dir = %s/master-state\n' "$T_DIR" "$T_DIR"
+	printf 'metrics_file = %s/master.prom\n\n' "$T_DIR"
 	printf '[mirror www]\npath = %s\npeer = 192.0.2.12:7770\npeer = 192.0.2.13:7770\n' "$M"
 	printf 'journal_max = %s\n\n[security]\ninsecure_plaintext = yes\n' $JMAX
 } >"$T_DIR/master.conf"
@@ -97,6 +98,10 @@ in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status >"$T_DIR/status.txt" 2>
 grep -q "sink 192.0.2.13:7770 connected" "$T_DIR/status.txt" ||
 	{ cat "$T_DIR/status.txt"; fail "mirrorctl status does not list each sink"; }
 pass "mirrorctl status lists each sink with its cursor"
+wait_until 10 "per-sink metrics" grep -q \
+	'^mirrord_peer_connected{mirror="www",peer="192.0.2.13:7770"} 1$' "$T_DIR/master.prom"
+grep -q '^mirrord_peer_journal_behind{mirror="www",peer="192.0.2.12:7770"} ' "$T_DIR/master.prom" ||
+	fail "no journal_behind metric per sink"
 l_up=$(median3 "$(latency "$S1" probe1)" "$(latency "$S1" probe2)" "$(latency "$S1" probe3)")
 
 # ---- slave2 stopped for a while: slave1 keeps converging ----
