@@ -447,11 +447,29 @@ static void compact(struct fanout *fo)
 		 (unsigned long long)st.keep_from - 1, (unsigned long long)st.file_bytes);
 }
 
+/* When peer p needs a turn without input: its next PING, the end of its
+ * patience (DEAD_MS), or its next connection attempt; UINT64_MAX for none. */
+static uint64_t peer_due(const struct peer *p)
+{
+	uint64_t ping = (p->last_in > p->ping_at ? p->last_in : p->ping_at) + PING_MS;
+	uint64_t dead = p->last_in + DEAD_MS + 1;
+
+	switch (p->state) {
+	case PEER_UP:
+		return ping < dead ? ping : dead;
+	case PEER_IDLE:
+		return p->retry_at;
+	case PEER_CONNECTING:
+		break;                  /* the eventfd says when */
+	}
+	return UINT64_MAX;
+}
+
 /* Poll the watcher, the connection reports and every session. */
 static void wait_input(struct fanout *fo, bool more)
 {
 	struct pollfd pfd[CONF_MAX_PEERS + 2];
-	uint64_t now = now_ms(), last_in = now;
+	uint64_t now = now_ms();
 	size_t n = 0;
 
 	pfd[n++] = (struct pollfd){ .fd = live_watch_fd(fo->l), .events = POLLIN };
@@ -460,18 +478,18 @@ static void wait_input(struct fanout *fo, bool more)
 		struct peer *p = &fo->p[i];
 		if (p->state != PEER_UP)
 			continue;
-		if (p->last_in < last_in)
-			last_in = p->last_in;
 		pfd[n++] = (struct pollfd){ .fd = stream_fd(p->s), .events = POLLIN |
 					    (stream_pending_out(p->s) > 0 ? POLLOUT : 0) };
 	}
-	int timeout = more ? 0 : live_poll_timeout(fo->l, last_in);
+	/* the live source's own timers (settling, journal sync, acks); the
+	 * sessions' keep-alive is per peer, below */
+	int timeout = more ? 0 : live_poll_timeout(fo->l, now);
 	for (size_t i = 0; i < fo->n && timeout > 0; i++) {
-		struct peer *p = &fo->p[i];
-		if (p->state == PEER_IDLE)
-			timeout = p->retry_at <= now ? 0 :
-				  p->retry_at - now < (uint64_t)timeout ? (int)(p->retry_at - now) :
-				  timeout;
+		uint64_t due = peer_due(&fo->p[i]);
+		if (due <= now)
+			timeout = 0;
+		else if (due - now < (uint64_t)timeout)
+			timeout = (int)(due - now);
 	}
 	if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 		log_warn("mirror %s: poll: %s", fo->mirror, strerror(errno));

@@ -129,6 +129,23 @@ grep -q "fell beyond the journal" "$T_DIR/source.log" &&
 	fail "slave2 was reconciled although the journal kept its records"
 pass "slave2 caught up from the journal"
 
+# ---- slave2's cable cut with its session up: the master neither spins
+# nor makes slave1 wait ----
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID_source/stat"; }
+link_down slave2
+c0=$(cpu_ticks)
+lat=()
+# past the keep-alive PING (2 s) that slave2 cannot answer
+for i in 1 2 3 4 5 6 7; do lat+=("$(latency "$S1" hung$i)"); sleep 0.7; done
+c1=$(cpu_ticks)
+l_hung=$(printf '%s\n' "${lat[@]}" | sort -n | sed -n 4p)
+log "slave2's session hung: latency to slave1 ${lat[*]} ms (median $l_hung), master CPU $((c1 - c0)) ticks in ~5 s"
+[ "$l_hung" -le $((l_up * 3 + 300)) ] || fail "slave1's lag grew with slave2's session hung: $l_up -> $l_hung ms"
+[ $((c1 - c0)) -le 80 ] || fail "the master spins while slave2's session hangs ($((c1 - c0)) ticks)"
+link_up slave2
+converge "slave2's session resumes after its cable is back" "$S2" 20
+pass "a hung session to slave2 holds up neither slave1 nor the CPU"
+
 # ---- slave2 unreachable (its cable cut): connection attempts hang, and
 # slave1 does not notice ----
 stop_pid "$PID_sink2" TERM
