@@ -1,13 +1,20 @@
 /* test_cursors: the acknowledgement cursors of a mirror's sinks, the
- * journal's floor they allow, and the drop of a sink beyond the bound. */
+ * journal's floor they allow, and the drop of a sink beyond the bound; and
+ * a real journal acknowledged and compacted by that floor. */
 #include "config.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
+#include "../../src/lib/journal.h"
 #include "../../src/mirrord/cursors.h"
 
 /* The floor is the slowest retained sink; acks only move forward. */
@@ -80,12 +87,75 @@ static void test_reset(void **state)
 	cursors_free(NULL);
 }
 
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(p);
+}
+
+/* Two sinks share a journal: it keeps what the slower one lacks until that
+ * one falls beyond the bound; then it is compacted past it, and the
+ * dropped sink can no longer resume from it (a tree pass must). */
+static void test_journal_floor(void **state)
+{
+	char dir[] = "/tmp/test_cursors.XXXXXX";
+	struct journal *j = NULL;
+	struct journal_iter *it = NULL;
+	struct journal_stats st;
+	struct cursors *c;
+	char name[16];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(journal_open(dir, &j), 0);
+	assert_non_null(c = cursors_new(2, 0, 5));
+	for (int i = 1; i <= 10; i++) {
+		int n = snprintf(name, sizeof(name), "f%d", i);
+		assert_int_equal(journal_append(j, JOURNAL_UPSERT, name, (size_t)n, NULL, 0,
+						NULL), 0);
+	}
+	assert_int_equal(journal_sync(j), 0);
+	cursors_ack(c, 0, 10);
+	cursors_ack(c, 1, 6);
+	assert_int_equal(cursors_drop_behind(c, 10, NULL), 0);
+	assert_int_equal(journal_ack(j, cursors_floor(c, 10)), 0);
+	assert_int_equal(journal_compact(j), 0);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.acked_seq, 6);
+	assert_int_equal(st.live_count, 4);          /* what sink 1 still lacks */
+	assert_int_equal(journal_iter_new(j, 7, &it), 0);   /* sink 1 resumes */
+	journal_iter_free(it);
+	for (int i = 11; i <= 20; i++) {             /* sink 1 is stopped */
+		int n = snprintf(name, sizeof(name), "f%d", i);
+		assert_int_equal(journal_append(j, JOURNAL_UPSERT, name, (size_t)n, NULL, 0,
+						NULL), 0);
+	}
+	assert_int_equal(journal_sync(j), 0);
+	cursors_ack(c, 0, 20);
+	assert_int_equal(cursors_drop_behind(c, 20, NULL), 1);
+	assert_int_equal(cursors_floor(c, 20), 20);
+	assert_int_equal(journal_ack(j, 20), 0);
+	assert_int_equal(journal_compact(j), 0);
+	journal_get_stats(j, &st);
+	assert_int_equal(st.keep_from, 21);
+	assert_int_equal(st.live_count, 0);
+	assert_int_equal(st.file_bytes, JOURNAL_HDR_LEN);
+	assert_int_equal(journal_iter_new(j, 7, &it), -ERANGE);   /* sink 1: reconcile */
+	cursors_rejoin(c, 1, 20);                    /* after a tree pass */
+	assert_int_equal(journal_iter_new(j, cursors_get(c, 1) + 1, &it), 0);
+	journal_iter_free(it);
+	cursors_free(c);
+	journal_close(j);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_floor_is_slowest),
 		cmocka_unit_test(test_drop_and_rejoin),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_journal_floor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
