@@ -63,6 +63,24 @@ size_t cursors_drop_behind(struct cursors *c, uint64_t synced, uint64_t *ret_mas
 	return dropped;
 }
 
+size_t cursors_drop_slowest(struct cursors *c, uint64_t synced, uint64_t *ret_mask)
+{
+	uint64_t floor = cursors_floor(c, synced), mask = 0;
+	size_t dropped = 0;
+
+	for (size_t i = 0; floor < synced && i < c->n; i++) {
+		if (c->v[i].dropped || c->v[i].seq != floor)
+			continue;
+		c->v[i].dropped = true;
+		dropped++;
+		if (i < 64)
+			mask |= 1ull << i;
+	}
+	if (ret_mask)
+		*ret_mask = mask;
+	return dropped;
+}
+
 uint64_t cursors_floor(const struct cursors *c, uint64_t synced)
 {
 	uint64_t floor = synced;

@@ -31,6 +31,10 @@ void cursors_ack(struct cursors *c, size_t i, uint64_t seq);
  * how many were dropped now; *ret_mask (may be NULL) gets bit i set for
  * each (sinks 0..63). */
 size_t cursors_drop_behind(struct cursors *c, uint64_t synced, uint64_t *ret_mask);
+/* The journal is full: drop the retained sinks at the lowest cursor, if it
+ * is below synced (they hold records back).  Returns how many; *ret_mask
+ * (may be NULL) as for cursors_drop_behind. */
+size_t cursors_drop_slowest(struct cursors *c, uint64_t synced, uint64_t *ret_mask);
 /* The journal may drop every record <= the floor: the lowest cursor of
  * the retained sinks, or synced when none is retained. */
 uint64_t cursors_floor(const struct cursors *c, uint64_t synced);

@@ -92,27 +92,47 @@ uint64_t fanout_cursor(const struct fanout *fo)
 	return cursors_get(fo->cur, fo->active);
 }
 
+/* The peers in mask were dropped from the journal: say so, and reconcile
+ * those connected at their next turn. */
+static void dropped(struct fanout *fo, uint64_t mask, uint64_t synced, const char *why)
+{
+	for (size_t i = 0; i < fo->n && i < 64; i++) {
+		if (!(mask & (1ull << i)))
+			continue;
+		struct peer *p = &fo->p[i];
+		log_notice("mirror %s: %s is %llu records behind (%s): the journal no longer "
+			   "keeps them, it will be reconciled by comparing the trees", fo->mirror,
+			   p->m.peer.text, (unsigned long long)(synced - cursors_get(fo->cur, i)),
+			   why);
+		p->reconcile = p->state == PEER_UP;
+	}
+	fo->compact_due = true;
+	fo->save_due = true;
+}
+
 uint64_t fanout_ack(struct fanout *fo, uint64_t seq, uint64_t synced)
 {
 	uint64_t mask;
+	char why[48];
 
 	cursors_ack(fo->cur, fo->active, seq);
 	fo->save_due = true;
 	if (cursors_drop_behind(fo->cur, synced, &mask) > 0) {
-		for (size_t i = 0; i < fo->n && i < 64; i++) {
-			if (!(mask & (1ull << i)))
-				continue;
-			struct peer *p = &fo->p[i];
-			log_notice("mirror %s: %s is %llu records behind (journal_max %u): the "
-				   "journal no longer keeps them, it will be reconciled by "
-				   "comparing the trees", fo->mirror, p->m.peer.text,
-				   (unsigned long long)(synced - cursors_get(fo->cur, i)),
-				   fo->journal_max);
-			p->reconcile = p->state == PEER_UP;
-		}
-		fo->compact_due = true;
+		snprintf(why, sizeof(why), "journal_max %u", fo->journal_max);
+		dropped(fo, mask, synced, why);
 	}
 	return cursors_floor(fo->cur, synced);
+}
+
+bool fanout_make_room(struct fanout *fo, uint64_t synced, uint64_t *ret_floor)
+{
+	uint64_t mask;
+
+	if (cursors_drop_slowest(fo->cur, synced, &mask) == 0)
+		return false;
+	dropped(fo, mask, synced, "the journal is full");
+	*ret_floor = cursors_floor(fo->cur, synced);
+	return true;
 }
 
 void fanout_superseded(struct fanout *fo, uint64_t seq)

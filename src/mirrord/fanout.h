@@ -11,7 +11,8 @@
  *
  * The journal is acknowledged, and so compacted, up to the lowest cursor
  * of the peers it still keeps records for.  A peer more than journal_max
- * records behind the newest one is dropped from it (logged): the journal
+ * records behind the newest one, or the slowest when the journal fills up
+ * (its byte bound), is dropped from it (logged): the journal
  * no longer waits for it, is compacted past it, and the peer, connected or
  * when it returns, is brought up to date by a pass over the whole tree
  * (the sink compares size and mtime) before it follows the journal again.
@@ -54,6 +55,9 @@ uint64_t fanout_cursor(const struct fanout *fo);
 /* The active peer holds every record <= seq; synced is the newest record.
  * Returns the journal's new acknowledgement point (the floor). */
 uint64_t fanout_ack(struct fanout *fo, uint64_t seq, uint64_t synced);
+/* The journal is full: drop the slowest peers (logged) if that frees
+ * records.  True with the new floor, false when none holds any back. */
+bool fanout_make_room(struct fanout *fo, uint64_t synced, uint64_t *ret_floor);
 /* A full reconciliation recorded at seq + 1 covers every peer. */
 void fanout_superseded(struct fanout *fo, uint64_t seq);
 /* No parked feed has read record seq yet. */

@@ -749,6 +749,22 @@ static void jr_reopen(struct live *l, uint64_t now, const char *why)
 	}
 }
 
+/* With several peers, a full journal first stops keeping records for the
+ * slowest (reconciled by a tree pass when its turn comes): true when that
+ * made room. */
+static bool jr_make_room(struct live *l)
+{
+	struct journal_stats st;
+	uint64_t floor;
+
+	journal_get_stats(l->j, &st);
+	if (!fanout_make_room(l->fo, st.synced_seq, &floor) || floor <= st.acked_seq ||
+	    journal_ack(l->j, floor) < 0)
+		return false;
+	moved_trim(l, floor);
+	return true;
+}
+
 /* Record one change; on any failure fall back to a full pass.  0 when
  * recorded (*ret_seq, may be NULL), else <0. */
 static int jr_append(struct live *l, enum journal_op op, const char *p, size_t len,
@@ -758,7 +774,10 @@ static int jr_append(struct live *l, enum journal_op op, const char *p, size_t l
 
 	if (!l->j)
 		return -EIO;
-	if ((rc = journal_append(l->j, op, p, len, p2, len2, ret_seq)) == -ENOSPC)
+	if ((rc = journal_append(l->j, op, p, len, p2, len2, ret_seq)) == -ENOSPC &&
+	    l->fo && jr_make_room(l))
+		rc = journal_append(l->j, op, p, len, p2, len2, ret_seq);
+	if (rc == -ENOSPC)
 		jr_supersede(l, "the journal is full");
 	else if (rc == -EINVAL)
 		log_err("mirror %s: cannot record '%s' in the journal, skipped", l->m->name, p);

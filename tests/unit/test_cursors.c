@@ -69,6 +69,28 @@ static void test_drop_and_rejoin(void **state)
 	cursors_free(c);
 }
 
+/* A full journal: the sinks at the lowest cursor go, when they hold
+ * anything back. */
+static void test_drop_slowest(void **state)
+{
+	struct cursors *c = cursors_new(3, 10, 1000);
+	uint64_t mask = 0;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(cursors_drop_slowest(c, 10, &mask), 0);   /* none behind */
+	cursors_ack(c, 0, 50);
+	assert_int_equal(cursors_drop_slowest(c, 50, &mask), 2);   /* 1 and 2 share it */
+	assert_int_equal(mask, 6);
+	assert_int_equal(cursors_floor(c, 50), 50);
+	assert_int_equal(cursors_drop_slowest(c, 50, &mask), 0);   /* 0 is in sync */
+	assert_int_equal(mask, 0);
+	cursors_rejoin(c, 2, 45);
+	assert_int_equal(cursors_drop_slowest(c, 50, &mask), 1);
+	assert_int_equal(mask, 4);
+	cursors_free(c);
+}
+
 /* A full reconciliation covers every sink, dropped or not. */
 static void test_reset(void **state)
 {
@@ -154,6 +176,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_floor_is_slowest),
 		cmocka_unit_test(test_drop_and_rejoin),
+		cmocka_unit_test(test_drop_slowest),
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_journal_floor),
 	};
