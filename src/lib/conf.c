@@ -99,6 +99,9 @@ static const struct conf_key conf_keys[] = {
 	   0, 0),
 	M_(keep_versions_sec, "keep_versions", T_DURATION, 0,
 	   CONF_DURATION_MAX, "off", 0, 0),
+	M_(keep_versions_count, "keep_versions_count", T_U32, 0, 1000000, "0", 0, 0),
+	M_(keep_versions_mb, "keep_versions_mb", T_U32, 0, 1u << 30, "0", 0, 0),
+	M_(versions_dir, "versions_dir", T_PATH, 0, 0, NULL, 0, 0),
 	M_(one_fs, "one_fs", T_BOOL, 0, 0, "yes", 0, 0),
 	M_(xattrs, "xattrs", T_BOOL, 0, 0, "yes", 0, 0),
 	M_(owner, "owner", T_BOOL, 0, 0, "yes", 0, 0),
@@ -615,10 +618,35 @@ static bool paths_overlap(const char *a, const char *b)
 	return la == lb || n == 1 || (la < lb ? b[n] : a[n]) == '/';
 }
 
+/* A versions directory lies outside every mirror's tree, and no tree in it. */
+static int versions_close(struct parse *p, const struct conf_mirror *m)
+{
+	const struct conf *c = p->c;
+
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		const struct conf_mirror *o = &c->mirrors[i];
+		const char *vd = o == m ? NULL : o->versions_dir;
+		if (m->versions_dir && paths_overlap(m->versions_dir, o->path))
+			return parse_fail(p, p->sec_line, -EINVAL,
+					  "versions_dir '%s' of [mirror %s] overlaps "
+					  "path '%s' of [mirror %s]", m->versions_dir,
+					  m->name, o->path, o->name);
+		if (vd && paths_overlap(vd, m->path))
+			return parse_fail(p, p->sec_line, -EINVAL,
+					  "path '%s' of [mirror %s] overlaps "
+					  "versions_dir '%s' of [mirror %s]", m->path,
+					  m->name, vd, o->name);
+	}
+	return 0;
+}
+
 static int mirror_close(struct parse *p)
 {
 	struct conf *c = p->c;
 	const struct conf_mirror *m = &c->mirrors[c->n_mirrors - 1];
+
+	if (versions_close(p, m) < 0)
+		return -EINVAL;
 
 	for (size_t i = 0; i + 1 < c->n_mirrors; i++) {
 		if (paths_overlap(c->mirrors[i].path, m->path))
@@ -993,6 +1021,24 @@ void conf_free(struct conf *c)
 	sec_free(SEC_FAILOVER, &c->failover);
 	free(c->file);
 	memset(c, 0, sizeof(*c));
+}
+
+bool conf_keeps_versions(const struct conf_mirror *m)
+{
+	return m->keep_versions_sec || m->keep_versions_count || m->keep_versions_mb;
+}
+
+char *conf_versions_dir(const struct conf *c, const struct conf_mirror *m)
+{
+	size_t n;
+	char *s;
+
+	if (m->versions_dir)
+		return strdup(m->versions_dir);
+	n = strlen(c->state_dir) + strlen(m->name) + sizeof("//versions");
+	if ((s = malloc(n)))
+		snprintf(s, n, "%s/%s/versions", c->state_dir, m->name);
+	return s;
 }
 
 const struct conf_mirror *conf_find_mirror(const struct conf *c,

@@ -40,6 +40,9 @@ struct conf_mirror {
 	uint32_t delay_ms;             /* coalescing window, default 10 */
 	uint32_t append_interval_ms;   /* growing open files shipped this often, default 500 */
 	uint64_t keep_versions_sec;    /* 0 = off */
+	uint32_t keep_versions_count;  /* versions per path, 0 = no limit */
+	uint32_t keep_versions_mb;     /* MiB of versions in all, 0 = no limit */
+	char *versions_dir;            /* NULL: state_dir/NAME/versions */
 	bool one_fs;                   /* default true */
 	bool xattrs;                   /* default true */
 	bool owner;                    /* default true (effective only as root) */
@@ -101,6 +104,10 @@ void conf_free(struct conf *c);
  * syntax (the -n -v / --check-config --verbose output). */
 void conf_print(const struct conf *c, FILE *out);
 const struct conf_mirror *conf_find_mirror(const struct conf *c, const char *name);
+/* Retention is on when any of the keep_versions keys is set. */
+bool conf_keeps_versions(const struct conf_mirror *m);
+/* The mirror's versions directory (heap; NULL on ENOMEM). */
+char *conf_versions_dir(const struct conf *c, const struct conf_mirror *m);
 /* Parse "host[:port]" (IPv4, or IPv6 in brackets) with a default port. */
 int conf_parse_addr(const char *s, uint16_t default_port, struct conf_addr *ret);
 

@@ -187,7 +187,10 @@ static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 		 * coalescing window at start; they cannot take new ones yet */
 		if ((!excludes_eq(a, b) || a->delay_ms != b->delay_ms ||
 		     a->append_interval_ms != b->append_interval_ms ||
-		     a->keep_versions_sec != b->keep_versions_sec || a->one_fs != b->one_fs ||
+		     a->keep_versions_sec != b->keep_versions_sec ||
+		     a->keep_versions_count != b->keep_versions_count ||
+		     a->keep_versions_mb != b->keep_versions_mb ||
+		     !str_eq(a->versions_dir, b->versions_dir) || a->one_fs != b->one_fs ||
 		     a->xattrs != b->xattrs || a->owner != b->owner) && ++k)
 			log_warn("reload: mirror %s: excludes or options changed: not applied to "
 				 "the running source and sink yet, restart mirrord", b->name);

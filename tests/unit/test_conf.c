@@ -360,6 +360,38 @@ static void test_durations(void **state)
 	}
 }
 
+static void test_versions(void **state)
+{
+	static const char *const bad[] = {
+		"[mirror m]\npath = /srv/m\nkeep_versions = 1d\nversions_dir = /srv/m/v\n",
+		"[mirror m]\npath = /srv/m\nversions_dir = /srv\n",
+		"[mirror a]\npath = /a\nversions_dir = /v\n[mirror b]\npath = /v/b\n",
+		"[mirror a]\npath = /a\n[mirror b]\npath = /b\nversions_dir = /a/v\n",
+	};
+	struct conf c;
+	char err[512], *dir;
+
+	(void)state;
+	load_ok("[node]\nstate_dir = /st\n[mirror m]\npath = /m\nkeep_versions_count = 5\n"
+		"keep_versions_mb = 100\n[mirror n]\npath = /n\nversions_dir = /v/n\n", &c);
+	assert_true(conf_keeps_versions(&c.mirrors[0]));
+	assert_false(conf_keeps_versions(&c.mirrors[1]));
+	assert_int_equal(c.mirrors[0].keep_versions_count, 5);
+	assert_int_equal(c.mirrors[0].keep_versions_mb, 100);
+	dir = conf_versions_dir(&c, &c.mirrors[0]);
+	assert_string_equal(dir, "/st/m/versions");
+	free(dir);
+	dir = conf_versions_dir(&c, &c.mirrors[1]);
+	assert_string_equal(dir, "/v/n");
+	free(dir);
+	conf_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load_text(bad[i], &c, err, sizeof(err)) >= 0)
+			fail_msg("accepted:\n%s", bad[i]);
+		assert_non_null(strstr(err, "versions_dir"));
+	}
+}
+
 static void test_durations_print(void **state)
 {
 	static const struct { const char *in, *out; } t[] = {
@@ -663,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_durations_print),
+		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_excludes_order),
 		cmocka_unit_test(test_several_mirrors),
