@@ -22,6 +22,7 @@
 #include "apply.h"
 #include "fsmeta.h"
 #include "path.h"
+#include "retain.h"
 #include "scan.h"
 
 #define TMP_PREFIX ".mirrord.tmp."
@@ -48,6 +49,7 @@ struct pend_file {
 struct apply {
 	int rootfd;
 	unsigned flags;
+	struct retain *retain;   /* versions kept before changes; NULL: off */
 	uint64_t rnd;
 	struct pend_file *files;
 	size_t nfiles, cfiles;
@@ -274,6 +276,21 @@ static int rename_over(int fdf, const char *fname, int fdt, const char *tname)
 	return renameat(fdf, fname, fdt, tname) < 0 ? -errno : 0;
 }
 
+/* Before dfd/name (wire path p) is replaced atomically: keep its version. */
+static void keep_replaced(struct apply *a, int dfd, const char *name, const char *p, size_t len)
+{
+	if (a->retain)
+		retain_replace(a->retain, dfd, name, p, len);
+}
+
+/* Remove dfd/name (wire path p), into the versions when they are kept. */
+static int remove_node(struct apply *a, int dfd, const char *name, const char *p, size_t len)
+{
+	if (a->retain && retain_remove(a->retain, dfd, name, p, len) == 1)
+		return 0;
+	return rm_tree(dfd, name);
+}
+
 /* ---- parent directories ---- */
 
 static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, size_t len)
@@ -325,6 +342,7 @@ struct apply *apply_new(int rootfd, const struct apply_opts *opts)
 	a->rootfd = rootfd;
 	a->pc.fd = -1;
 	a->flags = opts ? opts->meta_flags : 0;
+	a->retain = opts ? opts->retain : NULL;
 	if (getrandom(&a->rnd, sizeof(a->rnd), GRND_NONBLOCK) != sizeof(a->rnd))
 		a->rnd ^= (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)a;
 	return a;
@@ -398,6 +416,8 @@ static int commit_files(struct apply *a)
 		int dfd = cache_parent(a, &c, pf->path, pf->len);
 
 		name += name != pf->path;
+		if (dfd >= 0)
+			keep_replaced(a, dfd, name, pf->path, pf->len);
 		r = dfd < 0 ? dfd : rename_over(dfd, pf->tmp, dfd, name);
 		if (r == 0)
 			a->st.files_written++;
@@ -440,6 +460,8 @@ static int link_one(struct apply *a, const struct entry *e)
 	r = 0;
 	if (!same_file(src.dfd, src.name, ldfd, lname)) {
 		r = make_temp(a, ldfd, tmp, mk_link, &src);
+		if (r == 0)
+			keep_replaced(a, ldfd, lname, e->path, e->path_len);
 		if (r == 0 && (r = rename_over(ldfd, tmp, ldfd, lname)) < 0)
 			unlinkat(ldfd, tmp, 0);
 	}
@@ -529,6 +551,8 @@ int apply_commit(struct apply *a)
 		if (syncfs(a->rootfd) < 0 && err == 0)
 			err = -errno;
 	}
+	if (a->retain && (r = retain_sync(a->retain)) < 0 && err == 0)
+		err = r;
 	a->st.commits++;
 	return err;
 }
@@ -650,7 +674,7 @@ static int entry_dir(struct apply *a, int dfd, const char *name, const struct en
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(st.st_mode))
 			return defer_dir(a, e);
-		r = rm_tree(dfd, name);
+		r = remove_node(a, dfd, name, e->path, e->path_len);
 		if (r < 0)
 			return r;
 	} else if (errno != ENOENT) {
@@ -658,6 +682,8 @@ static int entry_dir(struct apply *a, int dfd, const char *name, const struct en
 	}
 	if (mkdirat(dfd, name, 0700) < 0)
 		return -errno;
+	if (a->retain)
+		retain_created(a->retain, e->path, e->path_len);
 	return defer_dir(a, e);
 }
 
@@ -673,8 +699,10 @@ static int entry_node(struct apply *a, int dfd, const char *name, const struct e
 	if (r < 0)
 		return r;
 	r = fsmeta_apply_at(dfd, tmp, e, a->flags & FSMETA_OWNER);
-	if (r == 0)
+	if (r == 0) {
+		keep_replaced(a, dfd, name, e->path, e->path_len);
 		r = rename_over(dfd, tmp, dfd, name);
+	}
 	if (r < 0)
 		unlinkat(dfd, tmp, 0);
 	return r;
@@ -1135,11 +1163,31 @@ int apply_delete(struct apply *a, const char *path, size_t len)
 	dfd = path_open_parent(a->rootfd, path, len, &name);
 	if (dfd < 0 && dfd != -ENOENT && dfd != -ENOTDIR)
 		return dfd;
-	r = dfd < 0 ? 0 : rm_tree(dfd, name);
+	r = dfd < 0 ? 0 : remove_node(a, dfd, name, path, len);
 	if (dfd >= 0)
 		close(dfd);
 	if (r == 0)
 		a->st.deletes++;
+	return r;
+}
+
+/* A rename while versions are kept: what is in the way at the target is
+ * kept (as removed), the rename itself is logged. */
+static int rename_kept(struct apply *a, int fdf, const char *fname, const char *from,
+		       size_t flen, int fdt, const char *tname, const char *to, size_t tlen)
+{
+	struct stat st;
+	int r;
+
+	if (flen == tlen && !memcmp(from, to, flen))
+		return 0;
+	if (fstatat(fdf, fname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;          /* nothing to move: keep the target as it is */
+	r = remove_node(a, fdt, tname, to, tlen);
+	if (r == 0 && renameat(fdf, fname, fdt, tname) < 0)
+		r = -errno;
+	if (r == 0)
+		retain_renamed(a->retain, from, flen, to, tlen);
 	return r;
 }
 
@@ -1164,7 +1212,8 @@ int apply_rename(struct apply *a, const char *from, size_t flen, const char *to,
 		close(fdf);
 		return fdt;
 	}
-	r = rename_over(fdf, fname, fdt, tname);
+	r = a->retain ? rename_kept(a, fdf, fname, from, flen, fdt, tname, to, tlen) :
+			rename_over(fdf, fname, fdt, tname);
 	close(fdt);
 	close(fdf);
 	if (r == 0)
@@ -1210,9 +1259,9 @@ static int prune_one(struct apply *a, DIR *d, const char *dir, size_t dlen, cons
 	if (!child)
 		return -ENOMEM;
 	r = commit_if(a, child, clen, 1);
-	free(child);
 	if (r == 0)
-		r = rm_tree(dirfd(d), name);
+		r = remove_node(a, dirfd(d), name, child, clen);
+	free(child);
 	if (r == 0)
 		a->st.deletes++;
 	return r;

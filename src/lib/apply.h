@@ -29,8 +29,13 @@
 struct apply;
 struct apply_file;
 
+struct retain;
+
 struct apply_opts {
 	unsigned meta_flags;   /* enum fsmeta_flags */
+	/* Optional (NULL: off): keep every node replaced or removed, and log
+	 * creations and renames, in this versions area (retain.h); borrowed. */
+	struct retain *retain;
 };
 
 struct apply_stats {

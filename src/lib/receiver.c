@@ -90,7 +90,7 @@ static uint64_t now_ms(void)
 struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, struct wbuf *out)
 {
 	struct receiver *r = calloc(1, sizeof(*r));
-	struct apply_opts ao = { .meta_flags = opts->meta_flags };
+	struct apply_opts ao = { .meta_flags = opts->meta_flags, .retain = opts->retain };
 
 	if (!r)
 		return NULL;

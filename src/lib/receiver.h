@@ -27,6 +27,7 @@
                                       * while commits take under 25 ms */
 
 struct receiver;
+struct retain;
 struct entry;
 
 /* What the receiver is about to do to a path (receiver_opts.before). */
@@ -46,6 +47,7 @@ struct receiver_opts {
 	const char *mirror;            /* name, for logs; borrowed */
 	unsigned meta_flags;           /* enum fsmeta_flags */
 	const struct exclude *ex;      /* excluded names are never pruned; borrowed */
+	struct retain *retain;         /* versions kept (apply_opts); borrowed, may be NULL */
 	/* Optional (NULL: no call, no extra lookups): called before the
 	 * receiver creates, changes or removes a path; want is the entry the
 	 * source sent (NULL for DELETE and RENAME_OVER).  Return 0 to go on,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -20,6 +21,7 @@
 #include "proto.h"
 #include "pull.h"
 #include "receiver.h"
+#include "retain.h"
 #include "serve.h"
 #include "session.h"
 #include "status.h"
@@ -34,6 +36,7 @@ struct serve {
 	unsigned handshakes;        /* of which not yet past HELLO */
 	struct stream **owner;      /* per configured mirror: the session holding it */
 	struct exclude **ex;        /* per configured mirror */
+	struct retain **rt;         /* per configured mirror: versions kept, or NULL */
 };
 
 struct session {
@@ -176,7 +179,8 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 	struct receiver *r = NULL;
 	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
 			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
-	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i] };
+	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i],
+				    .retain = se->sv->rt[i] };
 	if (features & PULL_FEATURES) {
 		(void)pull_run(c, m, rootfd, s, se->peer, se->sv->ex[i], features);
 	} else if (promote_active(m->name)) {
@@ -297,6 +301,44 @@ static void clean_temps(const struct conf *c)
 	}
 }
 
+/* Open the versions area of every mirror that keeps versions.  One that
+ * cannot be opened is mirrored without (logged as an error). */
+static void open_versions(struct serve *sv, const struct conf *c)
+{
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		const struct conf_mirror *m = &c->mirrors[i];
+		struct retain_limits lim = { .keep_sec = m->keep_versions_sec,
+					     .count = m->keep_versions_count,
+					     .max_bytes = (uint64_t)m->keep_versions_mb << 20 };
+		char *dir;
+		int rootfd;
+
+		if (!conf_keeps_versions(m))
+			continue;
+		dir = conf_versions_dir(c, m);
+		rootfd = open_root(m->path);
+		if (dir && rootfd >= 0)
+			sv->rt[i] = retain_open(m->name, dir, rootfd, &lim);
+		if (!sv->rt[i])
+			log_err("mirror %s: mirrored WITHOUT keeping versions: the versions "
+				"directory cannot be used", m->name);
+		if (rootfd >= 0)
+			close(rootfd);
+		free(dir);
+	}
+}
+
+/* The retention timer: prune what is due, a bounded amount per mirror. */
+static void prune_versions(struct serve *sv)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	for (size_t i = 0; i < sv->conf->n_mirrors; i++)
+		if (sv->rt[i])
+			(void)retain_tick(sv->rt[i], (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
 static int serve_init(struct serve *sv, const struct conf *c)
 {
 	sv->conf = c;
@@ -304,8 +346,10 @@ static int serve_init(struct serve *sv, const struct conf *c)
 	clean_temps(c);
 	sv->owner = calloc(c->n_mirrors + 1, sizeof(*sv->owner));
 	sv->ex = calloc(c->n_mirrors + 1, sizeof(*sv->ex));
-	if (!sv->owner || !sv->ex)
+	sv->rt = calloc(c->n_mirrors + 1, sizeof(*sv->rt));
+	if (!sv->owner || !sv->ex || !sv->rt)
 		return -ENOMEM;
+	open_versions(sv, c);
 	for (size_t i = 0; i < c->n_mirrors; i++) {
 		if (!(sv->ex[i] = exclude_new()))
 			return -ENOMEM;
@@ -342,7 +386,9 @@ int serve_run(const struct conf *c, volatile sig_atomic_t *stop)
 	log_info("listening on %s for %zu mirror(s)", c->listen.text, c->n_mirrors);
 	while (!*stop) {
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-		if (poll(&pfd, 1, 1000) <= 0)
+		int ready = poll(&pfd, 1, 1000);
+		prune_versions(&sv);
+		if (ready <= 0)
 			continue;
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
