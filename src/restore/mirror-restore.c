@@ -27,6 +27,7 @@
 #include "log.h"
 #include "ownstate.h"
 #include "path.h"
+#include "pit.h"
 #include "progress.h"
 #include "proto.h"
 #include "receiver.h"
@@ -59,6 +60,8 @@ struct args {
 	char **mirrors;
 	int n_mirrors;
 	bool dry_run, verify, full, failback, reapply, by_mtime, verbose, quiet;
+	bool list_versions;
+	struct pit_args pit;       /* --from-version */
 };
 
 struct pass {                   /* one pull of one mirror */
@@ -815,14 +818,46 @@ static void usage(FILE *f)
 		"      --conflicts-dir DIR  where versions are kept (default STATE_DIR/conflicts)\n"
 		"      --conflicts-by-mtime without a journal: keep every file newer than the\n"
 		"                           slave's copy, or absent there\n"
+"On the node that keeps versions (keep_versions):\n"
+"  mirror-restore --from-version TIME --to DIR [--into-tree] MIRROR [PATH]\n"
+"                           write PATH as it was at TIME (@SECONDS or\n"
+"                           YYYY-MM-DD HH:MM:SS[.FRACTION][Z]) to DIR\n"
+"  mirror-restore --list-versions MIRROR PATH\n"
+"                           the kept versions of PATH\n"
 		"  -q, --quiet              no progress line\n"
 		"  -v, --verbose            debug logging\n"
 		"  -h, --help, -V, --version\n", CONF_DEFAULT_PATH);
 }
 
+/* --from-version and --list-versions: one mirror and a path, alone. */
+static int versions_args(struct args *a)
+{
+	bool pit = a->pit.time || a->pit.to || a->pit.into_tree;
+
+	if (!pit && !a->list_versions)
+		return 0;
+	if (a->dry_run || a->verify || a->full || a->failback || a->reapply || a->by_mtime ||
+	    a->conflicts_dir || (pit && a->list_versions)) {
+		fprintf(stderr, "mirror-restore: --from-version and --list-versions stand "
+			"alone\n");
+		return -1;
+	}
+	if (pit && (!a->pit.time || !a->pit.to)) {
+		fprintf(stderr, "mirror-restore: --from-version needs --to DIR\n");
+		return -1;
+	}
+	if (a->n_mirrors < 1 || a->n_mirrors > 2 || (a->list_versions && a->n_mirrors != 2)) {
+		fprintf(stderr, "mirror-restore: give MIRROR %s\n", pit ? "[PATH]" : "PATH");
+		return -1;
+	}
+	a->pit.path = a->n_mirrors == 2 ? a->mirrors[1] : "";
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	enum { O_VERIFY = 256, O_FULL, O_FAILBACK, O_REAPPLY, O_CDIR, O_MTIME };
+	enum { O_VERIFY = 256, O_FULL, O_FAILBACK, O_REAPPLY, O_CDIR, O_MTIME, O_FROMV, O_TO,
+	       O_INTO, O_LISTV };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -832,6 +867,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "reapply", no_argument, NULL, O_REAPPLY },
 		{ "conflicts-dir", required_argument, NULL, O_CDIR },
 		{ "conflicts-by-mtime", no_argument, NULL, O_MTIME },
+		{ "from-version", required_argument, NULL, O_FROMV },
+		{ "to", required_argument, NULL, O_TO },
+		{ "into-tree", no_argument, NULL, O_INTO },
+		{ "list-versions", no_argument, NULL, O_LISTV },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -851,6 +890,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case O_REAPPLY: a->reapply = true; break;
 		case O_CDIR: a->conflicts_dir = optarg; break;
 		case O_MTIME: a->by_mtime = true; break;
+		case O_FROMV: a->pit.time = optarg; break;
+		case O_TO: a->pit.to = optarg; break;
+		case O_INTO: a->pit.into_tree = true; break;
+		case O_LISTV: a->list_versions = true; break;
 		case 'q': a->quiet = true; break;
 		case 'v': a->verbose = true; break;
 		case 'h': usage(stdout); exit(EXIT_OK);
@@ -869,7 +912,24 @@ static int parse_args(int argc, char **argv, struct args *a)
 	}
 	a->mirrors = argv + optind;
 	a->n_mirrors = argc - optind;
-	return 0;
+	return versions_args(a);
+}
+
+/* --from-version / --list-versions: local, on the node keeping versions. */
+static int versions_main(struct conf *c, const struct args *a)
+{
+	const struct conf_mirror *m = conf_find_mirror(c, a->mirrors[0]);
+	int rc;
+
+	if (!m || !conf_keeps_versions(m)) {
+		fprintf(stderr, "mirror-restore: %s: no mirror '%s'%s\n", c->file, a->mirrors[0],
+			m ? " that keeps versions (keep_versions)" : "");
+		conf_free(c);
+		return EXIT_USAGE;
+	}
+	rc = a->list_versions ? pit_list(c, m, a->pit.path) : pit_restore(c, m, &a->pit);
+	conf_free(c);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -886,6 +946,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mirror-restore: %s\n", err);
 		return EXIT_USAGE;
 	}
+	if (a.pit.time || a.list_versions)
+		return versions_main(&c, &a);
 	const struct conf_mirror **ms = calloc(c.n_mirrors + 1, sizeof(*ms));
 	size_t n = 0;
 	int rc = ms ? EXIT_OK : EXIT_INCOMPLETE;
