@@ -2,6 +2,7 @@
  * every change in its index, prune on a timer. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -33,6 +34,8 @@ struct retain {
 	struct vindex v;
 	pthread_mutex_t lock;
 	int64_t next_tick;
+	size_t dead;             /* records in the index file no longer in v */
+	int64_t next_sweep;      /* next look for day directories nothing uses */
 	char *cdir;              /* the versions subdirectory cfd holds */
 	int cfd;
 };
@@ -449,8 +452,7 @@ static size_t drop(struct retain *rt, int64_t now, const bool *victim, char **go
 			rt->v.recs[j++] = *r;
 		}
 	}
-	if (cut > rt->v.horizon)
-		rt->v.horizon = cut;
+	rt->dead += rt->v.n - j;
 	rt->v.n = j;
 	return k;
 }
@@ -488,18 +490,83 @@ static void remove_stored(struct retain *rt, char **gone, size_t n)
 	pthread_mutex_unlock(&rt->lock);
 }
 
-/* Rewrite the index without what was dropped; reopen it for appends. */
-static void rewrite(struct retain *rt)
+/* Record what was dropped: the new horizon is appended at once (a reader
+ * of the file then refuses the times whose versions are gone); the file is
+ * rewritten without the dropped records only when they are at least half
+ * of it, so its cost is spread over as many records as it drops. */
+static void settle(struct retain *rt, int64_t old_horizon)
 {
-	int rc = vindex_rewrite(rt->vfd, RETAIN_INDEX, &rt->v);
+	struct vindex_rec h = { .t_ns = rt->v.horizon, .op = VINDEX_HORIZON };
+	int rc = 0;
+
+	if (rt->dead > 0 && rt->dead >= rt->v.n) {
+		rc = vindex_rewrite(rt->vfd, RETAIN_INDEX, &rt->v);
+		if (rc == 0) {
+			close(rt->ifd);
+			rc = open_index(rt);
+			rt->dead = 0;
+		}
+	} else if (rt->v.horizon > old_horizon) {
+		rc = vindex_append(rt->ifd, &h);
+	}
 
 	if (rc == 0) {
 		close(rt->ifd);
 		rc = open_index(rt);
 	}
 	if (rc < 0)
-		log_warn("mirror %s: cannot rewrite %s/%s: %s", rt->name, rt->dir, RETAIN_INDEX,
+		log_warn("mirror %s: cannot update %s/%s: %s", rt->name, rt->dir, RETAIN_INDEX,
 			 strerror(-rc));
+}
+
+/* Is some kept version stored beneath day directory d? */
+static bool day_used(const struct retain *rt, const char *d)
+{
+	size_t n = strlen(d);
+
+	for (size_t i = 0; i < rt->v.n; i++)
+		if (kept(&rt->v.recs[i]) && !strncmp(rt->v.recs[i].stored, d, n) &&
+		    rt->v.recs[i].stored[n] == '/')
+			return true;
+	return false;
+}
+
+/* Day directories older than the age limit that no version uses: what a
+ * crash between keeping a node and logging it left behind.  Hourly. */
+static void sweep(struct retain *rt, int64_t now)
+{
+	int64_t cut = now - (int64_t)rt->lim.keep_sec * 1000000000 - 86400ll * 1000000000;
+	char *oldest = retain_stored_name("x", 1, cut, 0), *slash;
+	struct dirent *de;
+	int fd;
+	DIR *d;
+
+	rt->next_sweep = now + 3600ll * 1000000000;
+	if (!oldest || !(slash = strchr(oldest, '/')) ||
+	    (fd = openat(rt->vfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		free(oldest);
+		return;
+	}
+	*slash = '\0';
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		free(oldest);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (strlen(de->d_name) != 10 || de->d_name[4] != '-' || de->d_name[7] != '-' ||
+		    strcmp(de->d_name, oldest) >= 0 || day_used(rt, de->d_name))
+			continue;
+		int rc = nodecopy_remove(dirfd(d), de->d_name);
+		if (rc < 0)
+			log_warn("mirror %s: cannot remove %s/%s: %s", rt->name, rt->dir,
+				 de->d_name, strerror(-rc));
+		else
+			log_notice("mirror %s: removed %s/%s: versions no longer logged",
+				   rt->name, rt->dir, de->d_name);
+	}
+	closedir(d);
+	free(oldest);
 }
 
 static void schedule(struct retain *rt, int64_t now, size_t removed)
@@ -515,6 +582,7 @@ static void schedule(struct retain *rt, int64_t now, size_t removed)
 
 size_t retain_tick(struct retain *rt, int64_t now)
 {
+	int64_t old_horizon;
 	size_t n = 0, before;
 	char **gone = NULL;
 	bool *victim;
@@ -525,6 +593,7 @@ size_t retain_tick(struct retain *rt, int64_t now)
 		return 0;
 	}
 	before = rt->v.n;
+	old_horizon = rt->v.horizon;
 	victim = calloc(rt->v.n + 1, sizeof(*victim));
 	gone = calloc(RETAIN_PRUNE_MAX, sizeof(*gone));
 	if (victim && gone) {
@@ -532,7 +601,9 @@ size_t retain_tick(struct retain *rt, int64_t now)
 		n = drop(rt, now, victim, gone);
 	}
 	if (rt->v.n != before)
-		rewrite(rt);
+		settle(rt, old_horizon);
+	if (rt->lim.keep_sec && now >= rt->next_sweep)
+		sweep(rt, now);
 	schedule(rt, now, n);
 	pthread_mutex_unlock(&rt->lock);
 	if (n)

@@ -23,8 +23,11 @@
  *
  * Pruning (retain_tick) runs on the sink's timer: versions older than
  * keep_sec, beyond count per path, or beyond max_bytes in all (oldest
- * first) are removed, at most RETAIN_PRUNE_MAX per tick; the index is then
- * rewritten without them and the horizon moves to the newest removed.
+ * first) are removed, at most RETAIN_PRUNE_MAX per tick, and the horizon
+ * moves to the newest removed (an H record appended); the index is
+ * rewritten without the dropped records once they are half of it.  Hourly,
+ * day directories older than keep_sec that no record uses (left by a crash
+ * between keeping a node and logging it) are removed.
  *
  * Thread-safe: the session thread applies while the daemon's main thread
  * prunes.  Every function logs its own failures with the mirror's name. */

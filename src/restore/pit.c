@@ -487,8 +487,9 @@ int pit_list(const struct conf *c, const struct conf_mirror *m, const char *p)
 	for (size_t i = 0; i < ix.n; i++) {
 		const struct vindex_rec *r = &ix.recs[i];
 		if ((r->op != VINDEX_OVERWRITE && r->op != VINDEX_DELETE) || r->len != len ||
-		    memcmp(r->path, path, len))
-			continue;
+		    memcmp(r->path, path, len) ||
+		    faccessat(pt.vfd, r->stored, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;          /* pruned (the index is compacted later) */
 		fmt_time(r->t_ns, when, sizeof(when));
 		printf("%s\t%s\t%" PRIu64 "\t%s/%s\n", when,
 		       r->op == VINDEX_OVERWRITE ? "overwritten" : "removed", r->size, vdir, r->stored);
