@@ -275,7 +275,9 @@ static char *keep(struct retain *rt, int dfd, const char *name, const struct sta
 			rc = linkat(dfd, name, pfd, vname, 0) < 0 ? -errno : 0;
 		else
 			rc = renameat2(dfd, name, pfd, vname, RENAME_NOREPLACE) < 0 ? -errno : 0;
-		if (rc == -EXDEV) {
+		/* another file system; or a link refused (protected_hardlinks, a
+		 * file with the most links there can be): copy */
+		if (rc == -EXDEV || (link && (rc == -EPERM || rc == -EMLINK))) {
 			*copied = true;
 			rc = nodecopy_tree(dfd, name, pfd, vname);
 		}
