@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,7 +52,8 @@ static int64_t now_ns(void)
 char *retain_stored_name(const char *path, size_t len, int64_t t_ns, unsigned attempt)
 {
 	time_t s = (time_t)(t_ns / 1000000000);
-	char day[16], hms[8], *out = NULL;
+	char day[16], hms[8], suffix[48], *out = NULL;
+	size_t dl = path_dirlen(path, len), base = len - (dl ? dl + 1 : 0), slen;
 	struct tm tm;
 	int k;
 
@@ -59,11 +61,16 @@ char *retain_stored_name(const char *path, size_t len, int64_t t_ns, unsigned at
 	    !strftime(hms, sizeof(hms), "%H%M%S", &tm))
 		return NULL;
 	if (attempt)
-		k = asprintf(&out, "%s/%.*s@%s.%09ld-%u", day, (int)len, path, hms,
-			     (long)(t_ns % 1000000000), attempt);
+		snprintf(suffix, sizeof(suffix), "@%s.%09ld-%u", hms, (long)(t_ns % 1000000000),
+			 attempt);
 	else
-		k = asprintf(&out, "%s/%.*s@%s.%09ld", day, (int)len, path, hms,
-			     (long)(t_ns % 1000000000));
+		snprintf(suffix, sizeof(suffix), "@%s.%09ld", hms, (long)(t_ns % 1000000000));
+	slen = strlen(suffix);
+	/* a long name is cut so that the stored name fits NAME_MAX: the index
+	 * holds the full path */
+	if (base + slen > NAME_MAX)
+		len -= base + slen - NAME_MAX;
+	k = asprintf(&out, "%s/%.*s%s", day, (int)len, path, suffix);
 	return k < 0 ? NULL : out;
 }
 

@@ -415,6 +415,15 @@ static void test_stored_name(void **state)
 	s = retain_stored_name("b", 1, 0, 2);
 	assert_string_equal(s, "1970-01-01/b@000000.000000000-2");
 	free(s);
+	/* a long last name is cut to fit NAME_MAX with its suffix */
+	char longp[300];
+	memset(longp, 'n', sizeof(longp));
+	memcpy(longp, "dir/", 4);
+	s = retain_stored_name(longp, sizeof(longp), 0, 0);
+	assert_non_null(s);
+	assert_int_equal(strlen(strrchr(s, '/') + 1), 255);
+	assert_non_null(strstr(s, "1970-01-01/dir/nnn"));
+	free(s);
 }
 
 int main(void)
