@@ -368,6 +368,45 @@ static void test_prune_count(void **state)
 	vindex_free(&v);
 }
 
+/* Versions on another file system (/dev/shm, a tmpfs, while the tree is
+ * under TMPDIR): kept by copies, and a removal still removes. */
+static void test_other_fs(void **state)
+{
+	struct fixture *fx = *state;
+	struct retain_limits lim = { .keep_sec = 3600 };
+	char shm[] = "/dev/shm/mirrord-test-retain-XXXXXX", cmd[1400];
+	struct stat a, b;
+	struct vindex v;
+
+	assert_non_null(mkdtemp(shm));
+	close_all(fx);
+	snprintf(fx->vdir, sizeof(fx->vdir), "%s/versions", shm);
+	assert_int_equal(open_all(fx, &lim), 0);
+	assert_int_equal(fstat(fx->vfd, &a), 0);
+	assert_int_equal(fstat(fx->rootfd, &b), 0);
+	if (a.st_dev == b.st_dev)
+		print_message("note: /dev/shm is on the tree's file system here: no copies\n");
+	mkdir_e(fx, "d");
+	put(fx, "d/f", "one\n");
+	put(fx, "d/f", "two\n");
+	assert_int_equal(apply_delete(fx->a, "d", 1), 0);
+	assert_int_equal(apply_commit(fx->a), 0);
+	assert_int_equal(faccessat(fx->rootfd, "d", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	load(fx, &v);
+	assert_int_equal(v.n, 4);
+	assert_string_equal(slurp(fx->vfd, v.recs[2].stored), "one\n");
+	char *f = NULL;
+	assert_true(asprintf(&f, "%s/f", v.recs[3].stored) > 0);
+	assert_string_equal(slurp(fx->vfd, f), "two\n");
+	assert_int_equal(fstatat(fx->vfd, f, &a, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(a.st_mode & 07777, 0640);
+	free(f);
+	vindex_free(&v);
+	close_all(fx);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", shm);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_index_format(void **state)
 {
 	struct vindex_rec r = { .t_ns = 1234567890123456789, .op = VINDEX_RENAME, .path = "a b%c\n",
@@ -434,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replace_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_count, setup_count, teardown),
+		cmocka_unit_test_setup_teardown(test_other_fs, setup, teardown),
 		cmocka_unit_test(test_index_format),
 		cmocka_unit_test(test_stored_name),
 	};
