@@ -1,4 +1,10 @@
-/* pitview: overrides of "now" that give the tree at an earlier time. */
+/* pitview: overrides of "now" that give the tree at an earlier time.
+ *
+ * The overrides live in a tree of path components (a node per name, its
+ * children sorted for binary search), so that undoing a record, and
+ * resolving a path, walks the path's components once: the cost does not
+ * grow with the number of records, and dropping or moving everything
+ * beneath a path is cutting or moving one subtree. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,43 +14,153 @@
 
 #include "pitview.h"
 
-struct over {
-	char *at;                /* path at T */
-	size_t alen;
+struct pnode {
+	char *name;
+	size_t nlen;
+	bool has;                /* an override at this path */
 	enum pitview_kind kind;
 	char *src;               /* NULL when absent */
 	size_t slen;
+	struct pnode **kids;     /* sorted by name */
+	size_t nk, ck;
 };
 
 struct pitview {
-	struct over *o;
-	size_t n, cap;
+	struct pnode root;       /* "" -> the tree's "" */
 };
 
-/* path equals p or lies beneath it ("" covers everything). */
-static bool covers(const char *p, size_t plen, const char *path, size_t len)
+/* ---- nodes ---- */
+
+static void kids_free(struct pnode *n);
+
+static void node_free(struct pnode *n)
 {
-	if (plen == 0)
-		return true;
-	return len >= plen && !memcmp(p, path, plen) && (len == plen || path[plen] == '/');
+	kids_free(n);
+	free(n->name);
+	free(n->src);
+	free(n);
 }
+
+static void kids_free(struct pnode *n)
+{
+	for (size_t i = 0; i < n->nk; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	n->kids = NULL;
+	n->nk = n->ck = 0;
+}
+
+static int cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Index of the child name, or where it would go (*found false). */
+static size_t kid_find(const struct pnode *n, const char *name, size_t len, bool *found)
+{
+	size_t lo = 0, hi = n->nk;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp(n->kids[mid]->name, n->kids[mid]->nlen, name, len);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static struct pnode *kid_add(struct pnode *n, size_t at, const char *name, size_t len)
+{
+	struct pnode *k;
+
+	if (n->nk == n->ck) {
+		size_t c = n->ck ? n->ck * 2 : 4;
+		void *p = reallocarray(n->kids, c, sizeof(*n->kids));
+		if (!p)
+			return NULL;
+		n->kids = p;
+		n->ck = c;
+	}
+	if (!(k = calloc(1, sizeof(*k))) || !(k->name = strndup(name, len))) {
+		free(k);
+		return NULL;
+	}
+	k->nlen = len;
+	memmove(n->kids + at + 1, n->kids + at, (n->nk - at) * sizeof(*n->kids));
+	n->kids[at] = k;
+	n->nk++;
+	return k;
+}
+
+/* Length of the component of path starting at i. */
+static size_t comp_len(const char *path, size_t len, size_t i)
+{
+	const char *e = memchr(path + i, '/', len - i);
+
+	return e ? (size_t)(e - path - i) : len - i;
+}
+
+/* The node of path, created (with its parents) when missing; NULL on ENOMEM. */
+static struct pnode *make(struct pitview *v, const char *path, size_t len)
+{
+	struct pnode *n = &v->root;
+
+	for (size_t i = 0; n && i < len;) {
+		size_t clen = comp_len(path, len, i), at;
+		bool found;
+
+		at = kid_find(n, path + i, clen, &found);
+		n = found ? n->kids[at] : kid_add(n, at, path + i, clen);
+		i += clen + 1;
+	}
+	return n;
+}
+
+/* The node of path, or NULL.  With best, the deepest node on the way that
+ * holds an override, and the length of its path. */
+static struct pnode *find(const struct pitview *v, const char *path, size_t len,
+			  const struct pnode **best, size_t *blen)
+{
+	struct pnode *n = (struct pnode *)&v->root;
+
+	for (size_t i = 0; n && i < len;) {
+		size_t clen = comp_len(path, len, i), at;
+		bool found;
+
+		at = kid_find(n, path + i, clen, &found);
+		n = found ? n->kids[at] : NULL;
+		i += clen;
+		if (n && n->has && best) {
+			*best = n;
+			*blen = i;
+		}
+		i++;
+	}
+	return n;
+}
+
+/* ---- the view ---- */
 
 struct pitview *pitview_new(void)
 {
 	struct pitview *v = calloc(1, sizeof(*v));
 
-	if (v && !(v->o = calloc(16, sizeof(*v->o)))) {
-		free(v);
+	if (!v)
 		return NULL;
-	}
-	if (v) {
-		v->cap = 16;
-		v->n = 1;         /* "" -> the tree's "" */
-		v->o[0] = (struct over){ .at = strdup(""), .kind = PITVIEW_TREE, .src = strdup("") };
-		if (!v->o[0].at || !v->o[0].src) {
-			pitview_free(v);
-			return NULL;
-		}
+	v->root.has = true;
+	v->root.kind = PITVIEW_TREE;
+	if (!(v->root.src = strdup("")) || !(v->root.name = strdup(""))) {
+		pitview_free(v);
+		return NULL;
 	}
 	return v;
 }
@@ -53,11 +169,9 @@ void pitview_free(struct pitview *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < v->n; i++) {
-		free(v->o[i].at);
-		free(v->o[i].src);
-	}
-	free(v->o);
+	kids_free(&v->root);
+	free(v->root.name);
+	free(v->root.src);
 	free(v);
 }
 
@@ -75,134 +189,85 @@ static char *cat(const char *a, size_t alen, const char *b, size_t blen, size_t 
 	return s;
 }
 
-static const struct over *longest(const struct pitview *v, const char *path, size_t len)
-{
-	const struct over *best = NULL;
-
-	for (size_t i = 0; i < v->n; i++)
-		if (covers(v->o[i].at, v->o[i].alen, path, len) &&
-		    (!best || v->o[i].alen > best->alen))
-			best = &v->o[i];
-	return best;
-}
-
 int pitview_resolve(const struct pitview *v, const char *path, size_t len,
 		    enum pitview_kind *kind, char **src, size_t *slen)
 {
-	const struct over *o = longest(v, path, len);
-	const char *rest = path + o->alen;
-	size_t rlen = len - o->alen;
+	const struct pnode *best = &v->root;
+	size_t alen = 0;
 
-	*kind = o->kind;
+	(void)find(v, path, len, &best, &alen);
+	*kind = best->kind;
 	*src = NULL;
 	*slen = 0;
-	if (o->kind == PITVIEW_ABSENT)
+	if (best->kind == PITVIEW_ABSENT)
 		return 0;
-	if (o->alen == 0 && rlen && o->slen) {   /* "" -> X: X + "/" + path */
-		char *t = cat(o->src, o->slen, "/", 1, slen);
-		if (!t)
-			return -ENOMEM;
-		*src = cat(t, *slen, rest, rlen, slen);
-		free(t);
-	} else if (o->slen == 0 && rlen && rest[0] == '/') {   /* X -> "": drop the '/' */
-		*src = cat("", 0, rest + 1, rlen - 1, slen);
-	} else {
-		*src = cat(o->src, o->slen, rest, rlen, slen);
-	}
+	/* the root maps to the tree's root: path itself; else src + "/rest" */
+	*src = best == &v->root ? cat(path, len, "", 0, slen) :
+	       cat(best->src, best->slen, path + alen, len - alen, slen);
 	return *src ? 0 : -ENOMEM;
 }
 
-static void drop_beneath(struct pitview *v, const char *p, size_t plen)
+/* path (never the root) now resolves to kind/src; nothing beneath it is
+ * overridden any more.  Returns the node. */
+static struct pnode *set(struct pitview *v, const char *p, size_t plen, enum pitview_kind k,
+			 const char *src, size_t slen)
 {
-	size_t j = 0;
+	struct pnode *n = make(v, p, plen);
+	char *s = src ? strndup(src, slen) : NULL;
 
-	for (size_t i = 0; i < v->n; i++) {
-		if (covers(p, plen, v->o[i].at, v->o[i].alen) && v->o[i].alen > 0) {
-			free(v->o[i].at);
-			free(v->o[i].src);
-		} else {
-			v->o[j++] = v->o[i];
-		}
+	if (!n || (src && !s)) {
+		free(s);
+		return NULL;
 	}
-	v->n = j;
-}
-
-/* Add an override (at and src are taken). */
-static int push(struct pitview *v, char *at, size_t alen, enum pitview_kind k, char *src,
-		size_t slen)
-{
-	if (!at || (k != PITVIEW_ABSENT && !src)) {
-		free(at);
-		free(src);
-		return -ENOMEM;
-	}
-	if (v->n == v->cap) {
-		void *p = reallocarray(v->o, v->cap * 2, sizeof(*v->o));
-		if (!p) {
-			free(at);
-			free(src);
-			return -ENOMEM;
-		}
-		v->o = p;
-		v->cap *= 2;
-	}
-	v->o[v->n++] = (struct over){ at, alen, k, src, slen };
-	return 0;
-}
-
-static int set(struct pitview *v, const char *p, size_t plen, enum pitview_kind k,
-	       const char *src, size_t slen)
-{
-	drop_beneath(v, p, plen);
-	return push(v, strndup(p, plen), plen, k, src ? strndup(src, slen) : NULL, slen);
+	kids_free(n);
+	free(n->src);
+	n->has = true;
+	n->kind = k;
+	n->src = s;
+	n->slen = s ? slen : 0;
+	return n;
 }
 
 /* Undo "from was renamed to to": what is at to moves back to from. */
 static int undo_rename(struct pitview *v, const char *from, size_t flen, const char *to,
 		       size_t tlen)
 {
-	struct over *sub = calloc(v->n + 1, sizeof(*sub));
+	struct pnode *tn = find(v, to, tlen, NULL, NULL), *fn, **kids = NULL;
+	size_t nk = 0, ck = 0, slen;
 	enum pitview_kind k;
-	size_t ns = 0, slen;
 	char *src;
-	int rc;
 
-	if (!sub || (rc = pitview_resolve(v, to, tlen, &k, &src, &slen)) < 0) {
-		free(sub);
+	if (pitview_resolve(v, to, tlen, &k, &src, &slen) < 0)
+		return -ENOMEM;
+	if (tn) {                                /* the overrides beneath to move */
+		kids = tn->kids;
+		nk = tn->nk;
+		ck = tn->ck;
+		tn->kids = NULL;
+		tn->nk = tn->ck = 0;
+	}
+	fn = set(v, to, tlen, PITVIEW_ABSENT, NULL, 0) ? set(v, from, flen, k, src, slen) : NULL;
+	free(src);
+	if (!fn) {
+		for (size_t i = 0; i < nk; i++)
+			node_free(kids[i]);
+		free(kids);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < v->n; i++) {      /* overrides beneath to, moved */
-		const struct over *o = &v->o[i];
-		if (o->alen <= tlen || !covers(to, tlen, o->at, o->alen))
-			continue;
-		sub[ns] = *o;
-		sub[ns].at = cat(from, flen, o->at + tlen, o->alen - tlen, &sub[ns].alen);
-		sub[ns].src = o->src ? strndup(o->src, o->slen) : NULL;
-		ns++;
-	}
-	rc = set(v, to, tlen, PITVIEW_ABSENT, NULL, 0);
-	if (rc == 0)
-		rc = set(v, from, flen, k, src, slen);
-	free(src);
-	for (size_t i = 0; i < ns; i++) {
-		if (rc == 0)
-			rc = push(v, sub[i].at, sub[i].alen, sub[i].kind, sub[i].src, sub[i].slen);
-		else {
-			free(sub[i].at);
-			free(sub[i].src);
-		}
-	}
-	free(sub);
-	return rc;
+	fn->kids = kids;
+	fn->nk = nk;
+	fn->ck = ck;
+	return 0;
 }
 
 int pitview_undo(struct pitview *v, const struct vindex_rec *r)
 {
 	switch (r->op) {
 	case VINDEX_CREATE:
-		return set(v, r->path, r->len, PITVIEW_ABSENT, NULL, 0);
+		return set(v, r->path, r->len, PITVIEW_ABSENT, NULL, 0) ? 0 : -ENOMEM;
 	case VINDEX_OVERWRITE: case VINDEX_DELETE:
-		return set(v, r->path, r->len, PITVIEW_STORED, r->stored, strlen(r->stored));
+		return set(v, r->path, r->len, PITVIEW_STORED, r->stored,
+			   strlen(r->stored)) ? 0 : -ENOMEM;
 	case VINDEX_RENAME:
 		return undo_rename(v, r->path, r->len, r->to, r->tolen);
 	default:
@@ -232,14 +297,13 @@ int pitview_build(const struct vindex *ix, int64_t t_ns, struct pitview **ret)
 int pitview_children(const struct pitview *v, const char *dir, size_t dlen,
 		     int (*fn)(void *ctx, const char *name, size_t nlen), void *ctx)
 {
-	for (size_t i = 0; i < v->n; i++) {
-		const struct over *o = &v->o[i];
-		size_t off = dlen ? dlen + 1 : 0;
-		if (o->kind == PITVIEW_ABSENT || o->alen <= dlen || !covers(dir, dlen, o->at, o->alen))
+	const struct pnode *n = find(v, dir, dlen, NULL, NULL);
+
+	for (size_t i = 0; n && i < n->nk; i++) {
+		const struct pnode *k = n->kids[i];
+		if (!k->has || k->kind == PITVIEW_ABSENT)
 			continue;
-		if (memchr(o->at + off, '/', o->alen - off))
-			continue;      /* deeper */
-		int rc = fn(ctx, o->at + off, o->alen - off);
+		int rc = fn(ctx, k->name, k->nlen);
 		if (rc < 0)
 			return rc;
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -144,12 +145,62 @@ static void test_children(void **state)
 	vindex_free(&v);
 }
 
+/* 100,000 logged changes after T: the view is built and read in well
+ * under a second (a linear list would take minutes). */
+static void test_many(void **state)
+{
+	struct vindex v = { 0 };
+	struct pitview *pv;
+	enum pitview_kind k;
+	char path[64], stored[80], *src;
+	size_t slen;
+	clock_t c0 = clock();
+
+	(void)state;
+	for (int i = 0; i < 100000; i++) {
+		struct vindex_rec r = { .t_ns = 10 + i, .path = path };
+		snprintf(path, sizeof(path), "d%d/f%d", i % 100, i / 3);
+		r.len = strlen(path);
+		if (i % 3 == 0) {
+			r.op = VINDEX_CREATE;
+		} else {
+			snprintf(stored, sizeof(stored), "s/%s@%d", path, i);
+			r.op = VINDEX_OVERWRITE;
+			r.stored = stored;
+		}
+		assert_int_equal(vindex_add(&v, &r), 0);
+	}
+	assert_int_equal(pitview_build(&v, 5, &pv), 0);
+	for (int i = 0; i < 100000; i += 7) {
+		snprintf(path, sizeof(path), "d%d/f%d", i % 100, i / 3);
+		assert_int_equal(pitview_resolve(pv, path, strlen(path), &k, &src, &slen), 0);
+		free(src);
+	}
+	assert_int_equal(pitview_resolve(pv, "d3/f1", 5, &k, &src, &slen), 0);
+	assert_int_equal(k, PITVIEW_ABSENT);  /* created at i = 3, after T */
+	free(src);
+	assert_int_equal(pitview_resolve(pv, "d1/f0", 5, &k, &src, &slen), 0);
+	assert_string_equal(src, "s/d1/f0@1");   /* overwritten at i = 1, after T */
+	free(src);
+	pitview_free(pv);
+	assert_int_equal(pitview_build(&v, 12, &pv), 0);
+	assert_int_equal(pitview_resolve(pv, "d1/f0", 5, &k, &src, &slen), 0);
+	assert_string_equal(src, "d1/f0");       /* as it is now */
+	free(src);
+	pitview_free(pv);
+	vindex_free(&v);
+	double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+	print_message("100,000 records: %.2f s of CPU\n", secs);
+	assert_true(secs < 5.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
 		cmocka_unit_test(test_renames),
 		cmocka_unit_test(test_children),
+		cmocka_unit_test(test_many),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
