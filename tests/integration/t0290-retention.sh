@@ -106,6 +106,13 @@ restore --from-version "$T" --to "$T_DIR/all-restored" www >"$T_DIR/restore-all.
 manifest "$T_DIR/all-restored" >"$T_DIR/all-restored.manifest"
 diff -u "$T_DIR/all-at-T" "$T_DIR/all-restored.manifest" || fail "restored mirror differs from T"
 pass "point-in-time restore of the whole mirror matches the manifest at T"
+restore --from-version "$T" --to "$T_DIR/over-at-T" www "$S/sub/over.txt" >/dev/null 2>&1 ||
+	fail "restore of one file (absolute path)"
+[ "$(cat "$T_DIR/over-at-T")" = "old content" ] && [ "$(stat -c %a "$T_DIR/over-at-T")" = 640 ] ||
+	fail "one file restored wrong"
+restore --from-version "$T" --to "$T_DIR/new-at-T" www sub/new.txt 2>/dev/null &&
+	fail "a file created after T was restored"
+pass "one file restored as at T; a file created after T refused"
 now="@$(date +%s.%N)"
 restore --from-version "$now" --to "$T_DIR/now-restored" www >/dev/null 2>&1 ||
 	fail "restore of now"
