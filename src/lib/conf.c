@@ -979,6 +979,36 @@ static int conf_parse(struct parse *p)
 	return p->rc;
 }
 
+/* The default versions directory (state_dir/NAME/versions) of a mirror
+ * that keeps versions must lie outside every tree, as an explicit one. */
+static int versions_defaults(struct parse *p)
+{
+	const struct conf *c = p->c;
+
+	for (size_t i = 0; i < c->n_mirrors; i++) {
+		const struct conf_mirror *m = &c->mirrors[i];
+		char *dir;
+
+		if (!conf_keeps_versions(m) || m->versions_dir)
+			continue;
+		if (!(dir = conf_versions_dir(c, m)))
+			return parse_fail(p, 0, -ENOMEM, "out of memory");
+		for (size_t j = 0; j < c->n_mirrors; j++) {
+			if (!paths_overlap(dir, c->mirrors[j].path))
+				continue;
+			parse_fail(p, 0, -EINVAL, "the versions of [mirror %s] would go to "
+				   "'%s', which overlaps path '%s' of [mirror %s]: set "
+				   "versions_dir", m->name, dir, c->mirrors[j].path,
+				   c->mirrors[j].name);
+			break;
+		}
+		free(dir);
+		if (p->rc)
+			return p->rc;
+	}
+	return 0;
+}
+
 int conf_load(const char *path, struct conf *ret, char *err, size_t err_len)
 {
 	struct conf c = { 0 };
@@ -997,6 +1027,8 @@ int conf_load(const char *path, struct conf *ret, char *err, size_t err_len)
 	r = conf_init(&p);
 	if (r == 0)
 		r = conf_parse(&p);
+	if (r == 0)
+		r = versions_defaults(&p);
 	fclose(p.fp);
 	free(p.line);
 	if (r < 0) {

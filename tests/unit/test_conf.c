@@ -367,11 +367,15 @@ static void test_versions(void **state)
 		"[mirror m]\npath = /srv/m\nversions_dir = /srv\n",
 		"[mirror a]\npath = /a\nversions_dir = /v\n[mirror b]\npath = /v/b\n",
 		"[mirror a]\npath = /a\n[mirror b]\npath = /b\nversions_dir = /a/v\n",
+		"[node]\nstate_dir = /a/st\n[mirror a]\npath = /a\nkeep_versions = 1d\n",
+		"[node]\nstate_dir = /srv\n[mirror www]\npath = /srv/www\nkeep_versions = 1d\n",
 	};
 	struct conf c;
 	char err[512], *dir;
 
 	(void)state;
+	load_ok("[node]\nstate_dir = /srv\n[mirror m]\npath = /srv/www\nkeep_versions = 1d\n", &c);
+	conf_free(&c);                       /* /srv/m/versions: beside the tree */
 	load_ok("[node]\nstate_dir = /st\n[mirror m]\npath = /m\nkeep_versions_count = 5\n"
 		"keep_versions_mb = 100\n[mirror n]\npath = /n\nversions_dir = /v/n\n", &c);
 	assert_true(conf_keeps_versions(&c.mirrors[0]));
