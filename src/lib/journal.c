@@ -166,7 +166,7 @@ static uint64_t get64(const uint8_t *p)
 
 static bool op_valid(unsigned op)
 {
-	return op >= JOURNAL_UPSERT && op <= JOURNAL_CREATE;
+	return op >= JOURNAL_UPSERT && op <= JOURNAL_REPAIR;
 }
 
 /* Shape rules shared by encode and decode. */

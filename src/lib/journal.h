@@ -68,6 +68,9 @@ enum journal_op {
 	JOURNAL_RESCAN = 4,     /* path: compare the whole subtree ("" = root) */
 	JOURNAL_CREATE = 5,     /* path: as UPSERT, and the path was created
 				 * (its parent directory changed too) */
+	JOURNAL_REPAIR = 6,     /* path: as UPSERT, and a file's content goes
+				 * even when size and mtime match (the drift
+				 * audit found the sink's copy different) */
 };
 
 /* One decoded record.  path and path2 point into storage owned by the

@@ -24,7 +24,7 @@ static const struct proto_row proto_table[] = {
 	[MSG_HELLO] = { "HELLO", TO_SINK, 24, 24 + 2 * PROTO_NAME_MAX, 0 },
 	[MSG_HELLO_OK] = { "HELLO_OK", TO_SOURCE, 26, 26, 0 },
 	[MSG_ERROR] = { "ERROR", BOTH, 8, 8 + PROTO_MSG_MAX, 0 },
-	[MSG_ENTRY] = { "ENTRY", TO_SINK, 8 + 41 + 12, ENTRY_MAX, ENTRY_LISTED },
+	[MSG_ENTRY] = { "ENTRY", TO_SINK, 8 + 41 + 12, ENTRY_MAX, ENTRY_LISTED | ENTRY_FORCE },
 	[MSG_DIR_DONE] = { "DIR_DONE", TO_SINK, 12, 8 + PATH_FIELD, 0 },
 	[MSG_DELETE] = { "DELETE", TO_SINK, 13, 8 + PATH_FIELD, 0 },
 	[MSG_RENAME] = { "RENAME", TO_SINK, 18, 8 + 2 * PATH_FIELD, 0 },
@@ -48,6 +48,9 @@ static const struct proto_row proto_table[] = {
 	[MSG_PATHS_END] = { "PATHS_END", TO_SINK, 8, 8, 0 },
 	[MSG_DIGESTS] = { "DIGESTS", TO_SOURCE, 1, PROTO_BATCH_MAX, 0 },
 	[MSG_DIGESTS_END] = { "DIGESTS_END", TO_SOURCE, 16, 16, 0 },
+	[MSG_AUDIT_REQ] = { "AUDIT_REQ", TO_SINK, 13, 13 + PATH_WIRE_MAX, 0 },
+	[MSG_AUDIT_LIST] = { "AUDIT_LIST", TO_SOURCE, 1, PROTO_BATCH_MAX, 0 },
+	[MSG_AUDIT_END] = { "AUDIT_END", TO_SOURCE, 20, 20, 0 },
 };
 
 #define N_ROWS (sizeof(proto_table) / sizeof(proto_table[0]))

@@ -34,6 +34,9 @@
 					paths to send (PATHS...), no full scan */
 #define PROTO_FEATURE_DIGESTS 0x10   /* the sink side sends the content digest
 					of every file of its tree (DIGESTS...) */
+#define PROTO_FEATURE_AUDIT 0x20     /* drift audit: the client asks for listings
+					and digests (AUDIT_REQ...); read-only, it
+					does not claim the mirror */
 #define PROTO_BATCH_MAX 262144       /* payload of one CHANGE/PATHS/DIGESTS frame */
 
 enum proto_msg {
@@ -64,6 +67,9 @@ enum proto_msg {
 	MSG_PATHS_END = 54,  /* client -> sink side: request count */
 	MSG_DIGESTS = 55,    /* sink side -> client: a batch of file digests */
 	MSG_DIGESTS_END = 56,/* sink side -> client: record count, errors */
+	MSG_AUDIT_REQ = 57,  /* audit client -> sink: rate, kind, path */
+	MSG_AUDIT_LIST = 58, /* sink -> audit client: a batch of audit records */
+	MSG_AUDIT_END = 59,  /* sink -> audit client: status, records, bytes read */
 };
 
 enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
@@ -71,6 +77,9 @@ enum proto_dir { TO_SINK = 1, TO_SOURCE = 2, BOTH = 3 };
 #define DATA_ZSTD 0x01               /* MSG_DATA flag: chunk is zstd-compressed */
 #define ENTRY_LISTED 0x01            /* MSG_ENTRY flag (directories): its children
 					follow, closed by DIR_DONE */
+#define ENTRY_FORCE 0x02             /* MSG_ENTRY flag (files): send the content
+					even when size and mtime match (repair
+					of a copy the audit found different) */
 
 enum need_mode { NEED_WHOLE = 0, NEED_DELTA = 1 };
 

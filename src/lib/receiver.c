@@ -435,7 +435,7 @@ static bool awaited(const struct receiver *r, const char *path, size_t len)
 	return false;
 }
 
-static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
+static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e, bool force)
 {
 	struct entry have = { 0 };
 	int rc = apply_lookup(r->apply, e->path, e->path_len, &have);
@@ -446,7 +446,7 @@ static int on_file_entry(struct receiver *r, uint64_t id, struct entry *e)
 	}
 	/* content still on its way would land after metadata set now, with
 	 * its own older metadata: this entry's content must follow it */
-	if (content_same(&have, e) && !awaited(r, e->path, e->path_len)) {
+	if (!force && content_same(&have, e) && !awaited(r, e->path, e->path_len)) {
 		rc = 0;
 		if (!fsmeta_equal(&have, e, r->opts.meta_flags) &&
 		    change_ok(r, e->path, e->path_len, RECEIVER_META, e))
@@ -600,7 +600,7 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 		goto out;
 	held_links_forget(r, e.path, e.path_len);
 	if (e.type == ENT_FILE) {
-		rc = on_file_entry(r, id, &e);
+		rc = on_file_entry(r, id, &e, flags & ENTRY_FORCE);
 	} else if (e.type == ENT_HARDLINK) {
 		if ((rc = hold(r, &e)) < 0)
 			op_error(r, "cannot queue hardlink", e.path, rc);

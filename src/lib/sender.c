@@ -692,7 +692,10 @@ static void put_op(struct wbuf *out, uint64_t id, const struct sender_op *op)
 	const struct entry *e = &op->e;
 
 	switch (op->kind) {
-	case SOP_ENTRY: proto_put_entry_flags(out, id, op->flags & SOP_LISTED ? ENTRY_LISTED : 0, e); break;
+	case SOP_ENTRY:
+		proto_put_entry_flags(out, id, (op->flags & SOP_LISTED ? ENTRY_LISTED : 0) |
+					       (op->flags & SOP_FORCE ? ENTRY_FORCE : 0), e);
+		break;
 	case SOP_DIR_DONE: proto_put_path(out, MSG_DIR_DONE, id, e->path, e->path_len); break;
 	case SOP_DELETE: proto_put_path(out, MSG_DELETE, id, e->path, e->path_len); break;
 	case SOP_RENAME: proto_put_rename(out, id, e->path, e->path_len, e->link, e->link_len); break;

@@ -39,6 +39,8 @@ enum sender_op_kind {
 
 enum sender_op_flags {
 	SOP_LISTED = 1 << 0, /* a directory whose children follow, then SOP_DIR_DONE */
+	SOP_FORCE = 1 << 1,  /* a file whose content goes even when the sink's
+			      * copy has the same size and mtime (ENTRY_FORCE) */
 };
 
 struct sender_op {

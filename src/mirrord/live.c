@@ -104,8 +104,10 @@ struct live {
 		char *path;
 		size_t len;
 	} stash;
-	/* status (live_status), under mu */
+	/* status (live_status) and the repair requests (live_repair), under mu */
 	pthread_mutex_t mu;
+	struct repair { char *path; size_t len; bool tree; } *rq;   /* LIVE_REPAIR_MAX */
+	size_t rq_n;
 	struct live_status st;
 	uint64_t dirty_since, bytes_total, saved_total;
 	struct fanout *fo;         /* several peers (fanout.h), else NULL; the
@@ -1119,6 +1121,12 @@ static int rec_op(struct live *l, const struct journal_rec *r, struct sender_op 
 		return rename_op(l, r, op);
 	case JOURNAL_RESCAN:
 		return start_scan(l, r->path, r->path_len, op);
+	case JOURNAL_REPAIR: {
+		int rc = item_op(l, r->seq, r->path, r->path_len, false, op);
+		if (rc == 1 && op->kind == SOP_ENTRY && op->e.type == ENT_FILE)
+			op->flags |= SOP_FORCE;
+		return rc;
+	}
 	}
 	return 0;
 }
@@ -1319,6 +1327,48 @@ static void check_paused(struct live *l)
 		log_notice("mirror %s: resumed", l->m->name);
 }
 
+int live_repair(struct live *l, const char *path, size_t len, bool tree)
+{
+	char *p = strndup(path, len);
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_lock(&l->mu);
+	if (l->rq_n < LIVE_REPAIR_MAX)
+		l->rq[l->rq_n++] = (struct repair){ p, len, tree };
+	else
+		rc = -ENOSPC;
+	pthread_mutex_unlock(&l->mu);
+	if (rc < 0)
+		free(p);
+	return rc;
+}
+
+/* Record the repairs asked for since the last turn. */
+static void take_repairs(struct live *l)
+{
+	struct repair *v = NULL;
+	size_t n = 0;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->rq_n > 0 && (v = malloc(l->rq_n * sizeof(*v)))) {
+		n = l->rq_n;
+		memcpy(v, l->rq, n * sizeof(*v));
+		l->rq_n = 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (jr_append(l, v[i].tree ? JOURNAL_RESCAN : JOURNAL_REPAIR, v[i].path, v[i].len,
+			      NULL, 0, NULL) < 0)
+			log_warn("mirror %s: repair of '%s' not recorded", l->m->name, v[i].path);
+		free(v[i].path);
+	}
+	if (n > 0 && l->j && jr_unsynced(l))
+		l->jsync_owed = true;
+	free(v);
+}
+
 /* Watcher input, the dirty set, the journal: the work of every loop turn. */
 static void housekeeping(struct live *l)
 {
@@ -1332,6 +1382,7 @@ static void housekeeping(struct live *l)
 		restart_watch(l, 0, now);
 	jr_reopen(l, now, "journal reopened");
 	grow_tick(l, now);
+	take_repairs(l);
 	flush_dirty(l, now);
 	maybe_ack(l, now, false);
 }
@@ -1643,6 +1694,9 @@ static void live_free(struct live *l)
 	exclude_free(l->ex);
 	if (l->rootfd >= 0)
 		close(l->rootfd);
+	for (size_t i = 0; l->rq && i < l->rq_n; i++)
+		free(l->rq[i].path);
+	free(l->rq);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -1666,6 +1720,7 @@ static int live_init(struct live *l)
 	    !(l->pend = calloc(PEND_MAX, sizeof(*l->pend))) ||
 	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))) ||
 	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))) ||
+	    !(l->rq = calloc(LIVE_REPAIR_MAX, sizeof(*l->rq))) ||
 	    !(l->grow = grow_new(GROW_MAX, m->append_interval_ms)))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)

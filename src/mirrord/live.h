@@ -51,6 +51,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -96,6 +97,14 @@ int live_start(const struct conf *c, const struct conf_mirror *m,
 	       volatile sig_atomic_t *stop, struct live **ret_l);
 /* Wait for the thread (after *stop was set) and free it.  NULL is a no-op. */
 void live_join(struct live *l);
+/* Send path again from this side's current state (a file's content even
+ * when its size and mtime match the sink's; a path gone here is deleted
+ * there; with tree, a directory's whole subtree like a reconciliation):
+ * the drift audit's repair.  It goes through the journal like any change,
+ * at the thread's next loop turn.  Safe from any thread.  0, or -ENOSPC
+ * when LIVE_REPAIR_MAX requests are already waiting, -ENOMEM. */
+#define LIVE_REPAIR_MAX 4096
+int live_repair(struct live *l, const char *path, size_t len, bool tree);
 /* Copy the latest figures (updated every loop turn of the thread).  Safe
  * from any thread while l is running. */
 void live_status(struct live *l, struct live_status *ret);
