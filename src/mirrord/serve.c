@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "apply.h"
+#include "auditserve.h"
 #include "exclude.h"
 #include "fsmeta.h"
 #include "log.h"
@@ -169,6 +170,10 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 		return;
 	stream_set_deadline(s, 0);
 	const struct conf_mirror *m = &c->mirrors[i];
+	if (features & PROTO_FEATURE_AUDIT) {      /* read-only: beside the live session */
+		(void)auditserve_run(m, s, se->peer, se->sv->ex[i]);
+		return;
+	}
 	if (!mirror_claim(se->sv, (size_t)i, s, se->peer)) {
 		log_warn("mirror %s: %s connected while another session runs, refused",
 			 m->name, se->peer);
