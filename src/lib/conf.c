@@ -48,6 +48,11 @@ enum conf_type {
 	T_DURATION,	/* uint64_t seconds: "7d", "12h", "30m", "90s", "off" */
 	T_BOOL,
 	T_LIST,		/* char ** appended to; aux = offset of the count */
+	T_SIZE,		/* uint64_t bytes: "10M", "512K", "1G", "4096", "off" = 0 */
+	T_WINDOW,	/* "HH:MM-HH:MM" into two uint32_t minutes (aux = the
+			 * end's offset); "always" = from == to */
+	T_SAMPLE,	/* "5%" into uint32_t ppm, or a T_SIZE into the
+			 * uint64_t at aux (ppm 0) */
 };
 
 #define F_REQUIRED 1u	/* must appear in its section */
@@ -105,6 +110,13 @@ static const struct conf_key conf_keys[] = {
 	M_(one_fs, "one_fs", T_BOOL, 0, 0, "yes", 0, 0),
 	M_(xattrs, "xattrs", T_BOOL, 0, 0, "yes", 0, 0),
 	M_(owner, "owner", T_BOOL, 0, 0, "yes", 0, 0),
+	M_(audit_interval_sec, "audit_interval", T_DURATION, 0, CONF_DURATION_MAX, "off", 0, 0),
+	M_(audit_window_from, "audit_window", T_WINDOW, 0, 0, "always",
+	   offsetof(struct conf_mirror, audit_window_to), 0),
+	M_(audit_rate, "audit_rate", T_SIZE, 0, UINT64_MAX / 2, "10M", 0, 0),
+	M_(audit_sample_ppm, "audit_sample", T_SAMPLE, 0, UINT64_MAX / 2, "1%",
+	   offsetof(struct conf_mirror, audit_sample_bytes), 0),
+	M_(audit_repair, "audit_repair", T_BOOL, 0, 0, "no", 0, 0),
 
 	S_(cert, "cert", T_PATH, 0, 0, NULL, 0),
 	S_(key, "key", T_PATH, 0, 0, NULL, 0),
@@ -486,6 +498,98 @@ static int parse_more_peer(const struct conf_key *k, void *base, const char *v,
 	return 0;
 }
 
+/* "10M" and the like (powers of 1024), or "off" / "0". */
+static int size_value(const char *v, uint64_t max, uint64_t *ret)
+{
+	static const char units[] = "KMGT";
+	size_t len = strlen(v);
+	uint64_t n, mul = 1;
+	const char *u = len ? strchr(units, toupper((unsigned char)v[len - 1])) : NULL;
+	char *num;
+	int r;
+
+	if (!strcasecmp(v, "off")) {
+		*ret = 0;
+		return 0;
+	}
+	if (u && *u) {
+		for (const char *q = units; q <= u; q++)
+			mul *= 1024;
+		len--;
+	}
+	if (!(num = strndup(v, len)))
+		return -ENOMEM;
+	r = parse_uint(num, &n);
+	free(num);
+	if (r < 0)
+		return r;
+	if (n > max / mul)
+		return -ERANGE;
+	*ret = n * mul;
+	return 0;
+}
+
+static int parse_size(const struct conf_key *k, const char *v, void *dst, char *why, size_t wl)
+{
+	int r = size_value(v, k->max, dst);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		snprintf(why, wl, "'%s' is not a size (e.g. 10M, 512K, 1G, 4096, or off)", v);
+	return r;
+}
+
+static int parse_window(const struct conf_key *k, const char *v, void *base, char *why,
+			size_t wl)
+{
+	unsigned h1, m1, h2, m2;
+	int end = 0;
+
+	if (!strcasecmp(v, "always")) {
+		*(uint32_t *)field(base, k->off) = 0;
+		*(uint32_t *)field(base, k->aux) = 0;
+		return 0;
+	}
+	if (sscanf(v, "%2u:%2u-%2u:%2u%n", &h1, &m1, &h2, &m2, &end) != 4 || v[end] ||
+	    h1 > 24 || h2 > 24 || m1 > 59 || m2 > 59 || (h1 == 24 && m1) || (h2 == 24 && m2)) {
+		snprintf(why, wl, "'%s' is not a time window (HH:MM-HH:MM, or always)", v);
+		return -EINVAL;
+	}
+	*(uint32_t *)field(base, k->off) = (h1 * 60 + m1) % 1440;
+	*(uint32_t *)field(base, k->aux) = (h2 * 60 + m2) % 1440;
+	return 0;
+}
+
+static int parse_sample(const struct conf_key *k, const char *v, void *base, char *why,
+			size_t wl)
+{
+	size_t len = strlen(v);
+	char *end;
+
+	if (len > 1 && v[len - 1] == '%') {
+		errno = 0;
+		double f = strtod(v, &end);
+		if (errno || end != v + len - 1 || !(f > 0) || f > 100 ||
+		    !isdigit((unsigned char)v[0])) {
+			snprintf(why, wl, "'%s' is not a percentage (0.0001%%..100%%)", v);
+			return -EINVAL;
+		}
+		uint32_t ppm = (uint32_t)(f * 10000 + 0.5);
+		*(uint32_t *)field(base, k->off) = ppm ? ppm : 1;
+		*(uint64_t *)field(base, k->aux) = 0;
+		return 0;
+	}
+	int r = parse_size(k, v, field(base, k->aux), why, wl);
+	if (r == 0 && *(uint64_t *)field(base, k->aux) == 0) {
+		snprintf(why, wl, "'%s': a sample of nothing (give a size or a percentage)", v);
+		return -ERANGE;
+	}
+	if (r == 0)
+		*(uint32_t *)field(base, k->off) = 0;
+	return r;
+}
+
 /* Parse v into the row's field of base. */
 static int key_parse(const struct conf_key *k, void *base, const char *v,
 		     char *why, size_t wl)
@@ -518,6 +622,12 @@ static int key_parse(const struct conf_key *k, void *base, const char *v,
 		return parse_bool(k, v, dst, why, wl);
 	case T_LIST:
 		return parse_list(k, v, dst, field(base, k->aux), why, wl);
+	case T_SIZE:
+		return parse_size(k, v, dst, why, wl);
+	case T_WINDOW:
+		return parse_window(k, v, base, why, wl);
+	case T_SAMPLE:
+		return parse_sample(k, v, base, why, wl);
 	}
 	return -EINVAL;
 }
@@ -1119,6 +1229,32 @@ static const char *duration_format(uint64_t sec, char *buf, size_t len)
 	return buf;
 }
 
+static const char *size_format(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	if (n == 0) {
+		snprintf(buf, len, "off");
+		return buf;
+	}
+	while (u < 3 && n % 1024 == 0) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu%.*s", (unsigned long long)n, u >= 0, u >= 0 ? units + u : "");
+	return buf;
+}
+
+static const char *window_format(uint32_t from, uint32_t to, char *buf, size_t len)
+{
+	if (from == to)
+		snprintf(buf, len, "always");
+	else
+		snprintf(buf, len, "%02u:%02u-%02u:%02u", from / 60, from % 60, to / 60, to % 60);
+	return buf;
+}
+
 static void print_kv(FILE *out, const char *key, const char *v)
 {
 	if (v && *v)
@@ -1161,6 +1297,20 @@ static void print_key(FILE *out, const struct conf_key *k, const void *base)
 		break;
 	case T_BOOL:
 		print_kv(out, k->name, *(const bool *)v ? "yes" : "no");
+		break;
+	case T_SIZE:
+		print_kv(out, k->name, size_format(*(const uint64_t *)v, buf, sizeof(buf)));
+		break;
+	case T_WINDOW:
+		print_kv(out, k->name, window_format(*(const uint32_t *)v,
+			 *(const uint32_t *)cfield(base, k->aux), buf, sizeof(buf)));
+		break;
+	case T_SAMPLE:
+		if (*(const uint32_t *)v)
+			fprintf(out, "%s = %g%%\n", k->name, *(const uint32_t *)v / 10000.0);
+		else
+			print_kv(out, k->name, size_format(*(const uint64_t *)cfield(base, k->aux),
+							  buf, sizeof(buf)));
 		break;
 	case T_LIST:
 		for (size_t i = 0; i < *(const size_t *)cfield(base, k->aux); i++)

@@ -46,6 +46,15 @@ struct conf_mirror {
 	bool one_fs;                   /* default true */
 	bool xattrs;                   /* default true */
 	bool owner;                    /* default true (effective only as root) */
+	/* drift audit (source role, audit.h) */
+	uint64_t audit_interval_sec;   /* between passes, 0 = off (manual only) */
+	uint32_t audit_window_from;    /* minutes after local midnight; from == to: */
+	uint32_t audit_window_to;      /*   any time (default) */
+	uint64_t audit_rate;           /* content bytes read per second, each side,
+					* default 10M, 0 = unlimited */
+	uint32_t audit_sample_ppm;     /* files hashed per pass, as a fraction */
+	uint64_t audit_sample_bytes;   /*   or as bytes (ppm 0); default 1% */
+	bool audit_repair;             /* resend what differs, default false */
 };
 
 struct conf_failover {
