@@ -30,6 +30,7 @@ struct args {
 	double max_lag;
 	int timeout_ms;
 	bool json;
+	bool full;                     /* audit --full */
 };
 
 struct fo_reply {                  /* failoverd's key=value status line */
@@ -43,9 +44,11 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: mirrorctl [-c FILE] [-t MS] status [--json] [--max-lag SECONDS]\n"
 		"       mirrorctl [-c FILE] promote|demote|pause|resume MIRROR\n"
+		"       mirrorctl [-c FILE] audit MIRROR [--full]\n"
 		"       mirrorctl [-c FILE] failover promote|demote|clear-stale\n"
 		"  -c, --config FILE     configuration file (default %s)\n"
 		"  -j, --json            status as one JSON object\n"
+		"      --full            audit: hash every file, not only this pass's sample\n"
 		"  -l, --max-lag SEC     status: lagging beyond this (default 10)\n"
 		"  -t, --timeout MS      per daemon (default 2000)\n"
 		"  -h, --help            this text\n"
@@ -200,6 +203,29 @@ static void print_peers(const struct json *m)
 	}
 }
 
+/* The drift audit's line, for a source mirror. */
+static void print_audit(const struct json *au)
+{
+	char when[64], b[64];
+
+	if (!au || json_is_null(au, "passes"))
+		return;
+	if (json_bool(au, "running", false))
+		snprintf(when, sizeof(when), "running");
+	else if (json_num(au, "last_end", 0) > 0)
+		human_since(json_num(au, "last_end", 0), when, sizeof(when));
+	else
+		snprintf(when, sizeof(when), "never");
+	human_bytes(json_num(au, "hashed_bytes", 0), b, sizeof(b));
+	printf("  audit         last %s, %.0f passes, %.0f files (%.0f hashed, %s), "
+	       "%.0f differences (%.0f in all, %.0f repaired)\n", when,
+	       json_num(au, "passes", 0), json_num(au, "files", 0),
+	       json_num(au, "hashed_files", 0), b, json_num(au, "drift_last", 0),
+	       json_num(au, "drift_total", 0), json_num(au, "repaired_total", 0));
+	if (!json_is_null(au, "last_drift"))
+		printf("  last drift    %s\n", json_str(au, "last_drift", ""));
+}
+
 static void print_mirror(const struct json *m, double max_lag)
 {
 	const char *name = json_str(m, "name", "?");
@@ -232,6 +258,7 @@ static void print_mirror(const struct json *m, double max_lag)
 	print_coverage(m);
 	printf("  last error    %s\n", json_str(m, "last_error", "none"));
 	print_peers(m);
+	print_audit(json_get(m, "audit"));
 }
 
 static void print_failover(const struct fo_reply *fo)
@@ -397,6 +424,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "full", no_argument, NULL, 'F' },
 		{ "max-lag", required_argument, NULL, 'l' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -414,6 +442,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		switch (c) {
 		case 'c': a->config = optarg; break;
 		case 'j': a->json = true; break;
+		case 'F': a->full = true; break;
 		case 'l':
 			a->max_lag = strtod(optarg, &end);
 			if (*end || end == optarg || !(a->max_lag >= 0) || isinf(a->max_lag)) {
@@ -457,6 +486,14 @@ static int run(const struct conf *c, const struct args *a, int argc, char **argv
 			return EXIT_USAGE;
 		}
 		snprintf(req, sizeof(req), "%s %s", cmd, argv[1]);
+		return cmd_simple(c->control_socket, "mirrord", req, a->timeout_ms);
+	}
+	if (strcmp(cmd, "audit") == 0 && argc == 2) {
+		if (strlen(argv[1]) > 64 || strpbrk(argv[1], " \t\r\n")) {
+			fprintf(stderr, "mirrorctl: not a mirror name: %s\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		snprintf(req, sizeof(req), "audit %s%s", argv[1], a->full ? " full" : "");
 		return cmd_simple(c->control_socket, "mirrord", req, a->timeout_ms);
 	}
 	for (size_t i = 0; argc == 2 && strcmp(cmd, "failover") == 0 &&

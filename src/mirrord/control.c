@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "alerts.h"
+#include "audit.h"
 #include "control.h"
 #include "ctlsock.h"
 #include "log.h"
@@ -102,6 +103,30 @@ static void json_peers(FILE *f, const struct status_mirror *m)
 	fputc(']', f);
 }
 
+/* ,"audit":{...} or ,"audit":null when no audit runs for the mirror. */
+static void json_audit(FILE *f, const struct status_audit *a)
+{
+	if (!a->enabled) {
+		fputs(",\"audit\":null", f);
+		return;
+	}
+	fprintf(f, ",\"audit\":{\"running\":%s,\"passes\":%llu,\"last_start\":%lld,"
+		"\"last_end\":%lld,\"files\":%llu,\"hashed_files\":%llu,\"hashed_bytes\":%llu,"
+		"\"peer_hashed_bytes\":%llu,\"drift_last\":%llu,\"drift_total\":%llu,"
+		"\"repaired_total\":%llu,\"sample_laps\":%llu,\"last_drift\":",
+		a->running ? "true" : "false", (unsigned long long)a->passes,
+		(long long)a->last_start, (long long)a->last_end, (unsigned long long)a->files,
+		(unsigned long long)a->hashed_files, (unsigned long long)a->hashed_bytes,
+		(unsigned long long)a->peer_bytes, (unsigned long long)a->drift_last,
+		(unsigned long long)a->drift_total, (unsigned long long)a->repaired_total,
+		(unsigned long long)a->laps);
+	if (a->last_drift[0])
+		json_str(f, a->last_drift);
+	else
+		fputs("null", f);
+	fputc('}', f);
+}
+
 static void json_mirror(FILE *f, const struct status_mirror *m)
 {
 	fputs("{\"name\":", f);
@@ -144,6 +169,7 @@ static void json_mirror(FILE *f, const struct status_mirror *m)
 	json_coverage(f, m);
 	if (m->n_peers > 0)
 		json_peers(f, m);
+	json_audit(f, &m->audit);
 	fputc('}', f);
 }
 
@@ -242,6 +268,32 @@ static const struct cmd cmds[] = {
 	{ "resume", cmd_pause_off },
 };
 
+/* "audit MIRROR [full]": a drift audit pass now. */
+static int cmd_audit(char *arg, char *err, size_t len)
+{
+	char *opt = arg ? strchr(arg, ' ') : NULL;
+	bool full = false;
+
+	if (opt) {
+		*opt++ = '\0';
+		opt += strspn(opt, " ");
+		full = strcmp(opt, "full") == 0;
+	}
+	if (!arg || !*arg || (opt && !full)) {
+		snprintf(err, len, "usage: audit MIRROR [full]");
+		return -EINVAL;
+	}
+	int rc = audit_request(arg, full);
+	if (rc == -ENOENT)
+		snprintf(err, len, "mirror '%s' has no drift audit here (not a source)", arg);
+	else if (rc == -EALREADY)
+		snprintf(err, len, "an audit pass of '%s' is already running", arg);
+	else if (rc == 0)
+		log_notice("mirror %s: audit%s requested on the control socket", arg,
+			   full ? " of every file's content" : "");
+	return rc;
+}
+
 /* The reply to one request line, malloc'ed (newline included), or NULL. */
 static char *handle(struct control *ctl, char *line)
 {
@@ -263,6 +315,12 @@ static char *handle(struct control *ctl, char *line)
 			return NULL;
 		return reply;
 	}
+	if (strcmp(line, "audit") == 0) {
+		int rc = cmd_audit(arg, err, sizeof(err));
+		if (asprintf(&reply, rc < 0 ? "error %s\n" : "ok\n", err) < 0)
+			return NULL;
+		return reply;
+	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(line, cmds[i].name) != 0)
 			continue;
@@ -277,7 +335,7 @@ static char *handle(struct control *ctl, char *line)
 		return reply;
 	}
 	if (asprintf(&reply, "error unknown command '%.64s' (status, promote, demote, pause, "
-		     "resume)\n", line) < 0)
+		     "resume, audit)\n", line) < 0)
 		return NULL;
 	return reply;
 }

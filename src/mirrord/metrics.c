@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,38 @@ static void peer_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 		    "The last journal record this sink acknowledged.", ms, n, p_cursor);
 }
 
+/* The drift audit's families: only mirrors with an audit. */
+static void audit_family(FILE *f, const char *name, const char *type, const char *help,
+			 const struct status_mirror *ms, size_t n, size_t off)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < n; i++)
+		if (ms[i].audit.enabled)
+			fprintf(f, "%s{mirror=\"%s\"} %llu\n", name, ms[i].name,
+				(unsigned long long)*(const uint64_t *)
+				((const char *)&ms[i].audit + off));
+}
+
+static void audit_metrics(FILE *f, const struct status_mirror *ms, size_t n)
+{
+#define A_(name, type, field, help) \
+	audit_family(f, name, type, help, ms, n, offsetof(struct status_audit, field))
+	A_("mirrord_audit_passes_total", "counter", passes, "Complete drift audit passes.");
+	A_("mirrord_audit_files", "gauge", files, "Files checked by the current or last pass.");
+	A_("mirrord_audit_hashed_bytes", "gauge", hashed_bytes,
+	   "Content bytes this node read for the current or last pass.");
+	A_("mirrord_audit_peer_hashed_bytes", "gauge", peer_bytes,
+	   "Content bytes the sink read for the current or last pass.");
+	A_("mirrord_audit_drift", "gauge", drift_last,
+	   "Differences found by the last complete pass.");
+	A_("mirrord_audit_drift_total", "counter", drift_total, "Differences found.");
+	A_("mirrord_audit_repaired_total", "counter", repaired_total,
+	   "Differences sent again from the source.");
+	A_("mirrord_audit_sample_laps_total", "counter", laps,
+	   "Complete coverages of the tree by the rolling content sample.");
+#undef A_
+}
+
 static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 {
 	family(f, "mirrord_connected", "gauge", "1 while a session with the peer is up.",
@@ -112,6 +145,7 @@ static void mirror_metrics(FILE *f, const struct status_mirror *ms, size_t n)
 	       "Directories whose changes are not followed, mostly for the inotify watch "
 	       "limit (source role).", ms, n, true, g_unwatched);
 	peer_metrics(f, ms, n);
+	audit_metrics(f, ms, n);
 }
 
 /* The notification hook's counters ([node] notify, doc/notify.md). */

@@ -15,6 +15,7 @@
 
 #include "alerts.h"
 #include "conf.h"
+#include "audit.h"
 #include "control.h"
 #include "live.h"
 #include "log.h"
@@ -285,16 +286,35 @@ static void live_probe(void *ctx, struct status_source *ret)
 	}
 }
 
+/* The audit's view of the live source (audit_live): every change made so
+ * far has reached the sink. */
+static bool live_quiet(void *ctx)
+{
+	struct live_status ls;
+
+	live_status(ctx, &ls);
+	return ls.connected && !ls.reconciling && ls.journal_entries == 0 && ls.dirty == 0 &&
+	       ls.in_flight == 0;
+}
+
+static int live_resend(void *ctx, const char *path, size_t len, bool tree)
+{
+	return live_repair(ctx, path, len, tree);
+}
+
 /* The live sources: one per mirror with a peer, each its own thread,
- * watcher, journal and session. */
+ * watcher, journal and session, and its drift audit. */
 struct sources {
 	struct live **l;        /* c->n_mirrors slots, NULL for a sink mirror */
+	struct audit **a;       /* the same slots */
 	size_t n;
 };
 
 static void sources_stop(const struct conf *c, struct sources *s)
 {
 	stop_flag = 1;
+	for (size_t i = 0; s->a && i < s->n; i++)
+		audit_join(s->a[i]);    /* before the live source it works beside */
 	for (size_t i = 0; s->l && i < s->n; i++) {
 		if (!s->l[i])
 			continue;
@@ -302,7 +322,9 @@ static void sources_stop(const struct conf *c, struct sources *s)
 		live_join(s->l[i]);
 	}
 	free(s->l);
+	free(s->a);
 	s->l = NULL;
+	s->a = NULL;
 }
 
 /* Start the source role of every mirror with a peer; all or none. */
@@ -312,7 +334,8 @@ static int sources_start(const struct conf *c, struct sources *s)
 
 	s->n = c->n_mirrors;
 	s->l = calloc(s->n ? s->n : 1, sizeof(*s->l));
-	if (!s->l) {
+	s->a = calloc(s->n ? s->n : 1, sizeof(*s->a));
+	if (!s->l || !s->a) {
 		log_err("out of memory starting the source mirrors");
 		return -ENOMEM;
 	}
@@ -329,6 +352,14 @@ static int sources_start(const struct conf *c, struct sources *s)
 			return rc;
 		}
 		status_set_probe(m->name, live_probe, s->l[i]);
+		struct audit_live al = { live_quiet, live_resend, s->l[i] };
+		if ((rc = audit_start(c, m, &al, &stop_flag, &s->a[i])) < 0) {
+			log_err("mirror %s: cannot start the drift audit: %s", m->name,
+				strerror(-rc));
+			s->a[i] = NULL;
+			sources_stop(c, s);
+			return rc;
+		}
 	}
 	return 0;
 }

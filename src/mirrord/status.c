@@ -129,6 +129,15 @@ void status_error(const char *mirror, const char *fmt, ...)
 	pthread_mutex_unlock(&lock);
 }
 
+void status_audit_set(const char *mirror, const struct status_audit *a)
+{
+	pthread_mutex_lock(&lock);
+	struct slot *s = find(mirror);
+	if (s)
+		s->pub.audit = *a;
+	pthread_mutex_unlock(&lock);
+}
+
 void status_set_probe(const char *mirror, status_probe_fn *fn, void *ctx)
 {
 	pthread_mutex_lock(&lock);

@@ -52,6 +52,23 @@ enum status_coverage {
 	STATUS_COVER_NONE,     /* no watcher: changes are not followed */
 };
 
+/* The drift audit of a source mirror (audit.h). */
+struct status_audit {
+	bool enabled;                 /* an audit runs for this mirror */
+	bool running;                 /* a pass is under way */
+	uint64_t passes;              /* complete passes since start */
+	int64_t last_start, last_end; /* unix seconds of the last pass, 0 = none */
+	uint64_t files;               /* files checked by the current/last pass */
+	uint64_t hashed_files;        /* of which hashed on both sides */
+	uint64_t hashed_bytes;        /* content bytes read on this side */
+	uint64_t peer_bytes;          /* content bytes the sink read */
+	uint64_t drift_last;          /* differences the last complete pass found */
+	uint64_t drift_total;         /* differences found since start */
+	uint64_t repaired_total;      /* of which sent again from this side */
+	uint64_t laps;                /* complete coverages of the content sample */
+	char last_drift[STATUS_ERROR_MAX];   /* "path: what", "" when none */
+};
+
 struct status_mirror {
 	char name[40];
 	enum status_role role;
@@ -74,6 +91,7 @@ struct status_mirror {
 	size_t n_peers;               /* source role with several sinks, else 0;
 				       * the figures above are the first's */
 	struct status_peer peers[CONF_MAX_PEERS];
+	struct status_audit audit;
 };
 
 /* Build the table from c (every mirror STATUS_SINK, or STATUS_IDLE when it
@@ -115,6 +133,8 @@ typedef void status_probe_fn(void *ctx, struct status_source *ret);
 void status_set_probe(const char *mirror, status_probe_fn *fn, void *ctx);
 /* Ask every probe now, to track connection changes (connected_since). */
 void status_poll(void);
+/* The audit's figures (audit.c), replacing the previous ones. */
+void status_audit_set(const char *mirror, const struct status_audit *a);
 /* Sink: this session's cumulative bytes received. */
 void status_received(const char *mirror, uint64_t session_received);
 
