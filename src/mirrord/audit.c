@@ -176,6 +176,23 @@ static int batch_in(const uint8_t *p, size_t len, struct audit_item **v, size_t 
 	return rc;
 }
 
+/* stream_recv in slices of TICK_MS, so that a stop is seen while the sink
+ * hashes a large file at a low rate. */
+static int recv_frame(struct audit *a, int timeout_ms, struct wire_hdr *h, const uint8_t **p)
+{
+	uint64_t end = ratelimit_now_ns() / 1000000 + (uint64_t)timeout_ms;
+
+	for (;;) {
+		int rc = stream_recv(a->s, TICK_MS, h, p);
+		if (rc != -ETIMEDOUT)
+			return rc;
+		if (*a->stop)
+			return -EINTR;
+		if (ratelimit_now_ns() / 1000000 >= end)
+			return -ETIMEDOUT;
+	}
+}
+
 /* The answer to the last request: records into *v (sorted), its END.
  * 0, or -errno when the session broke. */
 static int remote_answer(struct audit *a, int timeout_ms, struct audit_item **v, size_t *n,
@@ -188,7 +205,7 @@ static int remote_answer(struct audit *a, int timeout_ms, struct audit_item **v,
 
 	*v = NULL;
 	*n = 0;
-	while ((rc = stream_recv(a->s, timeout_ms, &h, &p)) == 1) {
+	while ((rc = recv_frame(a, timeout_ms, &h, &p)) == 1) {
 		if (h.type == MSG_AUDIT_LIST)
 			rc = batch_in(p, h.len, v, n, &cap);
 		else if (h.type == MSG_AUDIT_END)
@@ -239,11 +256,11 @@ static enum drift compare(const struct audit *a, const struct audit_item *x,
 	return D_SAME;
 }
 
-/* Changed here so recently that the live source may still be on it. */
+/* Changed here so recently that the live source may still be on it (the
+ * ctime: every write, chmod, rename moves it, and no one can set it back). */
 static bool recent(const struct audit *a, const struct audit_item *x)
 {
-	return x && (x->ctime_sec >= a->t0 - AUDIT_RECENT_S ||
-		     x->mtime_sec >= a->t0 - AUDIT_RECENT_S);
+	return x && x->ctime_sec >= a->t0 - AUDIT_RECENT_S;
 }
 
 static int cand_add(struct audit *a, const char *dir, size_t dlen, const char *name,
