@@ -195,6 +195,14 @@ static unsigned diff_fixed(const struct conf *o, const struct conf *n)
 		     a->xattrs != b->xattrs || a->owner != b->owner) && ++k)
 			log_warn("reload: mirror %s: excludes or options changed: not applied to "
 				 "the running source and sink yet, restart mirrord", b->name);
+		if ((a->audit_interval_sec != b->audit_interval_sec ||
+		     a->audit_window_from != b->audit_window_from ||
+		     a->audit_window_to != b->audit_window_to || a->audit_rate != b->audit_rate ||
+		     a->audit_sample_ppm != b->audit_sample_ppm ||
+		     a->audit_sample_bytes != b->audit_sample_bytes ||
+		     a->audit_repair != b->audit_repair) && ++k)
+			log_warn("reload: mirror %s: audit options changed: not applied to the "
+				 "running audit, restart mirrord", b->name);
 	}
 	return k;
 }
