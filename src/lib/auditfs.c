@@ -43,6 +43,7 @@ static int fill(int dfd, const char *name, const struct stat *st, struct audit_i
 	it->mtime_sec = st->st_mtim.tv_sec;
 	it->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
 	it->ctime_sec = st->st_ctim.tv_sec;
+	it->dev = st->st_dev;
 	it->rdev = it->type == ENT_CHR || it->type == ENT_BLK ? st->st_rdev : 0;
 	if (it->type != ENT_SYMLINK)
 		return 0;

@@ -39,6 +39,7 @@ struct audit_item {
 	bool has_digest;
 	uint8_t digest[HASH_LEN];
 	int64_t ctime_sec;    /* local only, never sent */
+	uint64_t dev;         /* local only: the file system (one_fs) */
 };
 
 struct auditmsg_req {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,6 +74,7 @@ struct audit {
 	int64_t started, due;       /* unix seconds */
 	/* one pass */
 	int rootfd;
+	uint64_t root_dev;          /* one_fs: directories elsewhere are not entered */
 	struct exclude *ex;
 	struct stream *s;
 	struct ratelimit rl;
@@ -470,6 +472,25 @@ static int dirs_push(struct dirs *d, const char *dir, size_t dlen, const char *n
 	return 0;
 }
 
+/* A name only the sink lists, excluded here (the sink's excludes may
+ * differ): not mirrored, so not drift, and never to be repaired. */
+static bool excluded(struct audit *a, const char *dir, size_t dlen, const struct audit_item *y,
+		     int *rc)
+{
+	size_t plen;
+	char *p;
+
+	if (exclude_count(a->ex) == 0)
+		return false;
+	if (!(p = path_join(dir, dlen, y->name, y->name_len, &plen))) {
+		*rc = -ENOMEM;
+		return true;
+	}
+	bool ex = exclude_match(a->ex, p, plen, y->type == ENT_DIR);
+	free(p);
+	return ex;
+}
+
 /* Merge the two sorted listings of dir. */
 static int merge(struct audit *a, const char *dir, size_t dlen, struct dirs *todo,
 		 const struct audit_item *xv, size_t xn, const struct audit_item *yv, size_t yn)
@@ -484,10 +505,12 @@ static int merge(struct audit *a, const char *dir, size_t dlen, struct dirs *tod
 				rc = cand_add(a, dir, dlen, xv[i].name, xv[i].name_len, D_MISSING);
 			i++;
 		} else if (c > 0) {
-			rc = cand_add(a, dir, dlen, yv[j].name, yv[j].name_len, D_EXTRA);
+			if (!excluded(a, dir, dlen, &yv[j], &rc))
+				rc = cand_add(a, dir, dlen, yv[j].name, yv[j].name_len, D_EXTRA);
 			j++;
 		} else {
-			if (xv[i].type == ENT_DIR && yv[j].type == ENT_DIR)
+			if (xv[i].type == ENT_DIR && yv[j].type == ENT_DIR &&
+			    (!a->m->one_fs || xv[i].dev == a->root_dev))
 				rc = dirs_push(todo, dir, dlen, xv[i].name, xv[i].name_len);
 			if (rc >= 0)
 				rc = compare_one(a, dir, dlen, &xv[i], &yv[j]);
@@ -564,6 +587,10 @@ static int pass_open(struct audit *a, char *why, size_t why_len)
 		snprintf(why, why_len, "cannot open %s: %s", a->m->path, strerror(errno));
 		return -errno;
 	}
+	struct stat st;
+	if (fstat(a->rootfd, &st) < 0)
+		return -errno;
+	a->root_dev = st.st_dev;
 	if (!(a->ex = exclude_new()))
 		return -ENOMEM;
 	for (size_t i = 0; i < a->m->n_excludes; i++)
