@@ -39,13 +39,15 @@ static void test_paths_and_parents(void **state)
 	add(cs, true, JOURNAL_CREATE, "d/g", NULL);
 	add(cs, false, JOURNAL_DELETE, "top", NULL);
 	add(cs, true, JOURNAL_UPSERT, "d/f", NULL);
+	add(cs, false, JOURNAL_REPAIR, "r", NULL);     /* the drift audit's, an upsert */
 	assert_int_equal(changeset_finish(cs), 0);
-	assert_int_equal(changeset_count(cs), 5);
+	assert_int_equal(changeset_count(cs), 6);
 	expect(cs, 0, RESTLIST_PATH, "");
 	expect(cs, 1, RESTLIST_PATH, "d");
 	expect(cs, 2, RESTLIST_PATH, "d/f");
 	expect(cs, 3, RESTLIST_PATH, "d/g");
-	expect(cs, 4, RESTLIST_PATH, "top");
+	expect(cs, 4, RESTLIST_PATH, "r");
+	expect(cs, 5, RESTLIST_PATH, "top");
 	assert_int_equal(changeset_renames(cs), 0);
 	changeset_free(cs);
 }
