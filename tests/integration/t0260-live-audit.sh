@@ -18,6 +18,7 @@
 need_root
 
 MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
+need_tools "$MIRRORD" "$MIRRORCTL" "$MKTREE" "$TREECMP"
 RATE=1048576
 
 MIRRORS="www rep slow sched closed"
