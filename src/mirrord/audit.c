@@ -82,6 +82,8 @@ struct audit {
 	uint64_t from, span;        /* the content sample */
 	int64_t t0;
 	uint64_t tree_bytes, drift, unsettled;
+	bool unquiet;               /* the live source did not settle once in
+				     * this pass: later checks do not wait */
 	struct cand *cands;
 	size_t n_cands, cap_cands;
 };
@@ -357,14 +359,19 @@ static int compare_one(struct audit *a, const char *dir, size_t dlen,
 
 /* ---- confirmation and findings ---- */
 
-/* Wait until the live source has sent everything it knows of. */
+/* Wait until the live source has sent everything it knows of (once it
+ * failed to within AUDIT_QUIET_WAIT_MS in a pass, a busy or paused mirror,
+ * only a short look: the pass is not to crawl). */
 static bool wait_quiet(struct audit *a)
 {
-	for (int t = 0; t < AUDIT_QUIET_WAIT_MS / TICK_MS && !*a->stop; t++) {
+	int tries = a->unquiet ? 4 : AUDIT_QUIET_WAIT_MS / TICK_MS;
+
+	for (int t = 0; t < tries && !*a->stop; t++) {
 		if (a->live.quiet(a->live.ctx))
 			return true;
 		(void)poll(NULL, 0, TICK_MS);
 	}
+	a->unquiet = true;
 	return false;
 }
 
@@ -659,6 +666,7 @@ static void run_pass(struct audit *a, bool full, bool scheduled)
 	a->scheduled = scheduled;
 	a->t0 = wall_s();
 	a->drift = a->unsettled = a->tree_bytes = 0;
+	a->unquiet = false;
 	a->from = a->smp.cursor;
 	a->span = full ? UINT64_MAX : auditsample_span(a->m->audit_sample_ppm,
 						       a->m->audit_sample_bytes, a->smp.tree_bytes);
