@@ -33,7 +33,7 @@
 #include "conf.h"
 
 #define AUDIT_RECENT_S 5          /* changed here this recently: not judged */
-#define AUDIT_QUIET_WAIT_MS 30000 /* how long a confirmation waits for the
+#define AUDIT_QUIET_WAIT_MS 10000 /* how long a confirmation waits for the
 				   * live source to settle */
 #define AUDIT_DIR_MAX 4000000     /* children of one directory */
 

@@ -13,7 +13,8 @@
 # runs passes by itself every 2 s (hashing next to nothing, so as not to
 # blur the measurement) and keeps its cursor in state_dir;
 # mirror "closed" has an audit window that does not include now, and runs
-# none.
+# none.  Mirror "held" is paused (mirrorctl pause): a change recorded on
+# the master but not yet sent differs on the slave, and is not drift.
 . "$(dirname "$0")/lib.sh"
 need_root
 
@@ -21,7 +22,7 @@ MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 need_tools "$MIRRORD" "$MIRRORCTL" "$MKTREE" "$TREECMP"
 RATE=1048576
 
-MIRRORS="www rep slow sched closed"
+MIRRORS="www rep slow sched closed held"
 net_setup master slave
 mkdir -p "$T_DIR/master-state" "$T_DIR/slave-state"
 for m in $MIRRORS; do mkdir -p "$T_DIR/master/$m" "$T_DIR/slave/$m"; done
@@ -75,7 +76,7 @@ run_audit() { # run_audit MIRROR [--full]: one pass, waited for
 rchar() { awk '/^rchar:/ { print $2 }' "/proc/$1/io"; }
 
 # ---- trees ----
-for m in www rep sched closed; do
+for m in www rep sched closed held; do
 	"$MKTREE" "$T_DIR/master/$m" 2 60 || fail "mktree"
 	head -c 200000 /dev/urandom >"$T_DIR/master/$m/same-size.bin"
 	head -c 50000 /dev/urandom >"$T_DIR/master/$m/other-size.bin"
@@ -87,10 +88,16 @@ start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
 for m in $MIRRORS; do converge $m 30; done
-pass "start-up reconciliation of five mirrors"
+pass "start-up reconciliation of six mirrors"
+
+# a change the paused live source holds back
+ctl pause held >/dev/null || fail "mirrorctl pause held"
+echo "not yet sent" >"$T_DIR/master/held/pending.txt"
+echo "changed, not yet sent" >>"$T_DIR/master/held/other-size.bin"
 
 # the audit leaves alone what changed on the master in the last seconds
 sleep 6
+ctl audit held >/dev/null || fail "mirrorctl audit held"
 
 # ---- a clean tree: no findings ----
 run_audit www --full
@@ -197,6 +204,16 @@ pass "audit_rate = 1M: both sides read within 10% of 1 MiB/s"
 [ "$(audit_field slow drift_last)" = 0 ] ||
 	fail "a file written during the audit was reported as drift"
 pass "a file written during the audit is not reported"
+
+# ---- what the paused live source holds back is not drift ----
+n=$(audit_field held passes)
+[ "$n" = 1 ] || fail "held: $n passes, expected the one asked for"
+[ "$(audit_field held drift_last)" = 0 ] || fail "held: changes not yet sent reported as drift"
+grep -q "mirror held: audit: the live source did not settle" "$T_DIR/source.log" ||
+	fail "held: the audit did not wait for the live source"
+ctl resume held >/dev/null || fail "mirrorctl resume held"
+converge held 20
+pass "changes the paused live source holds back are not reported; sent after resume"
 
 # ---- scheduled passes, the window, the cursor on disk ----
 n=$(audit_field sched passes)
