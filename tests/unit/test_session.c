@@ -1120,6 +1120,39 @@ static void test_append_refused_falls_back(void **state)
 	assert_true(same_file(fx, "log"));
 }
 
+/* A sink copy with our size and mtime but other bytes (changed behind the
+ * mirror's back) is left alone by a normal pass, and replaced by an ENTRY
+ * with SOP_FORCE (the drift audit's repair), by delta. */
+static void test_force_same_size_and_mtime(void **state)
+{
+	struct fixture *fx = *state;
+	struct list_feed lf = { 0 };
+	struct sender_op op = { .kind = SOP_ENTRY, .flags = SOP_FORCE };
+	struct pass p;
+	uint8_t c = 0x42;
+
+	mkfile_sized(fx->srcfd, "f", 100000, 0644);
+	set_mtime(fx->srcfd, "f", 1700000000, 123);
+	run_pass_ok(fx, &p);
+	int fd = openat(fx->dstfd, "f", O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &c, 1, 50000), 1);
+	close(fd);
+	set_mtime(fx->dstfd, "f", 1700000000, 123);
+	run_pass_ok(fx, &p);
+	assert_int_equal(p.rs.files, 0);
+	assert_false(same_file(fx, "f"));
+
+	assert_int_equal(scan_stat(fx->srcfd, "f", 1, false, &op.e), 0);
+	lf.ops = &op;
+	lf.n = 1;
+	run_pass_feed(fx, &lf, &p);
+	assert_int_equal(p.sender_rc, 0);
+	assert_int_equal(p.rs.files, 1);
+	assert_int_equal(p.ss.files_delta, 1);
+	assert_true(same_file(fx, "f"));
+}
+
 /* ---- protocol violations fed to receiver_frame() ---- */
 
 struct raw {
@@ -1566,6 +1599,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_data_before_need, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_file_end_unknown_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest_mismatch_is_per_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_force_same_size_and_mtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_dotdot_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape_is_per_op, setup, teardown),
 	};
