@@ -83,21 +83,27 @@ static bool wanted(const char *dir, size_t len, const char *name, const struct e
 	return keep;
 }
 
-static int list_add(struct audit_item **v, size_t *n, size_t *cap, size_t max,
-		    struct audit_item *it)
+struct collect {
+	struct audit_item *v;
+	size_t n, cap, max;
+};
+
+static int collect_one(void *ctx, struct audit_item *it)
 {
-	if (*n == max)
+	struct collect *c = ctx;
+
+	if (c->n == c->max)
 		return -E2BIG;
-	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		struct audit_item *g = realloc(*v, c * sizeof(**v));
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct audit_item *g = realloc(c->v, cap * sizeof(*g));
 		if (!g)
 			return -ENOMEM;
-		*v = g;
-		*cap = c;
+		c->v = g;
+		c->cap = cap;
 	}
-	(*v)[(*n)++] = *it;
-	return 0;
+	c->v[c->n++] = *it;       /* the copy takes over name and link */
+	return 1;
 }
 
 static int list_one(DIR *d, const char *dir, size_t len, const struct exclude *ex,
@@ -124,12 +130,11 @@ static int list_one(DIR *d, const char *dir, size_t len, const struct exclude *e
 	return 1;
 }
 
-int auditfs_list(int rootfd, const char *dir, size_t len, const struct exclude *ex, size_t max,
-		 struct audit_item **ret, size_t *ret_n)
+int auditfs_each(int rootfd, const char *dir, size_t len, const struct exclude *ex,
+		 auditfs_fn *fn, void *ctx)
 {
 	int fd = path_open_dir(rootfd, dir, len);
-	struct audit_item *v = NULL, it;
-	size_t n = 0, cap = 0;
+	struct audit_item it;
 	struct dirent *de;
 	DIR *d;
 	int rc = 0;
@@ -141,21 +146,33 @@ int auditfs_list(int rootfd, const char *dir, size_t len, const struct exclude *
 		close(fd);
 		return rc;
 	}
-	for (errno = 0; rc >= 0 && (de = readdir(d)); errno = 0)
-		if ((rc = list_one(d, dir, len, ex, de, &it)) == 1 &&
-		    (rc = list_add(&v, &n, &cap, max, &it)) < 0)
+	for (errno = 0; rc >= 0 && (de = readdir(d)); errno = 0) {
+		if ((rc = list_one(d, dir, len, ex, de, &it)) != 1)
+			continue;
+		/* fn returns 1 when it kept the item (and what it owns) */
+		if ((rc = fn(ctx, &it)) != 1)
 			audit_item_clear(&it);
+	}
 	if (rc >= 0 && errno)
 		rc = -errno;
 	closedir(d);
+	return rc < 0 ? rc : 0;
+}
+
+int auditfs_list(int rootfd, const char *dir, size_t len, const struct exclude *ex, size_t max,
+		 struct audit_item **ret, size_t *ret_n)
+{
+	struct collect c = { .max = max };
+	int rc = auditfs_each(rootfd, dir, len, ex, collect_one, &c);
+
 	if (rc < 0) {
-		audit_items_free(v, n);
+		audit_items_free(c.v, c.n);
 		return rc;
 	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), audit_item_cmp);
-	*ret = v;
-	*ret_n = n;
+	if (c.n > 1)
+		qsort(c.v, c.n, sizeof(*c.v), audit_item_cmp);
+	*ret = c.v;
+	*ret_n = c.n;
 	return 0;
 }
 

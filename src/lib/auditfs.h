@@ -18,6 +18,17 @@
 
 #define AUDITFS_CHUNK 65536       /* bytes per read while hashing */
 
+/* Called once per child, in readdir order.  Return 0 to go on (it is
+ * freed after the call), 1 to go on having taken it over (its name and
+ * link are the callback's to free), <0 to stop the listing with that
+ * value. */
+typedef int auditfs_fn(void *ctx, struct audit_item *it);
+
+/* The children of wire directory dir (NUL-terminated at len) beneath
+ * rootfd, one at a time, without holding them (the sink streams its
+ * listings).  0, the callback's <0, or -errno as auditfs_list. */
+int auditfs_each(int rootfd, const char *dir, size_t len, const struct exclude *ex,
+		 auditfs_fn *fn, void *ctx);
 /* The children of wire directory dir (NUL-terminated at len) beneath rootfd,
  * sorted by name (audit_item_cmp), names only.  ex may be NULL.  0 with
  * *ret (free with audit_items_free) and *ret_n, or -errno (-ENOENT,

@@ -38,17 +38,35 @@ static int put_rec(struct aserve *a, const struct audit_item *it)
 	return auditmsg_batch_full(&a->batch) ? send_batch(a) : 0;
 }
 
+struct lister {
+	struct aserve *a;
+	uint64_t records;
+};
+
+/* auditfs_fn: each child straight into the batch, nothing held. */
+static int list_one(void *ctx, struct audit_item *it)
+{
+	struct lister *l = ctx;
+	int rc = put_rec(l->a, it);
+
+	l->records += rc == 0;
+	return rc;
+}
+
 /* Records for one request into the batch; its status. */
 static int answer(struct aserve *a, const struct auditmsg_req *q, const char *path,
 		  struct auditmsg_end *end)
 {
-	struct audit_item *v = NULL, one;
-	size_t n = 0;
+	struct audit_item one;
 	int rc;
 
 	if (q->kind == AUDITMSG_LIST) {
-		rc = auditfs_list(a->rootfd, path, q->len, a->ex, AUDITSERVE_LIST_MAX, &v, &n);
-	} else if (q->len == 0) {
+		struct lister l = { a, 0 };
+		rc = auditfs_each(a->rootfd, path, q->len, a->ex, list_one, &l);
+		end->records = l.records;
+		return rc;
+	}
+	if (q->len == 0) {
 		rc = -EINVAL;                   /* the root has no parent to stat in */
 	} else if (q->kind == AUDITMSG_STAT) {
 		rc = auditfs_stat(a->rootfd, path, q->len, &one);
@@ -58,16 +76,11 @@ static int answer(struct aserve *a, const struct auditmsg_req *q, const char *pa
 		rc = auditfs_hash(a->rootfd, path, q->len, &a->rl, NULL, &one, &end->bytes);
 		a->bytes += end->bytes;
 	}
-	if (rc == 0 && q->kind != AUDITMSG_LIST) {
-		v = &one;
-		n = 1;
-	}
-	for (size_t i = 0; rc == 0 && i < n; i++, end->records++)
-		rc = put_rec(a, &v[i]);
-	if (v == &one)
+	if (rc == 0) {
+		rc = put_rec(a, &one);
+		end->records = rc == 0;
 		audit_item_clear(&one);
-	else
-		audit_items_free(v, n);
+	}
 	return rc;
 }
 
@@ -89,12 +102,11 @@ static int request(struct aserve *a, const uint8_t *p, size_t n)
 	free(path);
 	if (rc == -EPIPE || rc == -ECONNRESET || rc == -ETIMEDOUT || rc == -ENOMEM)
 		return rc;
+	/* a listing that failed half-way still counts what it sent: the
+	 * client drops the records of a request whose status is an error */
 	end.status = rc;
-	if (rc < 0)
-		end.records = 0;
-	if (rc == 0 && a->batch.len > 0 && (rc = send_batch(a)) < 0)
+	if (a->batch.len > 0 && (rc = send_batch(a)) < 0)
 		return rc;
-	wbuf_reset(&a->batch);
 	auditmsg_put_end(stream_out(a->s), &end);
 	return stream_flush(a->s);
 }

@@ -4,7 +4,8 @@
  * client sends AUDIT_REQ requests one at a time and this side answers each
  * with AUDIT_LIST batches and AUDIT_END, reading file content for HASH at
  * most at the rate the request carries (its own limiter, so the slave's
- * disk is spared as much as the master's). */
+ * disk is spared as much as the master's).  Listings are streamed as the
+ * directory is read: nothing of them is held here. */
 #ifndef MIRRORD_AUDITSERVE_H
 #define MIRRORD_AUDITSERVE_H
 
@@ -13,7 +14,6 @@
 #include "stream.h"
 
 #define AUDITSERVE_IDLE_MS 300000     /* between two requests, at most */
-#define AUDITSERVE_LIST_MAX 4000000   /* children of one directory */
 
 /* Serve one audit session on s, right after HELLO.  m's root is opened
  * read-only here; ex (borrowed) is the mirror's excludes.  Answers HELLO_OK

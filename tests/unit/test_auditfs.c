@@ -105,6 +105,38 @@ static void test_list(void **state)
 	exclude_free(ex);
 }
 
+static int stop_at_two(void *ctx, struct audit_item *it)
+{
+	int *n = ctx;
+
+	(void)it;
+	return ++*n == 2 ? -ECANCELED : 0;
+}
+
+static int keep(void *ctx, struct audit_item *it)
+{
+	struct audit_item *kept = ctx;
+
+	if (strcmp(it->name, "a") != 0)
+		return 0;
+	*kept = *it;
+	return 1;                     /* taken over: freed by the caller */
+}
+
+static void test_each(void **state)
+{
+	struct audit_item kept = { 0 };
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(auditfs_each(rootfd, "", 0, NULL, stop_at_two, &n), -ECANCELED);
+	assert_int_equal(n, 2);
+	assert_int_equal(auditfs_each(rootfd, "", 0, NULL, keep, &kept), 0);
+	assert_string_equal(kept.name, "a");
+	audit_item_clear(&kept);
+	assert_int_equal(auditfs_each(rootfd, "nope", 4, NULL, keep, &kept), -ENOENT);
+}
+
 static void test_stat(void **state)
 {
 	struct audit_item it;
@@ -163,6 +195,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_each),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_hash_throttled),
