@@ -139,12 +139,18 @@ static bool wait_turn(struct audit *a, bool *full, bool *scheduled)
 
 /* ---- the sink's side, over the audit session ---- */
 
-static int remote_ask(struct audit *a, uint8_t kind, const char *path, size_t len)
+/* Queue a request (sent by the next flush). */
+static void remote_put(struct audit *a, uint8_t kind, const char *path, size_t len)
 {
 	struct auditmsg_req q = { .rate = a->m->audit_rate, .kind = kind, .path = path,
 				  .len = len };
 
 	auditmsg_put_req(stream_out(a->s), &q);
+}
+
+static int remote_ask(struct audit *a, uint8_t kind, const char *path, size_t len)
+{
+	remote_put(a, kind, path, len);
 	return stream_flush(a->s);
 }
 
@@ -295,25 +301,22 @@ static void cands_clear(struct audit *a)
 	a->n_cands = 0;
 }
 
-/* Hash path on both sides (each at audit_rate, at the same time): 1 when
- * the contents differ, 0 when equal or when either changed meanwhile
+/* After a HASH request for path went out: hash it here too (at the same
+ * time as the sink, each at audit_rate) and take the sink's answer.  1
+ * when the contents differ, 0 when equal or when either changed meanwhile
  * (x: this side as listed), <0 when the session broke. */
-static int content_differs(struct audit *a, const char *path, size_t len,
-			   const struct audit_item *x)
+static int hash_check(struct audit *a, const char *path, size_t len, const struct audit_item *x)
 {
 	struct audit_item mine, *v = NULL;
 	struct auditmsg_end end = { 0 };
 	size_t n = 0;
 	uint64_t rate = a->m->audit_rate;
 	int64_t read_ms = rate ? (int64_t)(x->size / rate * 1000 * 2) : 0;
-	int rc = remote_ask(a, AUDITMSG_HASH, path, len);
-
-	if (rc < 0)
-		return rc;
 	int mine_rc = auditfs_hash(a->rootfd, path, len, &a->rl, a->stop, &mine,
 				   &a->st.hashed_bytes);
-	rc = remote_answer(a, (int)(HASH_BASE_MS + (read_ms > 86400000 ? 86400000 : read_ms)),
-			   &v, &n, &end);
+	int rc = remote_answer(a, (int)(HASH_BASE_MS + (read_ms > 86400000 ? 86400000 : read_ms)),
+			       &v, &n, &end);
+
 	a->st.peer_bytes += end.bytes;
 	if (rc == 0 && mine_rc == 0 && end.status == 0 && n == 1 && v[0].has_digest &&
 	    mine.size == x->size && mine.mtime_sec == x->mtime_sec &&
@@ -329,14 +332,74 @@ static int content_differs(struct audit *a, const char *path, size_t len,
 	return rc;
 }
 
+static int content_differs(struct audit *a, const char *path, size_t len,
+			   const struct audit_item *x)
+{
+	int rc = remote_ask(a, AUDITMSG_HASH, path, len);
+
+	return rc < 0 ? rc : hash_check(a, path, len, x);
+}
+
+/* The files of one directory to hash, in the sample and unchanged. */
+struct hashq {
+	struct hq { char *path; size_t len; struct audit_item x; } *v;
+	size_t n, cap;
+};
+
+static int hashq_add(struct hashq *q, char *path, size_t len, const struct audit_item *x)
+{
+	if (q->n == q->cap) {
+		size_t c = q->cap ? q->cap * 2 : 32;
+		struct hq *g = realloc(q->v, c * sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		q->v = g;
+		q->cap = c;
+	}
+	/* the sizes and times are all hash_check needs: no name, no link */
+	q->v[q->n++] = (struct hq){ path, len, { .type = x->type, .size = x->size,
+			.mtime_sec = x->mtime_sec, .mtime_nsec = x->mtime_nsec } };
+	return 0;
+}
+
+static void hashq_clear(struct hashq *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->v[i].path);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Hash the queue with up to AUDIT_PIPELINE requests ahead at the sink, so
+ * that a tree of small files is not paced by round trips. */
+static int hashq_run(struct audit *a, struct hashq *q)
+{
+	size_t sent = 0;
+	int rc = 0;
+
+	for (size_t done = 0; rc >= 0 && done < q->n && !*a->stop; done++) {
+		while (sent < q->n && sent - done < AUDIT_PIPELINE) {
+			remote_put(a, AUDITMSG_HASH, q->v[sent].path, q->v[sent].len);
+			sent++;
+		}
+		if ((rc = stream_flush(a->s)) < 0)
+			break;
+		rc = hash_check(a, q->v[done].path, q->v[done].len, &q->v[done].x);
+		if (rc == 1)
+			rc = cand_add(a, q->v[done].path, q->v[done].len, NULL, 0, D_CONTENT);
+	}
+	if (*a->stop && rc >= 0)
+		rc = -EINTR;
+	return rc;
+}
+
 /* One entry both sides have (x here, y there) in directory dir. */
-static int compare_one(struct audit *a, const char *dir, size_t dlen,
+static int compare_one(struct audit *a, const char *dir, size_t dlen, struct hashq *q,
 		       const struct audit_item *x, const struct audit_item *y)
 {
 	enum drift d = compare(a, x, y);
 	size_t plen;
 	char *p;
-	int rc = 0;
 
 	if (x->type == ENT_FILE) {
 		a->st.files++;
@@ -348,12 +411,13 @@ static int compare_one(struct audit *a, const char *dir, size_t dlen,
 		return 0;
 	if (!(p = path_join(dir, dlen, x->name, x->name_len, &plen)))
 		return -ENOMEM;
-	if (a->full || auditsample_in(a->from, a->span, auditsample_key(p, plen))) {
-		rc = content_differs(a, p, plen, x);
-		if (rc == 1)
-			rc = cand_add(a, p, plen, NULL, 0, D_CONTENT);
+	if (!a->full && !auditsample_in(a->from, a->span, auditsample_key(p, plen))) {
+		free(p);
+		return 0;
 	}
-	free(p);
+	int rc = hashq_add(q, p, plen, x);
+	if (rc < 0)
+		free(p);
 	return rc;
 }
 
@@ -502,6 +566,7 @@ static bool excluded(struct audit *a, const char *dir, size_t dlen, const struct
 static int merge(struct audit *a, const char *dir, size_t dlen, struct dirs *todo,
 		 const struct audit_item *xv, size_t xn, const struct audit_item *yv, size_t yn)
 {
+	struct hashq q = { 0 };
 	size_t i = 0, j = 0;
 	int rc = 0;
 
@@ -520,11 +585,14 @@ static int merge(struct audit *a, const char *dir, size_t dlen, struct dirs *tod
 			    (!a->m->one_fs || xv[i].dev == a->root_dev))
 				rc = dirs_push(todo, dir, dlen, xv[i].name, xv[i].name_len);
 			if (rc >= 0)
-				rc = compare_one(a, dir, dlen, &xv[i], &yv[j]);
+				rc = compare_one(a, dir, dlen, &q, &xv[i], &yv[j]);
 			i++;
 			j++;
 		}
 	}
+	if (rc >= 0)
+		rc = hashq_run(a, &q);
+	hashq_clear(&q);
 	return rc;
 }
 

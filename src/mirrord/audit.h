@@ -36,6 +36,7 @@
 #define AUDIT_QUIET_WAIT_MS 10000 /* how long a confirmation waits for the
 				   * live source to settle */
 #define AUDIT_DIR_MAX 4000000     /* children of one directory */
+#define AUDIT_PIPELINE 32         /* HASH requests ahead at the sink */
 
 /* The live source the audit works beside. */
 struct audit_live {
