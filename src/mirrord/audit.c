@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "audit.h"
 #include "auditfs.h"
 #include "auditmsg.h"
@@ -81,7 +82,7 @@ struct audit {
 	bool full, scheduled, owner;
 	uint64_t from, span;        /* the content sample */
 	int64_t t0;
-	uint64_t tree_bytes, drift, unsettled;
+	uint64_t tree_bytes, drift, unsettled, pass_repaired;
 	bool unquiet;               /* the live source did not settle once in
 				     * this pass: later checks do not wait */
 	struct cand *cands;
@@ -466,15 +467,23 @@ out:
 	return d;
 }
 
-/* The notification of the audit's findings: raised with kind "audit" when
- * a pass found drift, cleared when a later pass found none.  The node's
- * notification module is not part of this tree yet; this is the one place
- * its calls go (notify_raise / notify_clear with kind "audit", key the
- * mirror's name). */
+/* The [node] notify hook's "audit" condition, key MIRROR/drift: raised by
+ * a pass that found differences, resolved by a later pass that found none.
+ * The detail holds the pass's counts (the paths are in the log). */
 static void audit_notify(struct audit *a, bool raise, const char *summary)
 {
-	log_debug("mirror %s: audit notification %s: %s", a->m->name,
-		  raise ? "raised" : "cleared", summary);
+	char detail[256];
+
+	if (!raise) {
+		alerts_audit_clear(a->m->name, "drift", summary);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "{\"differences\":%llu,\"repaired\":%llu,"
+		 "\"files\":%llu,\"hashed_files\":%llu,\"repair\":%s}",
+		 (unsigned long long)a->drift, (unsigned long long)a->pass_repaired,
+		 (unsigned long long)a->st.files, (unsigned long long)a->st.hashed_files,
+		 a->m->audit_repair ? "true" : "false");
+	alerts_audit(a->m->name, "drift", summary, detail);
 }
 
 static void report(struct audit *a, const struct cand *k, enum drift d, bool dir)
@@ -489,8 +498,10 @@ static void report(struct audit *a, const struct cand *k, enum drift d, bool dir
 	if (repair)
 		rc = a->live.repair(a->live.ctx, k->path, k->len,
 				    dir && (d == D_MISSING || d == D_TYPE));
-	if (repair && rc == 0)
+	if (repair && rc == 0) {
 		a->st.repaired_total++;
+		a->pass_repaired++;
+	}
 	log_warn("mirror %s: audit: '%s' %s%s%s", a->m->name, k->path, drift_text[d],
 		 !repair ? " (not repaired: audit_repair = no)" :
 		 rc == 0 ? ", sent again from this node" : ", repair not queued: ",
@@ -689,7 +700,7 @@ static void pass_close(struct audit *a)
 
 static void pass_end(struct audit *a, int rc)
 {
-	char summary[STATUS_ERROR_MAX + 64];
+	char summary[STATUS_ERROR_MAX + 160];
 	double secs = (double)(wall_s() - a->t0);
 
 	a->st.running = false;
@@ -715,9 +726,11 @@ static void pass_end(struct audit *a, int rc)
 			   (unsigned long long)a->st.peer_bytes, (unsigned long long)a->drift,
 			   a->unsettled ? " (some left unsettled)" : "",
 			   lap ? "; the content sample has covered the whole tree" : "");
-		snprintf(summary, sizeof(summary), "%llu differences, last %s",
-			 (unsigned long long)a->drift, a->st.last_drift);
-		audit_notify(a, a->drift > 0, a->drift ? summary : "no differences");
+		snprintf(summary, sizeof(summary), "mirror %s: the audit found %llu "
+			 "differences with the slave (%llu sent again), the last: %s", a->m->name,
+			 (unsigned long long)a->drift, (unsigned long long)a->pass_repaired,
+			 a->st.last_drift);
+		audit_notify(a, a->drift > 0, a->drift ? summary : "the audit found no differences");
 	} else {
 		log_warn("mirror %s: audit pass stopped after %.0f s: %s", a->m->name, secs,
 			 rc == -ETIME ? "the audit window closed" : strerror(-rc));
@@ -733,7 +746,7 @@ static void run_pass(struct audit *a, bool full, bool scheduled)
 	a->full = full;
 	a->scheduled = scheduled;
 	a->t0 = wall_s();
-	a->drift = a->unsettled = a->tree_bytes = 0;
+	a->drift = a->unsettled = a->tree_bytes = a->pass_repaired = 0;
 	a->unquiet = false;
 	a->from = a->smp.cursor;
 	a->span = full ? UINT64_MAX : auditsample_span(a->m->audit_sample_ppm,

@@ -5,7 +5,9 @@
 # one of another size, one that exists on the slave only.  Mirror "rep"
 # (audit_repair = yes) gets them repaired from the master (the strict tree
 # comparison passes afterwards, and a second pass finds nothing); mirror
-# "www" (audit_repair = no) only reports them.  Mirror "slow" hashes a few
+# "www" (audit_repair = no) only reports them.  Both raise the "audit"
+# condition of the notify hook; "rep"'s clean pass after the repair
+# resolves it.  Mirror "slow" hashes a few
 # MiB at audit_rate = 1M: the bytes both daemons read (/proc/PID/io rchar)
 # over the pass stay within 10% of the limit (and reach at least 70% of
 # it), the audit's own counters account for every file byte, and a file
@@ -56,6 +58,20 @@ confs() {
 	done
 }
 confs
+EV=$T_DIR/ev
+mkdir -p "$EV"
+cat >"$T_DIR/hook" <<HOOK
+#!/bin/sh
+f=\$(mktemp $EV/run.XXXXXX) || exit 1
+{ cat; echo; env | grep '^MIRRORD_' | sort; } >"\$f.tmp" && mv "\$f.tmp" "\$f.done"
+rm -f "\$f"
+HOOK
+chmod 755 "$T_DIR/hook"
+sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook|" "$T_DIR/master.conf"
+# runs STATE KEY: hook runs for the audit condition KEY in STATE
+runs() { grep -l "^MIRRORD_EVENT=audit\$" "$EV"/*.done 2>/dev/null |
+	xargs -r grep -l "^MIRRORD_STATE=$1\$" | xargs -r grep -l "^MIRRORD_KEY=$2\$" | wc -l; }
+has_run() { [ "$(runs "$1" "$2")" -ge 1 ]; }
 
 ctl() { in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" "$@"; }
 # audit_field MIRROR FIELD: a number from the audit object of mirrorctl status --json
@@ -131,7 +147,9 @@ grep -q "mirror www: audit: 'same-size.bin' differs in content" "$T_DIR/source.l
 sleep 2
 same www >/dev/null 2>&1 && fail "www: repaired with audit_repair = no"
 ctl status | grep -q "audit .* 3 differences" || fail "mirrorctl status has no audit line"
-pass "audit_repair = no: the three differences are reported (status, log), not repaired"
+wait_until 10 "www: the audit notification" has_run raised www/drift
+grep -h '"differences":3' "$EV"/*.done >/dev/null || fail "www: no count in the notification"
+pass "audit_repair = no: the three differences are reported (status, log, notify hook), not repaired"
 
 # repair
 run_audit rep --full
@@ -143,7 +161,9 @@ pass "audit_repair = yes: the three differences are repaired from the master"
 sleep 6
 run_audit rep --full
 [ "$(audit_field rep drift_last)" = 0 ] || fail "rep: drift after the repair"
-pass "a second pass after the repair finds nothing"
+wait_until 10 "rep: the audit notification resolved" has_run resolved rep/drift
+[ "$(runs raised rep/drift)" = 1 ] || fail "rep: raised $(runs raised rep/drift) times"
+pass "a second pass after the repair finds nothing, and resolves the notification"
 
 # the sample pass (1%) checks every file's metadata all the same
 echo more >>"$T_DIR/slave/rep/other-size.bin"
