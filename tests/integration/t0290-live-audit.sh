@@ -108,6 +108,7 @@ pass "start-up reconciliation of six mirrors"
 
 # a change the paused live source holds back
 ctl pause held >/dev/null || fail "mirrorctl pause held"
+sleep 0.5       # the live source sees the pause within a quarter of a second
 echo "not yet sent" >"$T_DIR/master/held/pending.txt"
 echo "changed, not yet sent" >>"$T_DIR/master/held/other-size.bin"
 
