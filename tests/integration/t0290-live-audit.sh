@@ -9,8 +9,9 @@
 # condition of the notify hook; "rep"'s clean pass after the repair
 # resolves it.  Mirror "slow" hashes a few
 # MiB at audit_rate = 1M: the bytes both daemons read (/proc/PID/io rchar)
-# over the pass stay within 10% of the limit (and reach at least 70% of
-# it), the audit's own counters account for every file byte, and a file
+# over the pass and in any 2 s window stay within 10% of the limit (and
+# reach 80% of it), the audit's own counters account for every file byte,
+# and a file
 # written to all along the pass is not reported as drift.  Mirror "sched"
 # runs passes by itself every 2 s (hashing next to nothing, so as not to
 # blur the measurement) and keeps its cursor in state_dir;
@@ -199,8 +200,10 @@ log "slow audit: $(wc -l <"$T_DIR/rchar") samples; audit counters: here" \
 for col in 2 3; do
 	[ $col = 2 ] && side=sink || side=source
 	# the pass as a whole, and the busiest window of at least 2 s: at most
-	# 10% over the rate (plus the limiter's burst and one read), at least
-	# 60% of it over the whole pass (overheads included)
+	# 10% over the rate (plus the limiter's burst and one read); and the
+	# busiest window at 80% of it at least, so it is the limit that paces
+	# the reads (the whole pass also holds start-up and, on a loaded
+	# machine, waits that say nothing about the limiter)
 	read -r whole busiest raw < <(awk -v c=$col '
 		{ t[NR] = $1 / 1e9; b[NR] = $c }
 		END {
@@ -219,7 +222,7 @@ for col in 2 3; do
 	    "$busiest less one burst (limit $RATE)"
 	[ "$busiest" -le $((RATE * 110 / 100)) ] || fail "$side read $busiest bytes/s, limit $RATE"
 	[ "$whole" -le $((RATE * 110 / 100)) ] || fail "$side read $whole bytes/s, limit $RATE"
-	[ "$whole" -ge $((RATE * 60 / 100)) ] || fail "$side read only $whole bytes/s: not the limit at work"
+	[ "$raw" -ge $((RATE * 80 / 100)) ] || fail "$side read only $raw bytes/s: not the limit at work"
 done
 pass "audit_rate = 1M: both sides read within 10% of 1 MiB/s"
 [ "$(audit_field slow drift_last)" = 0 ] ||
