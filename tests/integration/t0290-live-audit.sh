@@ -7,14 +7,14 @@
 # comparison passes afterwards, and a second pass finds nothing); mirror
 # "www" (audit_repair = no) only reports them.  Both raise the "audit"
 # condition of the notify hook; "rep"'s clean pass after the repair
-# resolves it.  Mirror "slow" hashes a few
-# MiB at audit_rate = 1M: the bytes both daemons read (/proc/PID/io rchar)
-# over the pass and in any 2 s window stay within 10% of the limit (and
-# reach 80% of it), the audit's own counters account for every file byte,
-# and a file
-# written to all along the pass is not reported as drift.  Mirror "sched"
-# runs passes by itself every 2 s (hashing next to nothing, so as not to
-# blur the measurement) and keeps its cursor in state_dir;
+# resolves it.
+# Mirror "slow" hashes a few MiB at audit_rate = 1M: the bytes both
+# daemons read (/proc/PID/io rchar) over the pass and in any 2 s window
+# stay within 10% of the limit (and reach 80% of it in the busiest
+# window), the audit's own counters account for every file byte, and a
+# file written to all along the pass is not reported as drift.
+# Mirror "sched" runs passes by itself every 2 s (hashing next to nothing,
+# so as not to blur the measurement) and keeps its cursor in state_dir;
 # mirror "closed" has an audit window that does not include now, and runs
 # none.  Mirror "held" is paused (mirrorctl pause): a change recorded on
 # the master but not yet sent differs on the slave, and is not drift.
