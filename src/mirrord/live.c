@@ -1478,15 +1478,16 @@ static int64_t min_wait(int64_t t, int64_t w)
 	return w >= 0 && w < t ? w : t;
 }
 
-static int poll_timeout(struct live *l, uint64_t last_in, uint64_t now)
+/* due: when the session needs a turn without input (its next keep-alive
+ * PING or the end of the sink's patience). */
+static int poll_timeout(struct live *l, uint64_t due, uint64_t now)
 {
 	int64_t t = min_wait(TICK_MS, coalesce_wait_ms(l->co, now));
 	t = min_wait(t, grow_wait_ms(l->grow, now));
 	t = min_wait(t, jsync_wait_ms(l, now));
-	int64_t ping = (int64_t)(last_in + PING_MS) - (int64_t)now;
 	struct journal_stats st;
 
-	t = min_wait(t, ping < 0 ? 0 : ping);
+	t = min_wait(t, due > now ? (int64_t)(due - now) : 0);
 	if (l->j) {
 		journal_get_stats(l->j, &st);
 		if (ack_point(l) > feed_acked(l, &st))
@@ -1541,6 +1542,23 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 	}
 }
 
+/* The next keep-alive PING: PING_MS after the sink's last byte and our last
+ * PING, so an unanswered PING waits for the next one instead of making the
+ * session loop spin. */
+static uint64_t ping_due(uint64_t last_in, uint64_t ping_at)
+{
+	return (last_in > ping_at ? last_in : ping_at) + PING_MS;
+}
+
+/* When the session needs a turn without input: its next PING or the end of
+ * the sink's patience (DEAD_MS). */
+static uint64_t session_due(uint64_t last_in, uint64_t ping_at)
+{
+	uint64_t ping = ping_due(last_in, ping_at), dead = last_in + DEAD_MS + 1;
+
+	return ping < dead ? ping : dead;
+}
+
 /* One connected session: until stop (0) or failure (<0). */
 static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 {
@@ -1570,7 +1588,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 		}
 		publish(l, snd, s);
 		uint64_t now = now_ms();
-		if (now >= last_in + PING_MS && now >= ping_at + PING_MS) {
+		if (now >= ping_due(last_in, ping_at)) {
 			proto_put_id(stream_out(s), MSG_PING, ++nonce);
 			ping_at = now;
 		}
@@ -1587,7 +1605,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 		if (stream_pending_out(s) > 0)
 			pfd[0].events |= POLLOUT;
 		int timeout = more && stream_pending_out(s) < OUT_LOW ? 0 :
-			      poll_timeout(l, last_in, now);
+			      poll_timeout(l, session_due(last_in, ping_at), now);
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
 			rc = -errno;
 			break;
@@ -1921,7 +1939,7 @@ void live_publish(struct live *l, struct sender *snd, struct stream *s, struct l
 
 int live_poll_timeout(struct live *l, uint64_t last_in)
 {
-	return poll_timeout(l, last_in, now_ms());
+	return poll_timeout(l, last_in + PING_MS, now_ms());
 }
 
 int live_watch_fd(const struct live *l)

@@ -3,7 +3,8 @@
 # ACL and owner changes, a rename that replaces an existing target, new
 # directories renamed before the watcher reached them, the link cut for
 # 10 s in the middle of a burst (delivery resumes from the journal, no full
-# reconciliation), and an inotify queue overflow forced by
+# reconciliation), the link cut for 6 s with an idle tree (the master must
+# not spin on its unanswered keep-alive), and an inotify queue overflow forced by
 # a tiny fs.inotify.max_queued_events (restored as soon as the watcher
 # exists, and by the exit trap).  Each step must converge with no temporary
 # file left visible on the slave.
@@ -96,6 +97,19 @@ converge "link down 10 s mid-burst" 40
 [ "$(count "reconciling the whole tree")" -eq "$passes" ] ||
 	fail "the outage caused a full reconciliation instead of a journal replay"
 grep -q "resuming at journal record" "$T_DIR/source.log" || fail "no journal replay logged"
+
+# ---- link down with an idle tree and the session up: past the keep-alive
+# PING the sink cannot answer, the master sleeps until its next deadline ----
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID_source/stat"; }
+link_down master
+c0=$(cpu_ticks)
+sleep 6                         # three unanswered PINGs, well before DEAD_MS (30 s)
+c1=$(cpu_ticks)
+link_up master
+log "cable cut for 6 s with an idle tree: master CPU $((c1 - c0)) ticks"
+[ $((c1 - c0)) -le 30 ] || fail "the master spins while its sink cannot answer ($((c1 - c0)) ticks in 6 s)"
+echo "after the idle outage" >"$M/ld/idle"
+converge "idle outage without spinning" 40
 
 # ---- inotify queue overflow ----
 stop_pid "$PID_source" TERM
