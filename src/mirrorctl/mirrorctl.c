@@ -114,6 +114,10 @@ static bool is_source(const struct json *m)
 
 static int mirror_health(const struct json *m, double max_lag)
 {
+	/* idle: the mirror has a peer but its source does not run (mirrord
+	 * starting or stopping), so nothing reaches the sink */
+	if (strcmp(json_str(m, "role", ""), "idle") == 0)
+		return EXIT_DISCONNECTED;
 	if (!is_source(m))
 		return EXIT_HEALTHY;     /* a sink waits; its source judges */
 	if (!json_bool(m, "connected", false))
@@ -378,13 +382,17 @@ static int cmd_status(const struct conf *c, const struct args *a)
 	const struct json *ms = json_get(j, "mirrors");
 	for (const struct json *m = ms ? ms->child : NULL; m; m = m->next)
 		code = max_code(code, mirror_health(m, a->max_lag));
+	/* the control socket answers before the mirrors have started */
+	if (j && !json_bool(j, "ready", true))
+		code = max_code(code, EXIT_DISCONNECTED);
 	code = max_code(code, failover_health(&fo));
 	if (a->json) {
 		print_json(raw, &fo, m_err[0] ? m_err : NULL, code);
 	} else {
 		if (j)
-			printf("node          %s (mirrord %s, pid %.0f)\n", json_str(j, "node", "?"),
-			       json_str(j, "version", "?"), json_num(j, "pid", 0));
+			printf("node          %s (mirrord %s, pid %.0f)%s\n", json_str(j, "node", "?"),
+			       json_str(j, "version", "?"), json_num(j, "pid", 0),
+			       json_bool(j, "ready", true) ? "" : ", starting");
 		else
 			printf("mirrord       %s\n", m_err);
 		for (const struct json *m = ms ? ms->child : NULL; m; m = m->next)

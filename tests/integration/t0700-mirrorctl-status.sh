@@ -1,7 +1,8 @@
 #!/bin/bash
 # mirrorctl status in each state, checked field by field in --json, with its
 # exit codes; promote/demote/pause/resume answers; hostile control clients;
-# the metrics file; SIGHUP with a bad and a good configuration.
+# the metrics file; SIGHUP with a bad and a good configuration; a daemon
+# not ready yet with its mirror idle is not healthy.
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v python3 >/dev/null || fail "python3 is needed (scripts/deps)"
@@ -47,10 +48,10 @@ ctl() {
 	rc=0
 	in_ns "$h" "$MIRRORCTL" -c "$T_DIR/$h.conf" "$@" >"$T_DIR/out" 2>"$T_DIR/err" || rc=$?
 }
-# jq_check FILE PYEXPR...: each expression over j (the JSON) must be true.
-jq_check() {
+# jq_true FILE PYEXPR...: each expression over j (the JSON) is true.
+jq_true() {
 	local f=$1; shift
-	python3 - "$f" "$@" <<'PY' || { cat "$f"; fail "JSON check failed"; }
+	python3 - "$f" "$@" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 for e in sys.argv[2:]:
@@ -59,6 +60,8 @@ for e in sys.argv[2:]:
         sys.exit(1)
 PY
 }
+# jq_check FILE PYEXPR...: as jq_true, and fail when one is false.
+jq_check() { jq_true "$@" || { cat "$1"; fail "JSON check failed"; }; }
 expect_rc() { [ "$rc" -eq "$1" ] || { cat "$T_DIR/out" "$T_DIR/err"; fail "$2: exit $rc, expected $1"; }; }
 status_is() { # status_is HOST EXIT: mirrorctl status exits with EXIT
 	ctl "$1" status --json
@@ -71,6 +74,35 @@ expect_rc 4 "status without a daemon"
 jq_check "$T_DIR/out" 'j["mirrord"] is None' 'j["exit_code"] == 4' 'j["health"] == "unreachable"' \
 	'"is it running" in j["errors"][0]'
 pass "no daemon: exit 4 and the reason"
+
+# ---- a daemon that answers before its mirrors started: not healthy ----
+# (a stand-in on the master's socket answers as mirrord does between its
+# control socket and its source role: ready false, the mirror idle)
+mkdir -p "$T_DIR/run-master"
+python3 - "$T_DIR/run-master/control.sock" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(2); s.settimeout(20)
+for _ in range(2):
+    c, _ = s.accept()
+    c.recv(100)
+    c.sendall(b'{"node":"master","version":"0","pid":1,"started":0,"time":0,"ready":false,'
+              b'"mirrors":[{"name":"www","role":"idle","requested_role":"idle","paused":false,'
+              b'"peer":"192.0.2.12:7770","connected":false,"connected_since":null,'
+              b'"lag_seconds":null,"lag_entries":null}]}\n')
+    c.close()
+PY
+fake=$!
+wait_until 5 "stand-in control socket" test -S "$T_DIR/run-master/control.sock"
+ctl master status --json
+expect_rc 2 "an idle mirror of a daemon not ready"
+jq_check "$T_DIR/out" 'j["health"] == "disconnected"' 'j["mirrord"]["ready"] is False'
+ctl master status
+expect_rc 2 "an idle mirror of a daemon not ready, text"
+grep -q '^node .*, starting$' "$T_DIR/out" || { cat "$T_DIR/out"; fail "text status: starting"; }
+wait "$fake" || fail "the stand-in control socket failed"
+rm -f "$T_DIR/run-master/control.sock"
+pass "not ready, mirror idle: disconnected (exit 2), not healthy"
 
 # ---- the sink alone: waiting, healthy ----
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
@@ -101,17 +133,22 @@ pass "sink waiting: role sink, not connected, no lag, exit 0"
 # ---- the source connects: both sides connected ----
 printf 'hello\n' >"$M/a.txt"
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
-# (role "idle" until the source has started: healthy too, so wait for it)
-source_healthy() { status_is master 0 && grep -q '"role":"source"' "$T_DIR/out"; }
-wait_until 15 "master connected and in sync" source_healthy
-jq_check "$T_DIR/out" 'j["mirrord"]["node"] == "master"' \
+# (exit 0 once the source has started and connected; a.txt is sent soon
+# after: wait for the whole state checked below, not just the exit code)
+source_up=('j["mirrord"]["node"] == "master"' 'j["mirrord"]["ready"] is True' \
 	'j["mirrord"]["mirrors"][0]["role"] == "source"' \
 	'j["mirrord"]["mirrors"][0]["peer"] == "192.0.2.12:7770"' \
 	'j["mirrord"]["mirrors"][0]["connected"] is True' \
 	'abs(j["mirrord"]["mirrors"][0]["connected_since"] - j["mirrord"]["time"]) < 30' \
 	'j["mirrord"]["mirrors"][0]["lag_seconds"] <= 10' \
 	'isinstance(j["mirrord"]["mirrors"][0]["lag_entries"], int)' \
-	'j["mirrord"]["mirrors"][0]["bytes_sent"] > 0'
+	'j["mirrord"]["mirrors"][0]["bytes_sent"] > 0')
+source_healthy() { status_is master 0 && jq_true "$T_DIR/out" "${source_up[@]}" 2>/dev/null; }
+wait_until 15 "master connected and in sync" source_healthy
+jq_check "$T_DIR/out" "${source_up[@]}"
+# and every status answer of a started source with a peer is a source's
+ctl master status --json
+jq_check "$T_DIR/out" 'j["mirrord"]["mirrors"][0]["role"] == "source"'
 wait_until 10 "a.txt on the slave" test -f "$S/a.txt"
 wait_until 10 "slave sees the session" \
 	bash -c "'$MIRRORCTL' -c '$T_DIR/slave.conf' status --json | grep -q '\"connected\":true'"
