@@ -1,0 +1,223 @@
+#!/bin/bash
+# scale.sh [--files N] [--keep-going]: start-up at scale, mirrord against
+# `rsync -a` and lsyncd (default.rsync, delay = 0), in two network
+# namespaces, same run.
+#
+# Tree: N small files (default 1,000,000; 64-300 bytes each, pseudo-random
+# text) in N/10 directories (d0000/d0000000 ... two levels), generated on
+# /dev/shm (a tmpfs, so the disk is out of the comparison; a file there costs
+# a page and an inode: about 5 GB per 1,000,000-file tree, and at most two
+# trees exist at once: the source and one destination, emptied between
+# tools).
+#
+# Measured, in this order:
+#   rsync -a       one-shot copy of the tree to an rsync daemon on the slave
+#   lsyncd         delay = 0, cold: from start until the slave tree equals
+#                  the source (its start-up rsync); peak RSS (VmHWM of the
+#                  lsyncd process; its rsync children are not counted);
+#                  then a restart of lsyncd (it copies/compares everything
+#                  again) until its start-up rsync finished
+#   mirrord cold   source and sink started on an empty slave tree: time
+#                  until the source logs "in sync" (every watch added, the
+#                  tree reconciled and acknowledged by the sink), checked
+#                  with treecmp; peak RSS of source and sink
+#   clean restart  SIGTERM the source, start it again: time to "in sync"
+#   SIGKILL        SIGKILL the source, make 1,000 changes while it is down
+#                  (400 rewrites, 300 new files, 300 removals), start it:
+#                  time to "in sync", then treecmp until converged
+# Each time is printed with the ratio to the cold start and to rsync -a.
+#
+# Needs root, iproute2, rsync, lsyncd; a build tree with tests/tools/treecmp.
+# Raises fs.inotify.max_user_watches for the run if it is below 2 x N/10 +
+# 10,000 (restored at exit).
+set -u
+N=1000000
+KEEP=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--files) N=$2; shift ;;
+	--keep-going) KEEP=1 ;;
+	*) echo "usage: $0 [--files N] [--keep-going]" >&2; exit 2 ;;
+	esac
+	shift
+done
+export TMPDIR=/dev/shm
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/.." && pwd)}"
+: "${top_builddir:=$(pwd)}"
+[ -x "$top_builddir/src/mirrord/mirrord" ] || top_builddir=$top_srcdir
+. "$top_srcdir/tests/integration/lib.sh"
+need_root
+for c in rsync lsyncd perl; do
+	command -v $c >/dev/null || { log "$c not installed (scripts/deps)"; exit 77; }
+done
+for b in "$MIRRORD" "$TREECMP"; do
+	[ -x "$b" ] || { log "missing $b (make; make tests/tools/treecmp)"; exit 99; }
+done
+
+NDIRS=$((N / 10))
+BOUND=$((600 + N / 500))       # s, the longest any phase is waited for
+OLD_WATCHES=$(sysctl -n fs.inotify.max_user_watches)
+if [ "$OLD_WATCHES" -lt $((2 * NDIRS + 10000)) ]; then
+	sysctl -q -w fs.inotify.max_user_watches=$((2 * NDIRS + 10000)) || exit 99
+	trap 'rc=$?; sysctl -q -w fs.inotify.max_user_watches='"$OLD_WATCHES"'; (exit $rc); cleanup' EXIT
+fi
+
+SRC=$T_DIR/master/src
+DST=$T_DIR/slave/dst
+mkdir -p "$SRC" "$DST"
+net_setup master slave
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+empty_dst() { rm -rf "$DST" && mkdir "$DST" || fail "cannot empty $DST"; }
+res() { echo "$1 $2" >>"$T_DIR/results"; log "$1 = $2"; }
+bad() { log "BAD: $*"; BAD=1; [ $KEEP = 1 ] || exit 1; }
+BAD=0
+: >"$T_DIR/results"
+
+# wait_for SECONDS CMD...: poll CMD every 50 ms; 1 after SECONDS.
+wait_for() {
+	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+log "generating $N files in $NDIRS directories on $(df --output=fstype "$T_DIR" | tail -n 1)"
+t0=$(now_ms)
+perl -e '
+	my ($root, $n, $nd) = @ARGV;
+	my $per = int($n / $nd);
+	srand(1);
+	for my $d (0 .. $nd - 1) {
+		my $top = sprintf("%s/d%04d", $root, int($d / 1000));
+		mkdir $top unless -d $top;
+		my $dir = sprintf("%s/d%07d", $top, $d);
+		mkdir $dir or die "$dir: $!";
+		for my $f (0 .. $per - 1) {
+			open(my $h, ">", "$dir/f$f") or die "$dir/f$f: $!";
+			print $h ("x" x (64 + int(rand(236))), "\n") or die;
+			close($h) or die;
+		}
+	}' "$SRC" "$N" "$NDIRS" || fail "generating the tree"
+log "generated in $(( $(now_ms) - t0 )) ms; $(du -sm "$SRC" | cut -f1) MiB"
+
+cat >"$T_DIR/rsyncd.conf" <<CONF
+uid = root
+gid = root
+use chroot = no
+munge symlinks = no
+[t]
+path = $DST
+read only = no
+CONF
+start_bg slave rsyncd rsync --daemon --no-detach --config="$T_DIR/rsyncd.conf" \
+	--address=192.0.2.12 --port=8730
+wait_port slave 192.0.2.12 8730 10
+
+# ---- rsync -a ----
+t0=$(now_ms)
+in_ns master rsync -a "$SRC/" rsync://192.0.2.12:8730/t/ >"$T_DIR/rsync.log" 2>&1 ||
+	fail "rsync -a (see rsync.log)"
+res rsync_cold_ms $(( $(now_ms) - t0 ))
+"$TREECMP" "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1 || bad "rsync -a: trees differ"
+
+# ---- lsyncd, delay 0 ----
+empty_dst
+printf 'settings { nodaemon = true, insist = true }\nsync { default.rsync, source = "%s", target = "rsync://192.0.2.12:8730/t/", delay = 0 }\n' \
+	"$SRC" >"$T_DIR/lsyncd.lua"
+lsyncd_run() { # lsyncd_run NAME: start, wait for its start-up rsync, time it
+	local t0 pid
+	t0=$(now_ms)
+	start_bg master "$1" lsyncd "$T_DIR/lsyncd.lua"
+	pid=$(eval echo "\$PID_$1")
+	wait_for "$BOUND" grep -q "Startup of .* finished" "$T_DIR/$1.log" ||
+		fail "$1: no start-up in $BOUND s"
+	res "${1}_ms" $(( $(now_ms) - t0 ))
+	res "${1}_hwm_kb" "$(hwm_kb "$pid")"
+	stop_pid "$pid" TERM
+}
+lsyncd_run lsyncd_cold
+"$TREECMP" --content-only "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1 || bad "lsyncd: trees differ"
+lsyncd_run lsyncd_restart
+
+# ---- mirrord ----
+empty_dst
+rm -f "$DST/.mirrord"* 2>/dev/null
+for role in slave master; do
+	{
+		printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
+			"$role" "$T_DIR" "$role" "$T_DIR" "$role"
+		[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
+		printf '\n[mirror m]\n'
+		if [ $role = slave ]; then printf 'path = %s\n' "$DST"
+		else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
+		printf '\n[security]\ninsecure_plaintext = yes\n'
+	} >"$T_DIR/$role.conf"
+done
+start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
+wait_port slave 192.0.2.12 7770 10
+
+src_run() { # src_run NAME: start the source, time until "in sync"
+	local t0
+	t0=$(now_ms)
+	start_bg master "$1" "$MIRRORD" -f -c "$T_DIR/master.conf"
+	SRC_PID=$(eval echo "\$PID_$1")
+	wait_for "$BOUND" grep -q "in sync" "$T_DIR/$1.log" || fail "$1: not in sync in $BOUND s"
+	res "${1}_ms" $(( $(now_ms) - t0 ))
+	res "${1}_hwm_kb" "$(hwm_kb "$SRC_PID")"
+}
+converged() { "$TREECMP" "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1; }
+
+src_run mirrord_cold
+res mirrord_sink_hwm_kb "$(hwm_kb "$PID_sink")"
+converged || bad "mirrord cold: trees differ: $(head -n 3 "$T_DIR/cmp.log")"
+
+stop_pid "$SRC_PID" TERM
+src_run mirrord_restart
+converged || bad "mirrord clean restart: trees differ"
+
+stop_pid "$SRC_PID" KILL
+log "1,000 changes while the source is down"
+perl -e '
+	my ($root, $nd) = @ARGV;
+	srand(2);
+	my $dir = sub { sprintf("%s/d%04d/d%07d", $root, int($_[0] / 1000), $_[0]) };
+	for my $i (1 .. 400) {
+		my $p = $dir->(int(rand($nd))) . "/f" . int(rand(10));
+		open(my $h, ">", $p) or die "$p: $!"; print $h "rewritten $i\n"; close($h);
+	}
+	for my $i (1 .. 300) {
+		my $p = $dir->(int(rand($nd))) . "/new$i";
+		open(my $h, ">", $p) or die "$p: $!"; print $h "new $i\n"; close($h);
+	}
+	my $gone = 0;
+	while ($gone < 300) {
+		my $p = $dir->(int(rand($nd))) . "/f" . int(rand(10));
+		$gone++ if unlink($p);
+	}' "$SRC" "$NDIRS" || fail "changes"
+src_run mirrord_sigkill
+res mirrord_sink_hwm_kb_end "$(hwm_kb "$PID_sink")"
+t0=$(now_ms)
+wait_for 120 converged || bad "mirrord after SIGKILL: not converged: $(head -n 3 "$T_DIR/cmp.log")"
+res mirrord_sigkill_converged_extra_ms $(( $(now_ms) - t0 ))
+grep -h "reconcil\|index" "$T_DIR"/mirrord_*.log | head -n 20
+stop_pid "$SRC_PID" TERM
+
+# ---- summary ----
+v() { awk -v k="$1" '$1 == k {print $2}' "$T_DIR/results" | tail -n 1; }
+echo "scale: $N files in $NDIRS directories on tmpfs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v r="$(v rsync_cold_ms)" -v lc="$(v lsyncd_cold_ms)" -v lr="$(v lsyncd_restart_ms)" \
+	-v mc="$(v mirrord_cold_ms)" -v mr="$(v mirrord_restart_ms)" -v mk="$(v mirrord_sigkill_ms)" \
+	-v lh="$(v lsyncd_cold_hwm_kb)" -v lh2="$(v lsyncd_restart_hwm_kb)" \
+	-v mh="$(v mirrord_cold_hwm_kb)" -v mh2="$(v mirrord_restart_hwm_kb)" \
+	-v mh3="$(v mirrord_sigkill_hwm_kb)" -v sh="$(v mirrord_sink_hwm_kb_end)" 'BEGIN {
+	printf "cold start:  rsync -a %d ms, lsyncd %d ms, mirrord %d ms (mirrord/rsync %.2f)\n", r, lc, mc, mc / r
+	printf "restart:     lsyncd %d ms; mirrord clean %d ms (%.1f%% of cold), after SIGKILL + 1,000 changes %d ms (%.1f%% of cold)\n", lr, mr, 100 * mr / mc, mk, 100 * mk / mc
+	printf "peak RSS:    lsyncd %d / %d KiB (cold / restart); mirrord source %d / %d / %d KiB (cold / restart / SIGKILL), sink %d KiB; mirrord source/lsyncd %.2f\n", lh, lh2, mh, mh2, mh3, sh, mh / lh
+}'
+exit $BAD
