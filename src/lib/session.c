@@ -48,7 +48,8 @@ long session_pump_sender(struct stream *s, struct sender *snd)
 }
 
 /* The sink's answer to HELLO: 0, or -errno with a reason in why. */
-static int hello_answer(struct stream *s, uint64_t features, char *why, size_t why_len)
+static int hello_answer(struct stream *s, uint64_t features, char *why, size_t why_len,
+			uint64_t *ret_id)
 {
 	struct proto_hello_ok ok;
 	struct wire_hdr h;
@@ -67,8 +68,10 @@ static int hello_answer(struct stream *s, uint64_t features, char *why, size_t w
 	}
 	if (rc == 1 && h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
 	    ok.version == PROTO_VERSION) {
-		if ((ok.features & features) == features)
+		if ((ok.features & features) == features) {
+			*ret_id = ok.journal_id;
 			return 0;
+		}
 		snprintf(why, why_len, "the peer's mirrord does not offer features %#llx "
 			 "(it offers %#llx): upgrade it", (unsigned long long)features,
 			 (unsigned long long)ok.features);
@@ -116,6 +119,15 @@ struct stream *session_connect(const struct conf *c, const struct conf_mirror *m
 			       uint64_t features, int timeout_ms, int *ret_err, char *why,
 			       size_t why_len)
 {
+	uint64_t id;
+
+	return session_connect_id(c, m, features, timeout_ms, ret_err, why, why_len, &id);
+}
+
+struct stream *session_connect_id(const struct conf *c, const struct conf_mirror *m,
+				  uint64_t features, int timeout_ms, int *ret_err, char *why,
+				  size_t why_len, uint64_t *ret_sink_id)
+{
 	struct tls_ctx *ctx = NULL;
 	struct stream *s = NULL;
 	int rc = session_security(c, false, &ctx, why, why_len);
@@ -148,7 +160,7 @@ struct stream *session_connect(const struct conf *c, const struct conf_mirror *m
 	else if (rc < 0)
 		snprintf(why, why_len, "cannot send HELLO: %s", strerror(-rc));
 	else
-		rc = hello_answer(s, features, why, why_len);
+		rc = hello_answer(s, features, why, why_len, ret_sink_id);
 	if (rc < 0)
 		return fail(s, -1, rc, ret_err);
 	stream_set_deadline(s, 0);

@@ -39,6 +39,11 @@ int session_security(const struct conf *c, bool server, struct tls_ctx **ret, ch
 struct stream *session_connect(const struct conf *c, const struct conf_mirror *m,
 			       uint64_t features, int timeout_ms, int *ret_err, char *why,
 			       size_t why_len);
+/* The same, and *ret_sink_id = the id the sink gave in HELLO_OK (its copy's
+ * identity for this mirror, 0 when it keeps none). */
+struct stream *session_connect_id(const struct conf *c, const struct conf_mirror *m,
+				  uint64_t features, int timeout_ms, int *ret_err, char *why,
+				  size_t why_len, uint64_t *ret_sink_id);
 
 /* Server side: wrap an accepted fd (taken over, closed on failure), check
  * frame headers as a sink, and run the TLS handshake when ctx is not NULL.

@@ -30,6 +30,7 @@
 #include "session.h"
 #include "status.h"
 #include "stream.h"
+#include "treeidx.h"
 #include "watch.h"
 
 #define DIRTY_MAX 65536         /* dirty paths; beyond: full reconciliation */
@@ -85,6 +86,8 @@ struct live {
 	struct journal_iter *it;   /* the feed's position, per session */
 	uint64_t fed_seq;          /* last record the feed read */
 	uint64_t pass_seq;         /* last full pass recorded */
+	struct treeidx *ti;        /* tree index (NULL: none, full pass at start) */
+	uint64_t sink_id;          /* the sink's copy, from HELLO_OK */
 	uint64_t ack_at, reopen_at;
 	bool jsync_owed;           /* records appended and not yet synced */
 	uint64_t jsync_end, jsync_cost;   /* when the last sync ended, its ms */
@@ -721,6 +724,8 @@ static void jr_supersede(struct live *l, const char *why)
 	struct journal_stats st;
 	int rc;
 
+	if (l->ti)
+		treeidx_forget(l->ti);
 	coalesce_clear(l->co);
 	if (!l->j || (l->pass_seq > l->fed_seq && (!l->fo || fanout_before(l->fo, l->pass_seq))))
 		return;                 /* the reopen or a pass not started covers it */
@@ -1370,6 +1375,8 @@ static void take_repairs(struct live *l)
 }
 
 /* Watcher input, the dirty set, the journal: the work of every loop turn. */
+static void index_poll(struct live *l);
+
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
@@ -1385,6 +1392,79 @@ static void housekeeping(struct live *l)
 	take_repairs(l);
 	flush_dirty(l, now);
 	maybe_ack(l, now, false);
+	index_poll(l);
+}
+
+/* ---- start-up with the tree index (treeidx.h) ---- */
+
+static int idx_changed(void *ctx, const char *path, size_t len)
+{
+	return jr_append(ctx, JOURNAL_UPSERT, path, len, NULL, 0, NULL);
+}
+
+static void idx_tick(void *ctx)
+{
+	housekeeping(ctx);       /* events during the walk go to the journal */
+}
+
+/* The new index holds once the sink has acknowledged the walk's records. */
+static void index_poll(struct live *l)
+{
+	struct journal_stats st;
+	int rc;
+
+	if (!l->ti || !l->j)
+		return;
+	journal_get_stats(l->j, &st);
+	rc = treeidx_poll(l->ti, st.id, st.acked_seq, l->pass_seq, l->sink_id);
+	if (rc == 1)
+		log_info("mirror %s: tree index saved (journal record %llu)", l->m->name,
+			 (unsigned long long)st.acked_seq);
+	else if (rc < 0)
+		log_warn("mirror %s: cannot save the tree index in %s: %s, the next start "
+			 "reconciles the whole tree", l->m->name, l->jdir, strerror(-rc));
+}
+
+/* Open the journal and find what changed while nobody watched: by the tree
+ * index when it can be trusted, else by a full reconciliation.  Either way
+ * the walk writes the index the next start will use. */
+static void start_up(struct live *l)
+{
+	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
+	struct journal_stats js;
+	struct treeidx_stats st;
+	char why[192];
+
+	l->reopen_at = 0;
+	if (jr_open(l) < 0)
+		return jr_reopen(l, now_ms(), "start-up");
+	l->reopen_at = now_ms() + REOPEN_MS;
+	l->pass_seq = l->fed_seq = 0;
+	journal_get_stats(l->j, &js);
+	bool trusted = treeidx_trust(l->ti, js.id, js.acked_seq, why, sizeof(why));
+	if (!trusted)
+		jr_supersede(l, "start-up without a usable tree index");
+	log_info("mirror %s: start-up: %s", l->m->name, why);
+	int rc = treeidx_walk(l->ti, l->rootfd, &so, idx_changed, idx_tick, l, &st);
+	if (rc < 0) {
+		log_warn("mirror %s: start-up: tree index walk failed: %s", l->m->name,
+			 strerror(-rc));
+		if (trusted)
+			jr_supersede(l, "the tree index walk failed");
+		return;
+	}
+	if (!l->j || journal_sync(l->j) < 0)
+		return;                 /* reopened later, with a full pass */
+	journal_get_stats(l->j, &js);
+	treeidx_set_seq(l->ti, js.synced_seq);
+	log_notice("mirror %s: start-up: %llu paths walked in %llu ms; %s", l->m->name,
+		   (unsigned long long)st.entries, (unsigned long long)st.ms,
+		   trusted ? "compared with the tree index, no full reconciliation" :
+			     "tree index written");
+	if (trusted)
+		log_notice("mirror %s: start-up: %llu paths changed and %llu gone while stopped",
+			   l->m->name, (unsigned long long)st.changed,
+			   (unsigned long long)st.gone);
 }
 
 /* ---- connection ---- */
@@ -1395,7 +1475,8 @@ static struct stream *handshake(struct live *l, bool quiet)
 	const struct conf_mirror *m = l->m;
 	char why[256];
 	int rc;
-	struct stream *s = session_connect(l->c, m, 0, CONNECT_MS, &rc, why, sizeof(why));
+	struct stream *s = session_connect_id(l->c, m, 0, CONNECT_MS, &rc, why, sizeof(why),
+					      &l->sink_id);
 
 	if (s && (rc = stream_set_nonblock(s, true)) < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-rc));
@@ -1504,6 +1585,8 @@ static void session_begin(struct live *l)
 	if (!l->j)
 		return;
 	struct journal_stats st;
+	if (l->ti && !treeidx_sink_ok(l->ti, l->sink_id))
+		jr_supersede(l, "the sink's copy is not the one the tree index was made for");
 	journal_get_stats(l->j, &st);
 	log_info("mirror %s: resuming at journal record %llu (%llu recorded after it)",
 		 l->m->name, (unsigned long long)feed_acked(l, &st) + 1,
@@ -1654,12 +1737,13 @@ static void *live_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	l->reopen_at = 0;
-	jr_reopen(l, now_ms(), "start-up");   /* changes made while nobody watched */
-	if (l->fo) {
+	if (l->fo) {                          /* several sinks: no tree index */
+		l->reopen_at = 0;
+		jr_reopen(l, now_ms(), "start-up");
 		fanout_run(l->fo);
 		return NULL;
 	}
+	start_up(l);                          /* changes made while nobody watched */
 	while (!*l->stop) {
 		struct stream *s = handshake(l, quiet);
 		if (s) {
@@ -1694,6 +1778,7 @@ static void live_free(struct live *l)
 	fanout_free(l->fo);
 	watch_stop(l->w);
 	coverage_free(l->cv);
+	treeidx_free(l->ti);
 	scan_stop(l);
 	journal_iter_free(l->it);
 	if (l->j && journal_sync(l->j) < 0)
@@ -1744,6 +1829,9 @@ static int live_init(struct live *l)
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
 			return rc;
+	/* the tree index serves a mirror with one sink (treeidx.h) */
+	if (m->n_more_peers == 0 && !(l->ti = treeidx_new(l->jdir, m)))
+		return -ENOMEM;
 	if (!(l->cv = coverage_new(m->name, m->path, l->ex, true)))
 		return -ENOMEM;
 	/* a tree over the watch limit is not watched but still sent, and shows

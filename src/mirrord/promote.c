@@ -14,6 +14,7 @@
 #include "log.h"
 #include "path.h"
 #include "promote.h"
+#include "sinkid.h"
 
 #define FLUSH_MS 3000
 #define ACTIVE_FILE "active"
@@ -83,6 +84,14 @@ static int do_promote(struct role *r, enum localjournal_start how, char *err, si
 {
 	int rc = localjournal_start(conf, r->m, how, &r->lj);
 
+	/* the copy now changes on its own: no source may trust its index of it */
+	if (rc == 0 && (rc = sinkid_rotate(conf->state_dir, r->m->name)) < 0) {
+		localjournal_stop(r->lj);
+		r->lj = NULL;
+		snprintf(err, len, "cannot renew the copy's id of %s: %s", r->m->name,
+			 strerror(-rc));
+		return rc;
+	}
 	if (rc < 0) {
 		snprintf(err, len, "cannot journal local changes of %s: %s", r->m->name,
 			 strerror(-rc));

@@ -24,6 +24,7 @@
 #include "receiver.h"
 #include "retain.h"
 #include "serve.h"
+#include "sinkid.h"
 #include "session.h"
 #include "status.h"
 #include "stream.h"
@@ -200,6 +201,11 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 		send_error(s, ENOMEM, "out of memory");
 	} else {
 		struct proto_hello_ok ok = { .version = PROTO_VERSION };
+		int idrc = sinkid_get(c->state_dir, m->name, &ok.journal_id);
+		if (idrc < 0)
+			log_warn("mirror %s: cannot keep the copy's id in %s: %s (the source "
+				 "will reconcile the whole tree at every start)", m->name,
+				 c->state_dir, strerror(-idrc));
 		promote_pushed(m->name);
 		proto_put_hello_ok(stream_out(s), &ok);
 		char how[160];

@@ -1,0 +1,70 @@
+/* treeidx: the live source's tree index (src/lib/index.h) at start-up.
+ *
+ * At start-up the source walks its tree once, writing a new index, and,
+ * when the index of the previous run may be trusted, reports every path
+ * whose stat differs from it, is new, or is gone: those, and the journal's
+ * unacknowledged records, are all the sink can lack, so no full
+ * reconciliation (no listing of the sink's tree) is needed.  The new index
+ * replaces the old one once the sink has acknowledged everything recorded
+ * up to the end of the walk (treeidx_poll).  The rules, in short (details
+ * in doc/ARCHITECTURE.md):
+ *
+ * - trusted: the previous index was finished, for this journal (id) and
+ *   settings (path, excludes, one_fs, xattrs, owner), with its record
+ *   acknowledged, and the first session's sink presents the sink id the
+ *   index was acknowledged by;
+ * - otherwise, or when the walk cannot read a directory, the whole tree
+ *   is reconciled, as without an index;
+ * - any full reconciliation later (journal overflow, lost place) removes
+ *   the index on disk: the journal's acknowledgements no longer say what
+ *   the sink has. */
+#ifndef MIRRORD_TREEIDX_H
+#define MIRRORD_TREEIDX_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "conf.h"
+#include "scan.h"
+
+struct treeidx;
+
+struct treeidx_stats {
+	uint64_t entries;      /* walked */
+	uint64_t changed;      /* reported: differ or new */
+	uint64_t gone;         /* reported: in the old index, not on disk */
+	uint64_t ms;
+};
+
+/* For mirror m, index file in dir (the mirror's state directory). */
+struct treeidx *treeidx_new(const char *dir, const struct conf_mirror *m);
+void treeidx_free(struct treeidx *t);   /* NULL is a no-op; unfinished index dropped */
+
+/* Open the previous index and decide whether it may be trusted with this
+ * journal; false with a reason in why otherwise. */
+bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
+		   char *why, size_t why_len);
+
+/* Walk rootfd (with so's excludes) into a new index; with a trusted old
+ * index, changed(ctx, path, len) for every difference (returning <0 stops
+ * the walk), and tick(ctx) every few thousand entries (drain events).
+ * 0, or -errno when the walk was incomplete (then do not trust it). */
+int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
+		 int (*changed)(void *ctx, const char *path, size_t len),
+		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st);
+
+/* The new index holds once seq (the last record of the walk) is acked. */
+void treeidx_set_seq(struct treeidx *t, uint64_t seq);
+
+/* The first session's sink: false if a trusted start was for another. */
+bool treeidx_sink_ok(struct treeidx *t, uint64_t sink_id);
+
+/* Finish the new index when acked >= its seq and >= pass_seq (the last
+ * full pass), for sink_id (non-zero).  1 when it did, 0, or -errno. */
+int treeidx_poll(struct treeidx *t, uint64_t journal_id, uint64_t acked, uint64_t pass_seq,
+		 uint64_t sink_id);
+
+/* A full reconciliation: the index on disk no longer tells what the sink
+ * has; remove it (the pending new one is finished as usual). */
+void treeidx_forget(struct treeidx *t);
+
+#endif
