@@ -20,8 +20,6 @@ struct index {
 	sqlite3 *db;
 	sqlite3_stmt *get, *put;
 	char *path, *tmp;       /* the index, and path.new while writing */
-	uint8_t *seen;          /* one bit per rowid, from the first lookup */
-	size_t seen_bits;
 	uint64_t rows;
 	bool writing;
 };
@@ -64,8 +62,9 @@ static int ix_db(struct index *ix, const char *file, int flags)
 
 	if (rc != SQLITE_OK)
 		return err_of(rc);
-	/* a small page cache: the index is read once per start-up */
-	return exec(ix, "PRAGMA cache_size = -4096");
+	/* a small page cache: the index is read once per start-up; one lock
+	 * for the whole handle instead of a lock and a check per statement */
+	return exec(ix, "PRAGMA cache_size = -4096; PRAGMA locking_mode = EXCLUSIVE");
 }
 
 static int meta_get(struct index *ix, const char *key, uint64_t *ret_v)
@@ -101,7 +100,7 @@ static int meta_put(struct index *ix, const char *key, uint64_t v)
 static int prepare_get(struct index *ix)
 {
 	return err_of(sqlite3_prepare_v2(ix->db,
-		"SELECT rowid, type, mode, uid, gid, size, mtime, ino FROM t WHERE path = ?1",
+		"SELECT type, mode, uid, gid, size, mtime, ino FROM t WHERE path = ?1",
 		-1, &ix->get, NULL));
 }
 
@@ -120,7 +119,7 @@ int index_open(const char *path, struct index **ret_ix)
 	    (rc = meta_get(ix, "finished", &done)) < 0 ||
 	    (rc = meta_get(ix, "rows", &ix->rows)) < 0 ||
 	    (rc = fmt == INDEX_FORMAT && done == 1 ? 0 : -EBADMSG) < 0 ||
-	    (rc = prepare_get(ix)) < 0) {
+	    (rc = prepare_get(ix)) < 0 || (rc = exec(ix, "BEGIN")) < 0) {
 		index_close(ix);
 		return rc;
 	}
@@ -142,30 +141,6 @@ int index_meta(struct index *ix, struct index_meta *ret_meta)
 	return 0;
 }
 
-static int seen_mark(struct index *ix, uint64_t rowid)
-{
-	if (!ix->seen) {
-		sqlite3_stmt *st;
-		uint64_t max = 0;
-		if (sqlite3_prepare_v2(ix->db, "SELECT max(rowid) FROM t", -1, &st, NULL) != SQLITE_OK)
-			return -EIO;
-		if (sqlite3_step(st) == SQLITE_ROW)
-			max = (uint64_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		if (max >= SIZE_MAX / 2 || !(ix->seen = calloc(max / 8 + 1, 1)))
-			return -ENOMEM;
-		ix->seen_bits = max + 1;
-	}
-	if (rowid < ix->seen_bits)
-		ix->seen[rowid / 8] |= (uint8_t)(1u << (rowid % 8));
-	return 0;
-}
-
-static bool seen_has(const struct index *ix, uint64_t rowid)
-{
-	return ix->seen && rowid < ix->seen_bits && (ix->seen[rowid / 8] & (1u << (rowid % 8)));
-}
-
 int index_lookup(struct index *ix, const char *path, size_t len, struct index_rec *ret_rec)
 {
 	int rc;
@@ -175,43 +150,63 @@ int index_lookup(struct index *ix, const char *path, size_t len, struct index_re
 	sqlite3_bind_blob(ix->get, 1, len ? path : "", (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(ix->get);
 	if (rc == SQLITE_ROW) {
-		uint64_t rowid = (uint64_t)sqlite3_column_int64(ix->get, 0);
-		ret_rec->type = (uint8_t)sqlite3_column_int(ix->get, 1);
-		ret_rec->mode = (uint32_t)sqlite3_column_int64(ix->get, 2);
-		ret_rec->uid = (uint32_t)sqlite3_column_int64(ix->get, 3);
-		ret_rec->gid = (uint32_t)sqlite3_column_int64(ix->get, 4);
-		ret_rec->size = (uint64_t)sqlite3_column_int64(ix->get, 5);
-		ret_rec->mtime_ns = sqlite3_column_int64(ix->get, 6);
-		ret_rec->ino = (uint64_t)sqlite3_column_int64(ix->get, 7);
-		rc = seen_mark(ix, rowid);
+		ret_rec->type = (uint8_t)sqlite3_column_int(ix->get, 0);
+		ret_rec->mode = (uint32_t)sqlite3_column_int64(ix->get, 1);
+		ret_rec->uid = (uint32_t)sqlite3_column_int64(ix->get, 2);
+		ret_rec->gid = (uint32_t)sqlite3_column_int64(ix->get, 3);
+		ret_rec->size = (uint64_t)sqlite3_column_int64(ix->get, 4);
+		ret_rec->mtime_ns = sqlite3_column_int64(ix->get, 5);
+		ret_rec->ino = (uint64_t)sqlite3_column_int64(ix->get, 6);
 		sqlite3_reset(ix->get);
-		return rc < 0 ? rc : 1;
+		return 1;
 	}
 	sqlite3_reset(ix->get);
 	return rc == SQLITE_DONE ? 0 : err_of(rc);
 }
 
-int index_each_unseen(struct index *ix,
-		      int (*fn)(void *ctx, const char *path, size_t len), void *ctx)
+static int path_cmp(sqlite3_stmt *a, sqlite3_stmt *b)
 {
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(ix->db, "SELECT rowid, path FROM t", -1, &st, NULL);
+	int na = sqlite3_column_bytes(a, 0), nb = sqlite3_column_bytes(b, 0);
+	const void *pa = sqlite3_column_blob(a, 0), *pb = sqlite3_column_blob(b, 0);
+	int c = memcmp(pa ? pa : "", pb ? pb : "", (size_t)(na < nb ? na : nb));
 
-	if (rc != SQLITE_OK)
-		return err_of(rc);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (seen_has(ix, (uint64_t)sqlite3_column_int64(st, 0)))
-			continue;
-		const char *p = sqlite3_column_blob(st, 1);
-		int n = sqlite3_column_bytes(st, 1);
-		int r = fn(ctx, p ? p : "", (size_t)n);
-		if (r != 0) {
-			sqlite3_finalize(st);
-			return r;
-		}
+	return c != 0 ? c : na - nb;
+}
+
+/* Both tables in path order (their primary key, memcmp order), merged. */
+int index_each_missing(struct index *ix, struct index *other,
+		       int (*fn)(void *ctx, const char *path, size_t len), void *ctx)
+{
+	static const char *sql = "SELECT path FROM t ORDER BY path";
+	sqlite3_stmt *a = NULL, *b = NULL;
+	int ra, rb = SQLITE_DONE, r = 0;
+
+	if (sqlite3_prepare_v2(ix->db, sql, -1, &a, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(other->db, sql, -1, &b, NULL) != SQLITE_OK) {
+		r = -EIO;
+		goto out;
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : err_of(rc);
+	rb = sqlite3_step(b);
+	while (r == 0 && (ra = sqlite3_step(a)) == SQLITE_ROW) {
+		int c = -1;
+		while (rb == SQLITE_ROW && (c = path_cmp(a, b)) > 0)
+			rb = sqlite3_step(b);
+		if (rb == SQLITE_ROW && c == 0)
+			continue;
+		if (rb != SQLITE_ROW && rb != SQLITE_DONE)
+			break;
+		const char *p = sqlite3_column_blob(a, 0);
+		r = fn(ctx, p ? p : "", (size_t)sqlite3_column_bytes(a, 0));
+	}
+	if (r == 0 && ((ra != SQLITE_DONE && ra != SQLITE_ROW) ||
+		       (rb != SQLITE_DONE && rb != SQLITE_ROW)))
+		r = err_of(ra != SQLITE_DONE && ra != SQLITE_ROW ? ra : rb);
+	if (r == 0 && ra == SQLITE_ROW)
+		r = -EIO;                /* left the loop on an error of b */
+out:
+	sqlite3_finalize(a);
+	sqlite3_finalize(b);
+	return r;
 }
 
 int index_create(const char *path, struct index **ret_ix)
@@ -231,8 +226,9 @@ int index_create(const char *path, struct index **ret_ix)
 	if ((rc = ix_db(ix, ix->tmp, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) < 0 ||
 	    (rc = exec(ix, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
 		       "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
-		       "CREATE TABLE t (path BLOB NOT NULL UNIQUE, type INTEGER, mode INTEGER,"
-		       " uid INTEGER, gid INTEGER, size INTEGER, mtime INTEGER, ino INTEGER);"
+		       "CREATE TABLE t (path BLOB PRIMARY KEY, type INTEGER, mode INTEGER,"
+		       " uid INTEGER, gid INTEGER, size INTEGER, mtime INTEGER, ino INTEGER)"
+		       " WITHOUT ROWID;"
 		       "BEGIN")) < 0 ||
 	    (rc = err_of(sqlite3_prepare_v2(ix->db,
 		"INSERT OR REPLACE INTO t (path, type, mode, uid, gid, size, mtime, ino)"
@@ -338,7 +334,6 @@ void index_close(struct index *ix)
 		sqlite3_close(ix->db);
 	if (ix->writing && ix->tmp)
 		unlink(ix->tmp);
-	free(ix->seen);
 	free(ix->path);
 	free(ix->tmp);
 	free(ix);

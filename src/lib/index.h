@@ -8,8 +8,8 @@
  * metadata that says which journal state the rows describe, syncs the file
  * and renames it over the index.  Until then the previous index, if any,
  * stays in place.  index_open() reads a finished index: index_lookup()
- * finds a path and remembers that it was seen, index_each_unseen() lists
- * the rows never looked up (paths gone since).  When an index may be
+ * finds a path, index_each_missing() lists its paths that a new index
+ * (being written) lacks: paths gone since.  When an index may be
  * trusted is the caller's decision (see doc/ARCHITECTURE.md).
  *
  * Returns 0 (or a count) or a negative errno; SQLite errors are -EIO (or
@@ -43,12 +43,14 @@ struct index_meta {
  * caller (index_close). */
 int index_open(const char *path, struct index **ret_ix);
 int index_meta(struct index *ix, struct index_meta *ret_meta);
-/* 1 and *ret_rec when path is in the index (and marks it seen), 0 if not. */
+/* 1 and *ret_rec when path is in the index, 0 if not. */
 int index_lookup(struct index *ix, const char *path, size_t len, struct index_rec *ret_rec);
-/* fn for every row not looked up since index_open; stops at fn's first
- * non-zero return and returns it.  path lives until fn returns. */
-int index_each_unseen(struct index *ix,
-		      int (*fn)(void *ctx, const char *path, size_t len), void *ctx);
+/* fn for every path of ix that other (finished or being written) lacks,
+ * in path order (bytewise, so a directory comes before what is beneath
+ * it); stops at fn's first non-zero return and returns it.  path lives
+ * until fn returns. */
+int index_each_missing(struct index *ix, struct index *other,
+		       int (*fn)(void *ctx, const char *path, size_t len), void *ctx);
 
 /* Start a new index that replaces path when finished (written beside it as
  * path.new). */

@@ -208,7 +208,7 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 	scan_free(s);
 	if (rc == SCAN_END && t->old) {
 		struct gone_ctx g = { .changed = changed, .ctx = ctx };
-		rc = index_each_unseen(t->old, on_gone, &g);
+		rc = index_each_missing(t->old, t->fresh, on_gone, &g);
 		free(g.last);
 		st.gone = g.n;
 	}

@@ -105,8 +105,20 @@ static void test_roundtrip(void **state)
 		assert_int_equal(r.ino, 77);
 	}
 	assert_int_equal(index_lookup(ix, "d/nope", 6, &r), 0);
-	assert_int_equal(index_each_unseen(ix, collect, seen), 0);
-	assert_string_equal(seen, "d/f3;d/f500;");
+
+	struct index *nx = NULL;            /* a new one without d/f3, d/f500 */
+	assert_int_equal(index_create(f->file, &nx), 0);
+	for (unsigned i = 0; i < 1000; i++) {
+		char p[32];
+		int len = snprintf(p, sizeof(p), "d/f%u", i);
+		r = rec(i);
+		if (i != 3 && i != 500)
+			assert_int_equal(index_put(nx, p, (size_t)len, &r), 0);
+	}
+	assert_int_equal(index_put(nx, "d/g", 3, &r), 0);
+	assert_int_equal(index_each_missing(ix, nx, collect, seen), 0);
+	assert_string_equal(seen, ";d/f3;d/f500;");   /* "" (the root) too */
+	index_close(nx);
 	index_close(ix);
 }
 
