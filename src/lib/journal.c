@@ -166,7 +166,7 @@ static uint64_t get64(const uint8_t *p)
 
 static bool op_valid(unsigned op)
 {
-	return op >= JOURNAL_UPSERT && op <= JOURNAL_REPAIR;
+	return op >= JOURNAL_UPSERT && op <= JOURNAL_LISTDIR;
 }
 
 /* Shape rules shared by encode and decode. */

@@ -71,6 +71,8 @@ enum journal_op {
 	JOURNAL_REPAIR = 6,     /* path: as UPSERT, and a file's content goes
 				 * even when size and mtime match (the drift
 				 * audit found the sink's copy different) */
+	JOURNAL_LISTDIR = 7,    /* path: a directory; compare its listing (its
+				 * children, not their subtrees) */
 };
 
 /* One decoded record.  path and path2 point into storage owned by the

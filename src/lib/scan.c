@@ -415,6 +415,8 @@ static int scan_descend(struct scan *s, struct frame *f, struct entry *e)
 	char *path;
 	int fd, r;
 
+	if (s->opts.one_level)
+		f->subs_pos = f->subs_len;      /* no subdirectory entered */
 	if (f->subs_pos >= f->subs_len) {
 		frame_free(f);
 		s->depth--;

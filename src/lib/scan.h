@@ -27,6 +27,7 @@ struct scan_opts {
 	bool one_fs;
 	bool xattrs;                  /* read xattrs/ACLs into entries */
 	const struct exclude *ex;     /* may be NULL; borrowed */
+	bool one_level;               /* the root and its children only */
 };
 
 struct scan;

@@ -1003,9 +1003,11 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 
 /* A RESCAN record: walk that subtree (a vanished or non-directory path is
  * just sent as it is now).  1 with an operation, 0 for none. */
-static int start_scan(struct live *l, const char *path, size_t len, struct sender_op *op)
+static int start_scan(struct live *l, const char *path, size_t len, bool one_level,
+		      struct sender_op *op)
 {
-	struct scan_opts so = { .one_fs = l->m->one_fs, .xattrs = l->m->xattrs, .ex = l->ex };
+	struct scan_opts so = { .one_fs = l->m->one_fs, .xattrs = l->m->xattrs, .ex = l->ex,
+				.one_level = one_level };
 	int fd = path_open_dir(l->rootfd, path, len);
 
 	if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
@@ -1022,10 +1024,13 @@ static int start_scan(struct live *l, const char *path, size_t len, struct sende
 	}
 	l->scan_fd = fd;
 	l->scan_pre_len = len;
-	if (len == 0)
+	if (len == 0 && !one_level)
 		links_clear(l->links);
 	l->pass_t0 = now_ms();
-	log_info("mirror %s: reconciliation of '%s' started", l->m->name, path);
+	if (one_level)
+		log_debug("mirror %s: listing of '%s' compared", l->m->name, path);
+	else
+		log_info("mirror %s: reconciliation of '%s' started", l->m->name, path);
 	return 0;
 }
 
@@ -1125,7 +1130,8 @@ static int rec_op(struct live *l, const struct journal_rec *r, struct sender_op 
 	case JOURNAL_RENAME:
 		return rename_op(l, r, op);
 	case JOURNAL_RESCAN:
-		return start_scan(l, r->path, r->path_len, op);
+	case JOURNAL_LISTDIR:
+		return start_scan(l, r->path, r->path_len, r->op == JOURNAL_LISTDIR, op);
 	case JOURNAL_REPAIR: {
 		int rc = item_op(l, r->seq, r->path, r->path_len, false, op);
 		if (rc == 1 && op->kind == SOP_ENTRY && op->e.type == ENT_FILE)
@@ -1397,9 +1403,11 @@ static void housekeeping(struct live *l)
 
 /* ---- start-up with the tree index (treeidx.h) ---- */
 
-static int idx_changed(void *ctx, const char *path, size_t len)
+/* A directory that is new or changed gets its listing compared (the sink
+ * may hold names created and removed since the index was made). */
+static int idx_changed(void *ctx, const char *path, size_t len, bool dir)
 {
-	return jr_append(ctx, JOURNAL_UPSERT, path, len, NULL, 0, NULL);
+	return jr_append(ctx, dir ? JOURNAL_LISTDIR : JOURNAL_UPSERT, path, len, NULL, 0, NULL);
 }
 
 static void idx_tick(void *ctx)

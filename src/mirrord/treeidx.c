@@ -118,7 +118,7 @@ static bool rec_same(const struct index_rec *a, const struct index_rec *b)
 }
 
 struct gone_ctx {
-	int (*changed)(void *ctx, const char *path, size_t len);
+	int (*changed)(void *ctx, const char *path, size_t len, bool dir);
 	void *ctx;
 	char *last;              /* last directory reported gone */
 	size_t last_len;
@@ -144,11 +144,11 @@ static int on_gone(void *ctx, const char *path, size_t len)
 	g->last = copy;
 	g->last_len = len;
 	g->n++;
-	return g->changed(g->ctx, path, len);
+	return g->changed(g->ctx, path, len, false);
 }
 
 static int walk_one(struct treeidx *t, const struct entry *e,
-		    int (*changed)(void *ctx, const char *path, size_t len), void *ctx,
+		    int (*changed)(void *ctx, const char *path, size_t len, bool dir), void *ctx,
 		    struct treeidx_stats *st)
 {
 	struct index_rec r = rec_of(e), o;
@@ -161,7 +161,7 @@ static int walk_one(struct treeidx *t, const struct entry *e,
 	if (rc == 1 && rec_same(&r, &o))
 		return 0;
 	st->changed++;
-	return changed(ctx, e->path, e->path_len);
+	return changed(ctx, e->path, e->path_len, e->type == ENT_DIR);
 }
 
 static uint64_t ms_now(void)
@@ -173,7 +173,7 @@ static uint64_t ms_now(void)
 }
 
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
-		 int (*changed)(void *ctx, const char *path, size_t len),
+		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st)
 {
 	struct treeidx_stats st = { 0 };

@@ -45,11 +45,12 @@ bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
 		   char *why, size_t why_len);
 
 /* Walk rootfd (with so's excludes) into a new index; with a trusted old
- * index, changed(ctx, path, len) for every difference (returning <0 stops
- * the walk), and tick(ctx) every few thousand entries (drain events).
+ * index, changed(ctx, path, len, dir) for every difference, dir for a
+ * directory now on disk (returning <0 stops the walk), and tick(ctx) every
+ * few thousand entries (drain events).
  * 0, or -errno when the walk was incomplete (then do not trust it). */
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
-		 int (*changed)(void *ctx, const char *path, size_t len),
+		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st);
 
 /* The new index holds once seq (the last record of the walk) is acked. */

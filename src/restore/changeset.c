@@ -109,6 +109,7 @@ int changeset_add(struct changeset *cs, bool from_slave, unsigned op, const char
 	case JOURNAL_CREATE:
 	case JOURNAL_DELETE:
 	case JOURNAL_REPAIR:         /* this node's drift audit: as an upsert */
+	case JOURNAL_LISTDIR:   /* its changed children have records of their own */
 		return req_up(cs, RESTLIST_PATH, path, len);
 	case JOURNAL_RENAME:
 		if (from_slave && (rc = rename_add(cs, path, len, path2, len2)) < 0)

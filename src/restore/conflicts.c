@@ -167,6 +167,7 @@ int conflicts_load_journal(struct conflicts *cf, const char *jdir, uint64_t *ret
 		case JOURNAL_UPSERT:
 		case JOURNAL_CREATE:
 		case JOURNAL_REPAIR:
+		case JOURNAL_LISTDIR:
 			rc = conflicts_add(cf, rec.path, rec.path_len, false);
 			break;
 		case JOURNAL_RENAME:     /* what moved to path2 may be a whole tree */
