@@ -223,6 +223,23 @@ static void test_order_and_fields(void **state)
 	walk_free(&w);
 }
 
+/* one_level: the root's listing only, no subdirectory entered */
+static void test_one_level(void **state)
+{
+	struct fixture *fx = *state;
+	struct scan_opts opts = { .one_level = true };
+	struct walk w;
+	size_t pos = 1;
+
+	build_small(fx->rootfd);
+	walk_run(fx->rootfd, &opts, &w);
+	assert_string_equal(w.v[0].e.path, "");
+	expect_group(&w, &pos, "a|d1|fifo|link", "");
+	assert_int_equal(pos, w.n);
+	assert_null(walk_find(&w, "d1/f2"));
+	walk_free(&w);
+}
+
 static void test_hardlinks(void **state)
 {
 	struct fixture *fx = *state;
@@ -520,6 +537,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order_and_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude_prunes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_fs, setup, teardown),
