@@ -57,6 +57,8 @@ struct apply {
 	size_t nlinks, clinks;
 	struct entry *dirs;      /* deferred directory metadata */
 	size_t ndirs, cdirs;
+	size_t *dir_slots;       /* hash of dirs by path: index + 1, 0 = free */
+	size_t dir_slots_cap;    /* a power of two, at least 2 x ndirs */
 	struct apply_file *open; /* files between open and close/abort */
 	/* the parent of the last file looked up or opened, for the next one:
 	 * dropped by every change that could move or remove a directory
@@ -361,6 +363,15 @@ static void unlink_pending(struct apply *a, const struct pend_file *pf)
 	close(dfd);
 }
 
+/* With the deferred directories gone (grown again as needed: cheaper than
+ * clearing a table sized for the largest batch at every commit). */
+static void dir_slots_clear(struct apply *a)
+{
+	free(a->dir_slots);
+	a->dir_slots = NULL;
+	a->dir_slots_cap = 0;
+}
+
 static void drop_queues(struct apply *a, int unlink_temps)
 {
 	size_t i;
@@ -376,6 +387,7 @@ static void drop_queues(struct apply *a, int unlink_temps)
 	for (i = 0; i < a->ndirs; i++)
 		entry_clear(&a->dirs[i]);
 	a->nfiles = a->nlinks = a->ndirs = 0;
+	dir_slots_clear(a);
 }
 
 void apply_free(struct apply *a)
@@ -389,6 +401,7 @@ void apply_free(struct apply *a)
 	free(a->files);
 	free(a->links);
 	free(a->dirs);
+	free(a->dir_slots);
 	free(a);
 }
 
@@ -531,6 +544,7 @@ static int commit_dirs(struct apply *a)
 		entry_clear(&a->dirs[i]);
 	}
 	a->ndirs = 0;
+	dir_slots_clear(a);
 	return err;
 }
 
@@ -647,23 +661,60 @@ static int queue_entry(struct entry **v, size_t *n, size_t *cap, const struct en
 	return r;
 }
 
-/* Defer directory metadata; a newer request for the same path replaces it. */
+/* The slot of path in the hash of deferred directories: its own, or the
+ * free one where it would go. */
+static size_t *dir_slot(struct apply *a, const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+	for (size_t i = h & (a->dir_slots_cap - 1);; i = (i + 1) & (a->dir_slots_cap - 1)) {
+		size_t *s = &a->dir_slots[i];
+		if (*s == 0 || (a->dirs[*s - 1].path_len == len &&
+				memcmp(a->dirs[*s - 1].path, p, len) == 0))
+			return s;
+	}
+}
+
+/* Room for one more directory in the hash (at most half full). */
+static int dir_slots_grow(struct apply *a)
+{
+	if ((a->ndirs + 1) * 2 <= a->dir_slots_cap)
+		return 0;
+	size_t cap = a->dir_slots_cap ? a->dir_slots_cap * 2 : 64;
+	size_t *v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	free(a->dir_slots);
+	a->dir_slots = v;
+	a->dir_slots_cap = cap;
+	for (size_t i = 0; i < a->ndirs; i++)
+		*dir_slot(a, a->dirs[i].path, a->dirs[i].path_len) = i + 1;
+	return 0;
+}
+
+/* Defer directory metadata; a newer request for the same path replaces it.
+ * Looked up by hash: a pass over a large tree defers every directory. */
 static int defer_dir(struct apply *a, const struct entry *e)
 {
 	struct entry copy;
-	size_t i;
+	size_t *slot;
+	int r;
 
-	for (i = 0; i < a->ndirs; i++) {
-		if (a->dirs[i].path_len != e->path_len ||
-		    memcmp(a->dirs[i].path, e->path, e->path_len))
-			continue;
+	if ((r = dir_slots_grow(a)) < 0)
+		return r;
+	slot = dir_slot(a, e->path, e->path_len);
+	if (*slot != 0) {
 		if (entry_copy(&copy, e) < 0)
 			return -ENOMEM;
-		entry_clear(&a->dirs[i]);
-		a->dirs[i] = copy;
+		entry_clear(&a->dirs[*slot - 1]);
+		a->dirs[*slot - 1] = copy;
 		return 0;
 	}
-	return queue_entry(&a->dirs, &a->ndirs, &a->cdirs, e);
+	if ((r = queue_entry(&a->dirs, &a->ndirs, &a->cdirs, e)) == 0)
+		*slot = a->ndirs;
+	return r;
 }
 
 static int entry_dir(struct apply *a, int dfd, const char *name, const struct entry *e)
