@@ -24,6 +24,7 @@
 #include "log.h"
 #include "net.h"
 #include "path.h"
+#include "progress.h"
 #include "proto.h"
 #include "scan.h"
 #include "sender.h"
@@ -70,6 +71,8 @@ struct live {
 	size_t scan_pre_len;
 	uint64_t scan_seq;         /* its record */
 	uint64_t pass_t0, errors;
+	struct progress pass_prog; /* of a full pass: paths sent, of the walk's */
+	uint64_t tree_paths;       /* paths of the last start-up walk */
 	struct links *links;       /* names of files, by inode */
 	struct {                   /* hardlinks to send after a group's content */
 		uint64_t seq, dev, ino;
@@ -964,6 +967,19 @@ static int scan_fix(struct live *l, int kind, struct entry *e)
 	return rc;
 }
 
+/* A log line every few seconds while a whole-tree pass is sent. */
+static void pass_progress(struct live *l)
+{
+	uint64_t now = now_ms();
+	char what[160];
+
+	if (l->scan_pre_len > 0 || !progress_step(&l->pass_prog, 1, now))
+		return;
+	progress_format(&l->pass_prog, now, what, sizeof(what));
+	log_info("mirror %s: reconciliation: %s sent, %llu bytes on the connection so far",
+		 l->m->name, what, (unsigned long long)l->st.bytes_sent);
+}
+
 static int scan_item(struct live *l, struct sender_op *op)
 {
 	for (;;) {
@@ -978,6 +994,8 @@ static int scan_item(struct live *l, struct sender_op *op)
 		}
 		if ((rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) && scan_fix(l, rc, &op->e) == 0) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
+			if (rc == SCAN_ENTRY)
+				pass_progress(l);
 			links_note(l, &op->e);
 			/* a subtree's pass links names inside it only: the group
 			 * is sent again as a whole after it */
@@ -1027,6 +1045,7 @@ static int start_scan(struct live *l, const char *path, size_t len, bool one_lev
 	if (len == 0 && !one_level)
 		links_clear(l->links);
 	l->pass_t0 = now_ms();
+	progress_start(&l->pass_prog, len == 0 && !one_level ? l->tree_paths : 0, l->pass_t0);
 	if (one_level)
 		log_debug("mirror %s: listing of '%s' compared", l->m->name, path);
 	else
@@ -1465,6 +1484,7 @@ static void start_up(struct live *l)
 		return;                 /* reopened later, with a full pass */
 	journal_get_stats(l->j, &js);
 	treeidx_set_seq(l->ti, js.synced_seq);
+	l->tree_paths = st.entries;
 	log_notice("mirror %s: start-up: %llu paths walked in %llu ms; %s", l->m->name,
 		   (unsigned long long)st.entries, (unsigned long long)st.ms,
 		   trusted ? "compared with the tree index, no full reconciliation" :

@@ -12,6 +12,7 @@
 #include "entry.h"
 #include "index.h"
 #include "log.h"
+#include "progress.h"
 #include "treeidx.h"
 
 #define TICK_ENTRIES 4096
@@ -172,12 +173,25 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void walk_progress(struct treeidx *t, struct progress *p)
+{
+	uint64_t now = ms_now();
+	char what[160];
+
+	if (!progress_step(p, TICK_ENTRIES, now))
+		return;
+	progress_format(p, now, what, sizeof(what));
+	log_info("mirror %s: start-up walk: %s", t->m->name, what);
+}
+
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st)
 {
 	struct treeidx_stats st = { 0 };
 	struct scan_opts o = *so;
+	struct index_meta im = { 0 };
+	struct progress prog;
 	struct scan *s;
 	struct entry e = { 0 };
 	uint64_t t0 = ms_now();
@@ -191,12 +205,18 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 		return rc;
 	if (!(s = scan_new(rootfd, &o)))
 		return -ENOMEM;
+	if (t->old)
+		(void)index_meta(t->old, &im);
+	progress_start(&prog, im.rows, t0);
 	while ((rc = scan_next(s, &e)) != SCAN_END) {
 		if (rc == SCAN_ENTRY) {
 			st.entries++;
 			rc = walk_one(t, &e, changed, ctx, &st);
-			if (st.entries % TICK_ENTRIES == 0 && tick)
-				tick(ctx);
+			if (st.entries % TICK_ENTRIES == 0) {
+				if (tick)
+					tick(ctx);
+				walk_progress(t, &prog);
+			}
 		} else if (rc < 0) {
 			log_warn("mirror %s: index walk: cannot read '%s': %s", t->m->name,
 				 e.path ? e.path : "", strerror(-rc));
