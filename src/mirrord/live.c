@@ -70,9 +70,11 @@ struct live {
 	char *scan_pre;            /* its path ("" = whole tree) */
 	size_t scan_pre_len;
 	uint64_t scan_seq;         /* its record */
+	bool scan_one_level;       /* a LISTDIR: the directory's listing only */
 	uint64_t pass_t0, errors;
 	struct progress pass_prog; /* of a full pass: paths sent, of the walk's */
 	uint64_t tree_paths;       /* paths of the last start-up walk */
+	bool walk_due;             /* the index is written at the first in sync */
 	struct links *links;       /* names of files, by inode */
 	struct {                   /* hardlinks to send after a group's content */
 		uint64_t seq, dev, ino;
@@ -976,7 +978,7 @@ static void pass_progress(struct live *l)
 	if (l->scan_pre_len > 0 || !progress_step(&l->pass_prog, 1, now))
 		return;
 	progress_format(&l->pass_prog, now, what, sizeof(what));
-	log_info("mirror %s: reconciliation: %s sent, %llu bytes on the connection so far",
+	log_info("mirror %s: reconciliation: sent %s; %llu bytes on the connection so far",
 		 l->m->name, what, (unsigned long long)l->st.bytes_sent);
 }
 
@@ -987,8 +989,10 @@ static int scan_item(struct live *l, struct sender_op *op)
 		int rc = scan_next(l->scan, &op->e);
 		if (rc == SCAN_END) {
 			entry_clear(&op->e);
-			log_info("mirror %s: reconciliation of '%s' sent in %llu ms", l->m->name,
-				 l->scan_pre, (unsigned long long)(now_ms() - l->pass_t0));
+			if (!l->scan_one_level)
+				log_info("mirror %s: reconciliation of '%s' sent in %llu ms",
+					 l->m->name, l->scan_pre,
+					 (unsigned long long)(now_ms() - l->pass_t0));
 			scan_stop(l);
 			return 0;
 		}
@@ -1042,6 +1046,7 @@ static int start_scan(struct live *l, const char *path, size_t len, bool one_lev
 	}
 	l->scan_fd = fd;
 	l->scan_pre_len = len;
+	l->scan_one_level = one_level;
 	if (len == 0 && !one_level)
 		links_clear(l->links);
 	l->pass_t0 = now_ms();
@@ -1400,8 +1405,6 @@ static void take_repairs(struct live *l)
 }
 
 /* Watcher input, the dirty set, the journal: the work of every loop turn. */
-static void index_poll(struct live *l);
-
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
@@ -1417,7 +1420,6 @@ static void housekeeping(struct live *l)
 	take_repairs(l);
 	flush_dirty(l, now);
 	maybe_ack(l, now, false);
-	index_poll(l);
 }
 
 /* ---- start-up with the tree index (treeidx.h) ---- */
@@ -1452,30 +1454,16 @@ static void index_poll(struct live *l)
 			 "reconciles the whole tree", l->m->name, l->jdir, strerror(-rc));
 }
 
-/* Open the journal and find what changed while nobody watched: by the tree
- * index when it can be trusted, else by a full reconciliation.  Either way
- * the walk writes the index the next start will use. */
-static void start_up(struct live *l)
+/* Walk the tree into a new index; compared with the old one if trusted. */
+static void index_walk(struct live *l, bool trusted)
 {
 	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
 	struct journal_stats js;
 	struct treeidx_stats st;
-	char why[192];
-
-	l->reopen_at = 0;
-	if (jr_open(l) < 0)
-		return jr_reopen(l, now_ms(), "start-up");
-	l->reopen_at = now_ms() + REOPEN_MS;
-	l->pass_seq = l->fed_seq = 0;
-	journal_get_stats(l->j, &js);
-	bool trusted = treeidx_trust(l->ti, js.id, js.acked_seq, why, sizeof(why));
-	if (!trusted)
-		jr_supersede(l, "start-up without a usable tree index");
-	log_info("mirror %s: start-up: %s", l->m->name, why);
 	int rc = treeidx_walk(l->ti, l->rootfd, &so, idx_changed, idx_tick, l, &st);
+
 	if (rc < 0) {
-		log_warn("mirror %s: start-up: tree index walk failed: %s", l->m->name,
-			 strerror(-rc));
+		log_warn("mirror %s: tree index walk failed: %s", l->m->name, strerror(-rc));
 		if (trusted)
 			jr_supersede(l, "the tree index walk failed");
 		return;
@@ -1485,7 +1473,7 @@ static void start_up(struct live *l)
 	journal_get_stats(l->j, &js);
 	treeidx_set_seq(l->ti, js.synced_seq);
 	l->tree_paths = st.entries;
-	log_notice("mirror %s: start-up: %llu paths walked in %llu ms; %s", l->m->name,
+	log_notice("mirror %s: %llu paths walked in %llu ms; %s", l->m->name,
 		   (unsigned long long)st.entries, (unsigned long long)st.ms,
 		   trusted ? "compared with the tree index, no full reconciliation" :
 			     "tree index written");
@@ -1493,6 +1481,43 @@ static void start_up(struct live *l)
 		log_notice("mirror %s: start-up: %llu paths changed and %llu gone while stopped",
 			   l->m->name, (unsigned long long)st.changed,
 			   (unsigned long long)st.gone);
+}
+
+/* In sync: every change seen so far is recorded and acknowledged.  The
+ * first time after a start with a full pass, the index is written (the
+ * pass is not delayed by it); then it is saved once the sink has
+ * acknowledged everything up to the end of the walk. */
+static void index_in_sync(struct live *l)
+{
+	if (!l->ti)
+		return;
+	if (l->walk_due) {
+		l->walk_due = false;
+		return index_walk(l, false);
+	}
+	index_poll(l);
+}
+
+/* Open the journal and find what changed while nobody watched: by the tree
+ * index when it can be trusted (walked now), else by a full reconciliation
+ * (the index is walked once it is done). */
+static void start_up(struct live *l)
+{
+	struct journal_stats js;
+	char why[192];
+
+	l->reopen_at = 0;
+	if (jr_open(l) < 0)
+		return jr_reopen(l, now_ms(), "start-up");
+	l->reopen_at = now_ms() + REOPEN_MS;
+	l->pass_seq = l->fed_seq = 0;
+	journal_get_stats(l->j, &js);
+	bool trusted = treeidx_trust(l->ti, js.id, js.acked_seq, why, sizeof(why));
+	log_info("mirror %s: start-up: %s", l->m->name, why);
+	if (trusted)
+		return index_walk(l, true);
+	jr_supersede(l, "start-up without a usable tree index");
+	l->walk_due = true;
 }
 
 /* ---- connection ---- */
@@ -1697,6 +1722,8 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			*ret_synced = true;
 			log_notice("mirror %s: in sync with %s", l->m->name, l->m->peer.text);
 		}
+		if (in_sync(l, snd))
+			index_in_sync(l);
 		publish(l, snd, s);
 		uint64_t now = now_ms();
 		if (now >= ping_due(last_in, ping_at)) {
