@@ -1489,7 +1489,14 @@ static void index_walk(struct live *l, bool trusted)
  * acknowledged everything up to the end of the walk. */
 static void index_in_sync(struct live *l)
 {
+	enum status_coverage cover;
+	uint64_t watched, unwatched;
+
 	if (!l->ti)
+		return;
+	/* a change nobody watched may be in the walk but in no record */
+	coverage_get(l->cv, l->w, &cover, &watched, &unwatched);
+	if (cover != STATUS_COVER_FULL)
 		return;
 	if (l->walk_due) {
 		l->walk_due = false;
@@ -1507,7 +1514,7 @@ static void start_up(struct live *l)
 	char why[192];
 
 	l->reopen_at = 0;
-	if (jr_open(l) < 0)
+	if (!l->ti || jr_open(l) < 0)
 		return jr_reopen(l, now_ms(), "start-up");
 	l->reopen_at = now_ms() + REOPEN_MS;
 	l->pass_seq = l->fed_seq = 0;
@@ -2033,7 +2040,7 @@ void live_reconcile(struct live *l)
 	struct sender_op op;
 	memset(&op, 0, sizeof(op));
 	l->scan_seq = st.synced_seq + 1;
-	if (start_scan(l, "", 0, &op) != 0)
+	if (start_scan(l, "", 0, false, &op) != 0)
 		entry_clear(&op.e);
 }
 
