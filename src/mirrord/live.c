@@ -75,6 +75,8 @@ struct live {
 	struct progress pass_prog; /* of a full pass: paths sent, of the walk's */
 	uint64_t tree_paths;       /* paths of the last start-up walk */
 	bool walk_due;             /* the index is written at the first in sync */
+	struct stream *walk_s;     /* the session kept alive during such a walk */
+	uint64_t walk_ping_at;
 	struct links *links;       /* names of files, by inode */
 	struct {                   /* hardlinks to send after a group's content */
 		uint64_t seq, dev, ino;
@@ -1433,7 +1435,16 @@ static int idx_changed(void *ctx, const char *path, size_t len, bool dir)
 
 static void idx_tick(void *ctx)
 {
-	housekeeping(ctx);       /* events during the walk go to the journal */
+	struct live *l = ctx;
+	uint64_t now = now_ms();
+
+	housekeeping(l);         /* events during the walk go to the journal */
+	if (l->walk_s && now >= l->walk_ping_at + PING_MS) {
+		/* the sink closes a session silent for 30 s */
+		proto_put_id(stream_out(l->walk_s), MSG_PING, now);
+		(void)stream_flush(l->walk_s);
+		l->walk_ping_at = now;
+	}
 }
 
 /* The new index holds once the sink has acknowledged the walk's records. */
@@ -1485,24 +1496,30 @@ static void index_walk(struct live *l, bool trusted)
 
 /* In sync: every change seen so far is recorded and acknowledged.  The
  * first time after a start with a full pass, the index is written (the
- * pass is not delayed by it); then it is saved once the sink has
- * acknowledged everything up to the end of the walk. */
-static void index_in_sync(struct live *l)
+ * pass is not delayed by it; the session s is kept alive with PINGs
+ * meanwhile); then it is saved once the sink has acknowledged everything
+ * up to the end of the walk.  True when it walked. */
+static bool index_in_sync(struct live *l, struct stream *s)
 {
 	enum status_coverage cover;
 	uint64_t watched, unwatched;
 
 	if (!l->ti)
-		return;
+		return false;
 	/* a change nobody watched may be in the walk but in no record */
 	coverage_get(l->cv, l->w, &cover, &watched, &unwatched);
 	if (cover != STATUS_COVER_FULL)
-		return;
+		return false;
 	if (l->walk_due) {
 		l->walk_due = false;
-		return index_walk(l, false);
+		l->walk_s = s;
+		l->walk_ping_at = now_ms();
+		index_walk(l, false);
+		l->walk_s = NULL;
+		return true;
 	}
 	index_poll(l);
+	return false;
 }
 
 /* Open the journal and find what changed while nobody watched: by the tree
@@ -1729,8 +1746,8 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			*ret_synced = true;
 			log_notice("mirror %s: in sync with %s", l->m->name, l->m->peer.text);
 		}
-		if (in_sync(l, snd))
-			index_in_sync(l);
+		if (in_sync(l, snd) && index_in_sync(l, s))
+			last_in = now_ms();     /* the walk kept us from reading */
 		publish(l, snd, s);
 		uint64_t now = now_ms();
 		if (now >= ping_due(last_in, ping_at)) {
