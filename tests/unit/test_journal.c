@@ -393,7 +393,8 @@ static void test_odd_paths(void **state)
 	assert_int_equal(journal_append(j, JOURNAL_RENAME, "a", 1, "", 0, NULL), -EINVAL);
 	assert_int_equal(journal_append(j, JOURNAL_DELETE, "a", 1, "b", 1, NULL), -EINVAL);
 	assert_int_equal(journal_append(j, 9, "a", 1, NULL, 0, NULL), -EINVAL);
-	assert_int_equal(journal_append(j, JOURNAL_REPAIR + 1, "a", 1, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(journal_append(j, JOURNAL_LISTDIR + 1, "a", 1, NULL, 0, NULL), -EINVAL);
+	assert_int_equal(journal_append(j, JOURNAL_LISTDIR, "a", 1, "b", 1, NULL), -EINVAL);
 	assert_int_equal(journal_append(j, JOURNAL_REPAIR, "a", 1, "b", 1, NULL), -EINVAL);
 	assert_int_equal(journal_append(j, JOURNAL_UPSERT, longp, sizeof(longp), NULL, 0, NULL), -EINVAL);
 	assert_int_equal(journal_append(j, JOURNAL_UPSERT, longp, JOURNAL_PATH_MAX, NULL, 0, NULL), 0);
