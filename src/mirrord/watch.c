@@ -47,6 +47,7 @@ _Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define PIPE_SIZE (1 << 20)
 #define MV_MAX 64               /* directory renames awaiting their MOVED_TO */
 #define LOST_MAX 256            /* directories not watched as an ancestor moved */
+#define GATHER_MS 1             /* while events flow, read them this often */
 
 struct wnode {
 	int wd;
@@ -838,6 +839,24 @@ static int wait_events(void)
 	return 0;
 }
 
+/* Events are flowing (the last read found some): instead of waking for
+ * each one, let them gather for GATHER_MS, then read them all at once.  A
+ * burst of 10,000 new files woke this thread ~25,000 times, once per event
+ * or two, each wake-up also a pipe write and a wake-up of the reader; now
+ * it wakes at most 1,000 times a second, and an event after a quiet spell
+ * is still read at once.  Requests (wake pipe) end the wait early. */
+static int gather_events(void)
+{
+	struct pollfd pfd = { .fd = hub.wake_rfd, .events = POLLIN };
+	int r = poll(&pfd, 1, GATHER_MS);
+
+	if (r < 0 && errno != EINTR)
+		return -errno;
+	if (r > 0)
+		drain(hub.wake_rfd);
+	return 0;
+}
+
 /* Remove every watch of w. */
 static void map_unwatch_all(struct watch *w)
 {
@@ -983,6 +1002,7 @@ static bool hub_stops(void)
 static int hub_loop(void)
 {
 	struct inotify_event *ev;
+	bool busy = false;          /* this round read events */
 
 	for (;;) {
 		/* read before the queue is found empty: every event queued
@@ -992,6 +1012,7 @@ static int hub_loop(void)
 		ev = inotifytools_next_events(0, 1);
 		if (ev) {
 			hub_route(ev);
+			busy = true;
 			continue;
 		}
 		if (inotifytools_error() && inotifytools_error() != EINTR)
@@ -1001,7 +1022,8 @@ static int hub_loop(void)
 		hub_adds();
 		if (!hub_stops())
 			return 0;
-		int r = wait_events();
+		int r = busy ? gather_events() : wait_events();
+		busy = false;
 		if (r < 0)
 			return r;
 	}
