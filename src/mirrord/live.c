@@ -105,6 +105,8 @@ struct live {
 	struct grow *grow;         /* open growing files */
 	struct gone { char *path; size_t len; } *gone;   /* ring, GONE_MAX */
 	size_t gone_next;
+	size_t gone_n;             /* paths held in the ring: the lookups below
+				    * run per record and skip an empty ring */
 	bool gone_lost;            /* a gone path was dropped for room: until in
 				    * sync, a renamed directory is reconciled */
 	struct stash {             /* a record waiting for its ancestor's ENTRY */
@@ -475,6 +477,7 @@ static void gone_clear(struct live *l)
 		free(l->gone[i].path);
 		l->gone[i].path = NULL;
 	}
+	l->gone_n = 0;
 	free(l->stash.path);
 	memset(&l->stash, 0, sizeof(l->stash));
 	lq_clear(l);
@@ -497,6 +500,8 @@ static void gone_add(struct live *l, const char *path, size_t len)
 			   l->m->name, GONE_MAX, g->path);
 		l->gone_lost = true;
 	}
+	if (!g->path)
+		l->gone_n++;
 	free(g->path);
 	*g = (struct gone){ p, len };
 	l->gone_next = (l->gone_next + 1) % GONE_MAX;
@@ -509,7 +514,7 @@ static int gone_take(struct live *l, const char *path, size_t len, bool self,
 {
 	struct gone *best = NULL;
 
-	for (size_t i = 0; i < GONE_MAX; i++) {
+	for (size_t i = 0; l->gone_n > 0 && i < GONE_MAX; i++) {
 		struct gone *g = &l->gone[i];
 		if (!g->path || g->len > len || memcmp(g->path, path, g->len) != 0)
 			continue;
@@ -523,13 +528,14 @@ static int gone_take(struct live *l, const char *path, size_t len, bool self,
 	*ret = best->path;
 	*ret_len = best->len;
 	best->path = NULL;
+	l->gone_n--;
 	return 1;
 }
 
 /* Is path, or a directory above it, among the paths last sent as DELETE? */
 static bool gone_covers(const struct live *l, const char *path, size_t len)
 {
-	for (size_t i = 0; i < GONE_MAX; i++) {
+	for (size_t i = 0; l->gone_n > 0 && i < GONE_MAX; i++) {
 		const struct gone *g = &l->gone[i];
 		if (g->path && g->len <= len && memcmp(g->path, path, g->len) == 0 &&
 		    (g->len == len || path[g->len] == '/'))
@@ -549,7 +555,7 @@ static void gone_moved(struct live *l, const char *from, size_t flen, const char
 {
 	unsigned n_rescan = 0;
 
-	for (size_t i = 0; i < GONE_MAX; i++) {
+	for (size_t i = 0; l->gone_n > 0 && i < GONE_MAX; i++) {
 		struct gone *g = &l->gone[i];
 		if (!g->path || g->len <= flen || memcmp(g->path, from, flen) != 0 ||
 		    g->path[flen] != '/')
@@ -558,6 +564,7 @@ static void gone_moved(struct live *l, const char *from, size_t flen, const char
 		char *p = path_join(to, tlen, g->path + flen + 1, g->len - flen - 1, &n);
 		free(g->path);
 		g->path = NULL;
+		l->gone_n--;
 		if (p && l->m->n_excludes > 0)
 			want_rescan(l, "", 0, "a path moved after it went out as deleted");
 		else if (p && jr_append(l, JOURNAL_RESCAN, p, n, NULL, 0, NULL) == 0)
