@@ -390,12 +390,18 @@ static bool same_file(const struct entry *e, const struct stat *st)
 	       (uint32_t)st->st_mtim.tv_nsec == e->mtime_nsec;
 }
 
-/* Open the file of the slot and check it is still what the ENTRY said. */
+/* Open the file of the slot and check it is still what the ENTRY said.
+ * Reading a file to mirror it is no access by a user: O_NOATIME keeps its
+ * atime (and spares a write of its inode per file sent); a file we may not
+ * open so (another owner, no CAP_FOWNER) is opened the normal way. */
 static int open_checked(struct sender *s, const struct entry *e)
 {
 	struct stat st;
-	int fd = path_open_file(s->rootfd, e->path, e->path_len, O_RDONLY | O_NONBLOCK);
+	int fd = path_open_file(s->rootfd, e->path, e->path_len,
+				O_RDONLY | O_NONBLOCK | O_NOATIME);
 
+	if (fd == -EPERM)
+		fd = path_open_file(s->rootfd, e->path, e->path_len, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0 || !same_file(e, &st)) {
