@@ -908,22 +908,27 @@ static int64_t jsync_wait_ms(const struct live *l, uint64_t now)
 	return jsync_due(l) > now ? (int64_t)(jsync_due(l) - now) : 0;
 }
 
-static void jsync_batch(struct live *l, uint64_t now)
+/* Sync the journal if a sync is owed and due: true when it did. */
+static bool jsync_batch(struct live *l, uint64_t now)
 {
 	uint64_t t0 = now_ms();
 	int rc;
 
 	if (jsync_wait_ms(l, now) != 0)
-		return;
-	if ((rc = journal_sync(l->j)) < 0)
-		return jr_broken(l, rc, "sync");
+		return false;
+	if ((rc = journal_sync(l->j)) < 0) {
+		jr_broken(l, rc, "sync");
+		return false;
+	}
 	l->jsync_owed = false;
 	l->jsync_end = now_ms();
 	l->jsync_cost = l->jsync_end - t0;
+	return true;
 }
 
-/* Move due items from the dirty set into the journal, synced in batches.
- * Runs connected or not: an outage fills the journal, not memory. */
+/* Move due items from the dirty set into the journal; the caller syncs
+ * it in batches (jsync_batch).  Runs connected or not: an outage fills
+ * the journal, not memory. */
 static void flush_dirty(struct live *l, uint64_t now)
 {
 	struct coalesce_item it;
@@ -942,7 +947,6 @@ static void flush_dirty(struct live *l, uint64_t now)
 		want_rescan(l, "", 0, "too many pending renames");
 	if (l->j && jr_unsynced(l))
 		l->jsync_owed = true;
-	jsync_batch(l, now);
 }
 
 /* ---- the feed: journal records become operations ---- */
@@ -1413,7 +1417,8 @@ static void take_repairs(struct live *l)
 	free(v);
 }
 
-/* Watcher input, the dirty set, the journal: the work of every loop turn. */
+/* Watcher input, the dirty set, the journal: the work of every loop turn.
+ * The journal sync is left to the caller (see run_session). */
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
@@ -1749,6 +1754,19 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			rc = more;
 			break;
 		}
+		/* The journal sync blocks this thread for up to ~100 ms on a
+		 * busy disk: content the sink asked for goes to the socket
+		 * first, and the records the sync releases go out right after
+		 * it rather than a poll later. */
+		if (l->jsync_owed && jsync_wait_ms(l, now_ms()) == 0) {
+			if ((rc = stream_flush(s)) < 0 && rc != -EAGAIN)
+				break;
+			if (jsync_batch(l, now_ms()) && stream_pending_out(s) < OUT_LOW &&
+			    (more = sender_produce(snd, stream_out(s), OUT_HIGH)) < 0) {
+				rc = more;
+				break;
+			}
+		}
 		if (!*ret_synced && in_sync(l, snd)) {
 			*ret_synced = true;
 			log_notice("mirror %s: in sync with %s", l->m->name, l->m->peer.text);
@@ -1808,6 +1826,7 @@ static void wait_backoff(struct live *l, unsigned ms)
 		if (poll(&pfd, 1, (int)t) < 0 && errno != EINTR)
 			return;
 		housekeeping(l);
+		(void)jsync_batch(l, now_ms());
 		publish(l, NULL, NULL);
 	}
 }
@@ -2071,6 +2090,7 @@ void live_reconcile(struct live *l)
 void live_housekeeping(struct live *l)
 {
 	housekeeping(l);
+	(void)jsync_batch(l, now_ms());
 }
 
 void live_maybe_ack(struct live *l, bool force)
