@@ -64,6 +64,7 @@ struct apply {
 	 * dropped by every change that could move or remove a directory
 	 * (entries, deletes, renames, prunes, commits) */
 	struct dir_cache pc;
+	bool unsynced;           /* changes made visible since the last syncfs */
 	struct apply_stats st;
 };
 
@@ -548,13 +549,15 @@ static int commit_dirs(struct apply *a)
 	return err;
 }
 
-int apply_commit(struct apply *a)
+int apply_commit_visible(struct apply *a)
 {
 	int r, err = 0;
 
 	cache_drop(&a->pc);
 	if (syncfs(a->rootfd) < 0)
 		err = -errno;
+	else
+		a->unsynced = false;
 	if (apply_pending(a) > 0) {
 		r = commit_files(a);
 		err = err ? err : r;
@@ -562,13 +565,35 @@ int apply_commit(struct apply *a)
 		err = err ? err : r;
 		r = commit_dirs(a);
 		err = err ? err : r;
-		if (syncfs(a->rootfd) < 0 && err == 0)
-			err = -errno;
+		a->unsynced = true;
 	}
 	if (a->retain && (r = retain_sync(a->retain)) < 0 && err == 0)
 		err = r;
 	a->st.commits++;
 	return err;
+}
+
+int apply_sync(struct apply *a)
+{
+	if (!a->unsynced)
+		return 0;
+	if (syncfs(a->rootfd) < 0)
+		return -errno;
+	a->unsynced = false;
+	return 0;
+}
+
+bool apply_unsynced(const struct apply *a)
+{
+	return a->unsynced;
+}
+
+int apply_commit(struct apply *a)
+{
+	int err = apply_commit_visible(a);
+	int r = apply_sync(a);
+
+	return err ? err : r;
 }
 
 /* ---- lookup ---- */

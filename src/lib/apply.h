@@ -105,6 +105,17 @@ int apply_append_close(struct apply *a, struct apply_append *ap, const uint8_t d
 int apply_append_abort(struct apply_append *ap);
 
 int apply_commit(struct apply *a);
+/* apply_commit() in two halves, for a caller that pipelines batches:
+ * apply_commit_visible() flushes the pending temporary files (syncfs) and
+ * puts everything pending in place, but leaves the second syncfs to
+ * apply_sync(), or to the first syncfs of the next apply_commit_visible()
+ * or apply_commit(), which makes the earlier batch durable at no extra
+ * cost.  Changes are durable, and may be acknowledged, only once one of
+ * those returned 0 after them; apply_unsynced() says whether any change
+ * is still waiting for it. */
+int apply_commit_visible(struct apply *a);
+int apply_sync(struct apply *a);
+bool apply_unsynced(const struct apply *a);
 /* Remove the temporary files a killed sink left anywhere beneath rootfd
  * (no apply object may be working on that tree).  Returns the number
  * removed, or -errno when the tree cannot be walked. */

@@ -65,6 +65,13 @@ struct receiver {
 	bool have_cur;
 	uint64_t *done_ids;     /* files closed, DONE after the next commit */
 	size_t done_n, done_cap;
+	/* the batch the last commit put in place, acknowledged after the
+	 * syncfs that makes it durable (see receiver_idle) */
+	uint64_t *owed_ids;     /* its DONE ids */
+	size_t owed_n, owed_cap;
+	uint64_t owed_ack;      /* its ACK id */
+	bool owed;
+	uint64_t owed_since;    /* ms (monotonic) it was put in place */
 	struct entry *links;    /* hardlinks held until no content is in flight */
 	size_t links_n, links_cap;
 	size_t held_hl;         /* how many of them are hardlinks */
@@ -145,6 +152,7 @@ void receiver_free(struct receiver *r)
 	names_reset(&r->names);
 	free(r->names.v);
 	free(r->done_ids);
+	free(r->owed_ids);
 	for (size_t i = 0; i < r->links_n; i++)
 		entry_clear(&r->links[i]);
 	free(r->links);
@@ -176,6 +184,10 @@ static size_t commit_every(const struct receiver *r)
 
 int receiver_commit_wait(const struct receiver *r)
 {
+	if (!r->dirty && r->owed) {
+		uint64_t age = now_ms() - r->owed_since;
+		return age >= RECEIVER_COMMIT_MS ? 0 : (int)(RECEIVER_COMMIT_MS - age);
+	}
 	if (!r->dirty)
 		return -1;
 	if (apply_pending(r->apply) >= commit_every(r))
@@ -1002,8 +1014,8 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 		return -EPROTO;        /* END before all content arrived */
 	r->last_id = id;
 	mark_dirty(r);
-	if ((rc = receiver_idle(r)) < 0)
-		return rc;
+	if ((rc = receiver_idle(r)) < 0 || (r->owed && (rc = receiver_idle(r)) < 0))
+		return rc;             /* the second: its syncfs, so all is acknowledged */
 	struct proto_end_ok m = { .id = id, .files = r->stats.files,
 				  .bytes = r->stats.bytes_written,
 				  .entries = r->stats.entries, .deletes = r->stats.deletes,
@@ -1013,11 +1025,59 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* DONE for ids, ACK for every operation up to id: all durable now. */
+static void ack_out(struct receiver *r, const uint64_t *ids, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		proto_put_done(r->out, ids[i], 0);
+	if (id != r->acked_id)
+		proto_put_id(r->out, MSG_ACK, id);
+	r->acked_id = id;
+}
+
+static void owed_out(struct receiver *r)
+{
+	ack_out(r, r->owed_ids, r->owed_n, r->owed_ack);
+	r->owed_n = 0;
+	r->owed = false;
+}
+
+/* The batch the commit just put in place waits for the next syncfs. */
+static void owe(struct receiver *r)
+{
+	uint64_t *v = r->owed_ids;
+	size_t cap = r->owed_cap;
+
+	r->owed_ids = r->done_ids;   /* owed_n is 0: swap the arrays */
+	r->owed_cap = r->done_cap;
+	r->owed_n = r->done_n;
+	r->done_ids = v;
+	r->done_cap = cap;
+	r->done_n = 0;
+	r->owed_ack = r->last_id;
+	r->owed = true;
+	r->owed_since = now_ms();
+}
+
+/* A commit is apply_commit_visible(): syncfs, then everything pending is
+ * put in place; the syncfs that makes that durable is left to the next
+ * commit, whose first syncfs serves both batches, or to a quiet moment
+ * (receiver_commit_wait).  Only then are the batch's DONE and ACK sent.
+ * In a stream of batches this halves the syncfs calls, during which the
+ * sink reads nothing. */
 int receiver_idle(struct receiver *r)
 {
 	uint64_t t0 = now_ms();
 	int rc;
 
+	if (!r->dirty && r->owed) {
+		if ((rc = apply_sync(r->apply)) < 0) {
+			log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
+			return rc;
+		}
+		owed_out(r);
+		return r->out->err;
+	}
 	if (!r->dirty)
 		return 0;
 	/* Held entries wait until no content is in flight and no directory
@@ -1031,18 +1091,20 @@ int receiver_idle(struct receiver *r)
 		}
 		held_apply(r);
 	}
-	if ((rc = apply_commit(r->apply)) < 0) {
+	if ((rc = apply_commit_visible(r->apply)) < 0) {
 		/* nothing is acknowledged; the source keeps the changes */
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
 		return rc;
 	}
 	r->commit_cost = now_ms() - t0;
-	for (size_t i = 0; i < r->done_n; i++)
-		proto_put_done(r->out, r->done_ids[i], 0);
-	r->done_n = 0;
-	if (r->last_id != r->acked_id)
-		proto_put_id(r->out, MSG_ACK, r->last_id);
-	r->acked_id = r->last_id;
+	if (r->owed)
+		owed_out(r);            /* the commit's first syncfs covered it */
+	if (apply_unsynced(r->apply)) {
+		owe(r);
+	} else {                        /* nothing was put in place after the syncfs */
+		ack_out(r, r->done_ids, r->done_n, r->last_id);
+		r->done_n = 0;
+	}
 	r->dirty = false;
 	return r->out->err;
 }

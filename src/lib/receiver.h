@@ -8,10 +8,13 @@
  * to skip is made, and reported to the source with DONE(status); only
  * protocol violations end the session.
  *
- * Durability: replies ACK(id) and DONE(id) are sent only after
- * apply_commit(), i.e. once the changes are on disk.  The program calls
- * receiver_idle() when the input has gone quiet or receiver_commit_wait()
- * says a commit is due (group commit: one syncfs serves many files). */
+ * Durability: replies ACK(id) and DONE(id) are sent only once the changes
+ * are on disk.  The program calls receiver_idle() when the input has gone
+ * quiet or receiver_commit_wait() says a commit is due (group commit: one
+ * syncfs serves many files).  A commit puts its batch in place and leaves
+ * the syncfs that makes it durable, and the batch's replies, to the next
+ * commit or to a later receiver_idle() call (receiver_commit_wait() then
+ * says when, at most RECEIVER_COMMIT_MS later). */
 #ifndef MIRROR_RECEIVER_H
 #define MIRROR_RECEIVER_H
 
@@ -78,7 +81,7 @@ void receiver_free(struct receiver *r);     /* NULL is a no-op; unlinks temp fil
 int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *payload);
 /* Commit what is pending and queue ACK/DONE replies.  0 or -errno. */
 int receiver_idle(struct receiver *r);
-/* -1 when nothing waits for a commit, 0 when a commit is due now (1024
+/* -1 when nothing waits for a commit or a sync, 0 when one is due now (1024
  * pending changes or RECEIVER_COMMIT_MS since the first; when the last
  * commit took longer than RECEIVER_COMMIT_MS / 2, up to 4096 changes and
  * twice its cost, at most 200 ms), else the milliseconds until it is.  The

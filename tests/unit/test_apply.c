@@ -141,6 +141,38 @@ static int count_temps(struct fixture *fx)
 	return system(cmd) == 0 ? 0 : 1;
 }
 
+/* The two halves of a commit: in place first, durable at the next syncfs
+ * (apply_sync, or the first syncfs of the next commit). */
+static void test_commit_visible_then_sync(void **state)
+{
+	struct fixture *fx = *state;
+	struct entry e = ent("v", ENT_FILE, 0644), e2 = ent("w", ENT_FILE, 0644);
+
+	e.size = e2.size = 2;
+	assert_false(apply_unsynced(fx->a));
+	assert_int_equal(put_file(fx->a, &e, "v\n", 2, NULL), 0);
+	assert_int_equal(apply_commit_visible(fx->a), 0);
+	assert_int_equal(apply_pending(fx->a), 0);
+	assert_string_equal(slurp(fx->rootfd, "v"), "v\n");
+	assert_true(apply_unsynced(fx->a));
+	assert_int_equal(apply_sync(fx->a), 0);
+	assert_false(apply_unsynced(fx->a));
+	assert_int_equal(apply_sync(fx->a), 0);          /* nothing owed: no-op */
+	/* the next commit's first syncfs covers the batch before it */
+	assert_int_equal(put_file(fx->a, &e2, "w\n", 2, NULL), 0);
+	assert_int_equal(apply_commit_visible(fx->a), 0);
+	assert_true(apply_unsynced(fx->a));
+	assert_int_equal(apply_commit_visible(fx->a), 0); /* nothing pending */
+	assert_false(apply_unsynced(fx->a));
+	assert_string_equal(slurp(fx->rootfd, "w"), "w\n");
+	/* apply_commit leaves nothing unsynced */
+	assert_int_equal(put_file(fx->a, &e, "V\n", 2, NULL), 0);
+	assert_int_equal(apply_commit(fx->a), 0);
+	assert_false(apply_unsynced(fx->a));
+	assert_string_equal(slurp(fx->rootfd, "v"), "V\n");
+	assert_int_equal(count_temps(fx), 0);
+}
+
 static void test_new_file(void **state)
 {
 	struct fixture *fx = *state;
@@ -747,6 +779,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_visible_then_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_bad_content, setup, teardown),

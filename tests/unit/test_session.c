@@ -1388,6 +1388,23 @@ static void test_bad_file_end_unknown_id(void **state)
 }
 
 /* A good file, then a digest mismatch: DONE with an error, no file. */
+/* Did out get DONE(id, 0)? */
+static bool has_done(const struct wbuf *out, uint64_t want)
+{
+	struct wire_hdr h;
+
+	for (size_t off = 0; off + WIRE_HDR_LEN <= out->len; off += WIRE_HDR_LEN + h.len) {
+		uint64_t id;
+		int32_t st;
+		assert_int_equal(wire_hdr_decode(out->data + off, WIRE_MAX_PAYLOAD, &h), 0);
+		if (h.type == MSG_DONE &&
+		    proto_get_done(out->data + off + WIRE_HDR_LEN, h.len, &id, &st) == 0 &&
+		    id == want && st == 0)
+			return true;
+	}
+	return false;
+}
+
 static void test_digest_mismatch_is_per_op(void **state)
 {
 	struct fixture *fx = *state;
@@ -1405,7 +1422,15 @@ static void test_digest_mismatch_is_per_op(void **state)
 	proto_put_chunk(&rw.in, MSG_DATA, 0, 2, "hellO", 5);
 	put_file_end(&rw.in, 2, "hello", 5);
 	assert_int_equal(raw_feed(&rw), 0);
+	/* the commit puts "good" in place; its DONE waits for the syncfs
+	 * after that, which the next call (the input still quiet) makes */
 	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_true(exists_at(fx->dstfd, "good"));
+	assert_false(has_done(&rw.out, 1));
+	assert_int_equal(receiver_commit_wait(rw.r) >= 0, 1);
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_true(has_done(&rw.out, 1));
+	assert_int_equal(receiver_commit_wait(rw.r), -1);
 	assert_true(receiver_stats(rw.r)->errors >= 1);
 	const uint8_t *pl = NULL;
 	bool bad_done = false, good_done = false;
