@@ -72,6 +72,7 @@ struct sender {
 	bool have_cur;
 	uint8_t next_tries;         /* tries of the op next_op() returned */
 	uint64_t next_tag;          /* tag of a retried op next_op() dropped */
+	bool listing;               /* last op sent was SOP_LISTING: no retry now */
 	bool feed_done, end_sent, finished;
 	struct hash *hash;
 	struct compress *zstd;
@@ -667,9 +668,13 @@ static void append_fallback(struct sender *s, struct sender_op *op)
 
 /* ---- operations ---- */
 
+/* A retry goes out between operations of the feed, but never inside a
+ * directory's listing: the sink notes the names of one directory at a
+ * time, and an entry elsewhere would cut the list, so that the DIR_DONE
+ * pruned the names listed before it. */
 static int next_op(struct sender *s, struct sender_op *op)
 {
-	if (s->retry_n > 0) {
+	if (s->retry_n > 0 && !s->listing) {
 		struct retry r = s->retry[--s->retry_n];
 		int rc = scan_stat(s->rootfd, r.path, r.len, true, &op->e);
 		s->next_tries = r.tries;
@@ -690,6 +695,8 @@ static int next_op(struct sender *s, struct sender_op *op)
 	int rc = s->feed.next(s->feed.ctx, op);
 	if (rc == 2)
 		s->feed_done = true;
+	if (rc == 1 || rc == 2)
+		s->listing = rc == 1 && op->kind == SOP_ENTRY && (op->flags & SOP_LISTING);
 	return rc;
 }
 
@@ -783,8 +790,9 @@ int sender_scan_feed_next(void *ctx, struct sender_op *op)
 		int rc = scan_next(f->scan, &op->e);
 		if (rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
-			if (rc == SCAN_ENTRY && op->e.type == ENT_DIR)
-				op->flags = SOP_LISTED;
+			if (rc == SCAN_ENTRY)
+				op->flags = op->e.type == ENT_DIR ? SOP_LISTED | SOP_LISTING :
+					    SOP_LISTING;
 			return 1;
 		}
 		if (rc == SCAN_END) {

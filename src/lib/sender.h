@@ -41,6 +41,9 @@ enum sender_op_flags {
 	SOP_LISTED = 1 << 0, /* a directory whose children follow, then SOP_DIR_DONE */
 	SOP_FORCE = 1 << 1,  /* a file whose content goes even when the sink's
 			      * copy has the same size and mtime (ENTRY_FORCE) */
+	SOP_LISTING = 1 << 2, /* an entry of a tree walk: the sink notes the names
+			       * up to the next SOP_DIR_DONE to prune the rest,
+			       * so the sender's retries wait for that */
 };
 
 struct sender_op {
@@ -59,10 +62,10 @@ struct sender_feed {
 	void *ctx;
 };
 
-/* A feed over a tree walk (one-shot sync, reconciliation): entries, with
- * directories marked SOP_LISTED, and SOP_DIR_DONE after each directory's
- * children.  Unreadable paths are counted in errors and skipped (the error
- * is logged with the mirror name). */
+/* A feed over a tree walk (one-shot sync, reconciliation): entries, all
+ * marked SOP_LISTING and directories SOP_LISTED too, and SOP_DIR_DONE after
+ * each directory's children.  Unreadable paths are counted in errors and
+ * skipped (the error is logged with the mirror name). */
 struct sender_scan_feed {
 	const char *mirror;          /* borrowed */
 	struct scan *scan;           /* borrowed */

@@ -1011,6 +1011,7 @@ static int scan_item(struct live *l, struct sender_op *op)
 		}
 		if ((rc == SCAN_ENTRY || rc == SCAN_DIR_DONE) && scan_fix(l, rc, &op->e) == 0) {
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
+			op->flags = rc == SCAN_ENTRY ? SOP_LISTING : 0;
 			if (rc == SCAN_ENTRY)
 				pass_progress(l);
 			links_note(l, &op->e);

@@ -352,8 +352,9 @@ static int scan_op(struct pathfeed *f, struct sender_op *op)
 				continue;       /* the receiving side never prunes it */
 			}
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
-			if (rc == SCAN_ENTRY && op->e.type == ENT_DIR)
-				op->flags = SOP_LISTED;
+			if (rc == SCAN_ENTRY)
+				op->flags = op->e.type == ENT_DIR ? SOP_LISTED | SOP_LISTING :
+					    SOP_LISTING;
 			if (rc == SCAN_ENTRY && op->e.nlink > 1 &&
 			    (op->e.type == ENT_FILE || op->e.type == ENT_HARDLINK))
 				note_ino(f, &op->e);

@@ -1452,6 +1452,107 @@ static void test_digest_mismatch_is_per_op(void **state)
 	assert_int_equal(count_children(fx->dstfd, "."), 1);   /* no temp left */
 }
 
+/* ---- sender and receiver in lock step, no socket ---- */
+
+/* Operations in order; next() answers 0 (nothing yet) at pause, 2 at n. */
+struct step_feed {
+	struct sender_op ops[8];
+	size_t n, next, pause;
+};
+
+static int step_feed_next(void *ctx, struct sender_op *ret)
+{
+	struct step_feed *f = ctx;
+
+	if (f->next == f->pause)
+		return 0;
+	if (f->next == f->n)
+		return 2;
+	*ret = f->ops[f->next];
+	memset(&f->ops[f->next++], 0, sizeof(*ret));
+	return 1;
+}
+
+static void step_add(struct step_feed *f, struct fixture *fx, uint8_t kind, uint8_t flags,
+		     const char *path)
+{
+	struct sender_op *op = &f->ops[f->n++];
+
+	assert_true(f->n <= sizeof(f->ops) / sizeof(f->ops[0]));
+	op->kind = kind;
+	op->flags = flags;
+	if (kind == SOP_DIR_DONE) {
+		op->e.path = strdup(path);
+		assert_non_null(op->e.path);
+		op->e.path_len = strlen(path);
+	} else {
+		assert_int_equal(scan_stat(fx->srcfd, path, strlen(path), true, &op->e), 0);
+	}
+}
+
+/* One round: the sender's output into the receiver, a commit, and the
+ * receiver's replies back into the sender. */
+static void step_round(struct sender *snd, struct raw *rw)
+{
+	struct wire_hdr h;
+
+	assert_true(sender_produce(snd, &rw->in, 64 * MIB) >= 0);
+	assert_int_equal(raw_feed(rw), 0);
+	assert_int_equal(receiver_idle(rw->r), 0);
+	for (size_t off = 0; off + WIRE_HDR_LEN <= rw->out.len; off += WIRE_HDR_LEN + h.len) {
+		assert_int_equal(wire_hdr_decode(rw->out.data + off, WIRE_MAX_PAYLOAD, &h), 0);
+		assert_int_equal(sender_frame(snd, &h, rw->out.data + off + WIRE_HDR_LEN), 0);
+	}
+	wbuf_reset(&rw->out);
+}
+
+/* A file that changed while it was read is sent again.  That retry must
+ * not land inside the listing of a directory of a pass (as a live pass
+ * lists, without SOP_LISTED): the sink notes the names of one directory at
+ * a time, an entry elsewhere cut the list, and the directory's DIR_DONE
+ * deleted the children listed before the retry. */
+static void test_retry_waits_for_listing_end(void **state)
+{
+	struct fixture *fx = *state;
+	struct step_feed f = { 0 };
+	struct raw rw;
+	const char *kids[] = { "D/a", "D/b", "D/c" };
+
+	mkdir_p(fx->srcfd, "X");
+	mkdir_p(fx->srcfd, "D");
+	mkdir_p(fx->dstfd, "X");
+	mkdir_p(fx->dstfd, "D");
+	mkfile_text(fx->srcfd, "X/r", "one\n");
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(symlinkat("t", fx->srcfd, kids[i]), 0);
+		assert_int_equal(symlinkat("t", fx->dstfd, kids[i]), 0);
+	}
+	step_add(&f, fx, SOP_ENTRY, 0, "X/r");
+	step_add(&f, fx, SOP_ENTRY, SOP_LISTING, "D/a");
+	step_add(&f, fx, SOP_ENTRY, SOP_LISTING, "D/b");
+	step_add(&f, fx, SOP_ENTRY, SOP_LISTING, "D/c");
+	step_add(&f, fx, SOP_DIR_DONE, 0, "D");
+	f.pause = 3;            /* the listing of D is under way */
+
+	struct sender_feed sf = { step_feed_next, &f };
+	struct sender_opts opts = { .mirror = "test", .compress_level = 1 };
+	struct sender *snd = sender_new(fx->srcfd, &opts, &sf);
+	assert_non_null(snd);
+	raw_open(&rw, fx);
+	step_round(snd, &rw);   /* X/r, D/a, D/b sent; X/r NEEDed */
+	mkfile_text(fx->srcfd, "X/r", "two, longer\n");
+	f.pause = SIZE_MAX;
+	for (int i = 0; i < 8 && sender_in_flight(snd) > 0; i++)
+		step_round(snd, &rw);
+	assert_int_equal(sender_in_flight(snd), 0);
+	assert_int_equal(sender_stats(snd)->retries, 1);
+	for (size_t i = 0; i < 3; i++)
+		assert_true(exists_at(fx->dstfd, kids[i]));
+	assert_true(same_file(fx, "X/r"));
+	sender_free(snd);
+	raw_close(&rw);
+}
+
 /* A file ENTRY and, if the receiver NEEDs it, its content: DATA and
  * FILE_END.  Per-operation failures are fine; the frames must be accepted. */
 static void raw_file(struct raw *rw, uint64_t id, const struct entry *e, const char *data)
@@ -1625,6 +1726,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_file_end_unknown_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest_mismatch_is_per_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_same_size_and_mtime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_waits_for_listing_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_dotdot_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape_is_per_op, setup, teardown),
 	};
