@@ -433,15 +433,26 @@ static int add_entry(struct watch *w, int dfd, const char *rel, size_t len,
 	return r;
 }
 
-static int scan_dir(struct watch *w, const char *full, const char *rel, size_t len, bool report)
+/* List directory rel, watched as wd.  When it moved (or went) between its
+ * watch and this, the watch is dropped again: kept, it would make the
+ * queued rename look like one of a directory already listed, and what the
+ * directory holds would never be reported. */
+static int scan_dir(struct watch *w, int wd, const char *full, const char *rel, size_t len,
+		    bool report)
 {
 	struct dirent *de;
 	DIR *d;
 	int fd, r = 0;
 
 	fd = open(full, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return watch_failed(w, rel, len, errno);
+	if (fd < 0) {
+		int err = errno;
+		if (len > 0 && (err == ENOENT || err == ENOTDIR)) {
+			(void)inotify_rm_watch(hub.ifd, wd);
+			map_del(w, wd);
+		}
+		return watch_failed(w, rel, len, err);
+	}
 	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;
@@ -483,7 +494,7 @@ static int add_tree(struct watch *w, const char *rel, size_t len, bool report)
 	if (r == 0 && !len)
 		w->root_wd = wd;
 	if (r == 0)
-		r = scan_dir(w, full, rel, len, report);
+		r = scan_dir(w, wd, full, rel, len, report);
 	free(full);
 	return r;
 }

@@ -216,6 +216,53 @@ static void test_mkdir_p_then_file_no_miss(void **state)
 	EXPECT(f, WATCH_CLOSE_WRITE, "a7/b/c/later");
 }
 
+/* watch.c's inotify_add_watch (linked with --wrap): once armed, the watch
+ * of race_from is followed by a rename to race_to, as if the directory
+ * moved between its watch and its listing.  Runs in the watcher thread. */
+int __real_inotify_add_watch(int fd, const char *path, uint32_t mask);
+int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask);
+static char *race_from, *race_to;
+
+int __wrap_inotify_add_watch(int fd, const char *path, uint32_t mask)
+{
+	int wd = __real_inotify_add_watch(fd, path, mask);
+	char *from = __atomic_load_n(&race_from, __ATOMIC_ACQUIRE);
+
+	if (from && !strcmp(path, from) && __atomic_exchange_n(&race_from, NULL, __ATOMIC_ACQ_REL))
+		(void)rename(from, race_to);
+	return wd;
+}
+
+/* A directory moved in, watched, then renamed before it was listed: its
+ * rename must find it unlisted, and what it holds is reported under the
+ * new name (and watched). */
+static void test_dir_moved_before_listed(void **state)
+{
+	struct fx *f = *state;
+	char stage[128], from[128], to[128], p[192];
+
+	snprintf(stage, sizeof(stage), "%s-stage", f->dir);
+	snprintf(from, sizeof(from), "%s/nr", f->dir);
+	snprintf(to, sizeof(to), "%s/mv", f->dir);
+	assert_int_equal(mkdir(stage, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d1", stage);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d1/d2", stage);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d1/d2/f", stage);
+	assert_int_equal(close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)), 0);
+	start(f);
+	race_to = to;
+	__atomic_store_n(&race_from, from, __ATOMIC_RELEASE);
+	assert_int_equal(rename(stage, from), 0);
+	EXPECT(f, WATCH_DIR_CREATED, "mv/d1");
+	EXPECT(f, WATCH_DIR_CREATED, "mv/d1/d2");
+	EXPECT(f, WATCH_CREATE, "mv/d1/d2/f");
+	assert_null(__atomic_load_n(&race_from, __ATOMIC_ACQUIRE));
+	put(f, "mv/d1/d2/g", "x");
+	EXPECT(f, WATCH_CLOSE_WRITE, "mv/d1/d2/g");
+}
+
 static void test_rename_file_cookie(void **state)
 {
 	struct fx *f = *state;
@@ -540,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_and_attrib, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newline_and_high_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_moved_before_listed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_roots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow_all_roots, setup, teardown),
