@@ -1069,6 +1069,11 @@ static int start_scan(struct live *l, const char *path, size_t len, bool one_lev
 		log_debug("mirror %s: listing of '%s' compared", l->m->name, path);
 	else
 		log_info("mirror %s: reconciliation of '%s' started", l->m->name, path);
+	/* the pass may make its directory anew on the sink (it went out as
+	 * deleted), which changes the parent's mtime there: the parent is
+	 * sent again after it.  Last: a touch may supersede this pass. */
+	if (len > 0)
+		touch_parent(l, l->scan_pre, len);
 	return 0;
 }
 
