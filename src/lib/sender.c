@@ -157,7 +157,7 @@ bool sender_finished(const struct sender *s)
 
 uint64_t sender_in_flight(const struct sender *s)
 {
-	return s->next - s->base;
+	return s->next - s->base + s->retry_n;
 }
 
 const struct sender_stats *sender_stats(const struct sender *s)

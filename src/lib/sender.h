@@ -131,7 +131,10 @@ int sender_frame(struct sender *s, const struct wire_hdr *h, const uint8_t *payl
 int sender_produce(struct sender *s, struct wbuf *out, size_t high);
 /* The feed ended, END was sent and END_OK received. */
 bool sender_finished(const struct sender *s);
-/* Operations sent and not yet complete. */
+/* Operations sent and not yet complete, files waiting to be sent again
+ * included (a retry waits for the end of a listing, and its feed item may
+ * no longer be counted by the feed: a live source is not in sync while
+ * one waits). */
 uint64_t sender_in_flight(const struct sender *s);
 const struct sender_stats *sender_stats(const struct sender *s);
 
