@@ -1127,8 +1127,10 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 			entry_clear(&op->e);
 		return rc > 0;
 	}
-	if (op->e.type != ENT_DIR || created)
-		touch_parent(l, path, len);
+	/* a directory too: the sink may lack one sent before (it went out
+	 * as deleted, or a directory above was missing there), and making it
+	 * changes the parent's mtime there.  Once per level, up to the root. */
+	touch_parent(l, path, len);
 	links_left(l, op->e.path, op->e.path_len, op->e.dev, op->e.ino);
 	links_resolve(l, seq, &op->e);
 	op->kind = SOP_ENTRY;
