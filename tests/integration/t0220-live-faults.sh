@@ -1,13 +1,14 @@
 #!/bin/bash
 # Live mirroring faults and the metadata the basic test does not cover:
 # ACL and owner changes, a rename that replaces an existing target, new
-# directories renamed before the watcher reached them, the link cut for
-# 10 s in the middle of a burst (delivery resumes from the journal, no full
-# reconciliation), the link cut for 6 s with an idle tree (the master must
-# not spin on its unanswered keep-alive), and an inotify queue overflow forced by
-# a tiny fs.inotify.max_queued_events (restored as soon as the watcher
-# exists, and by the exit trap).  Each step must converge with no temporary
-# file left visible on the slave.
+# directories renamed before the watcher reached them, a directory lost on
+# the slave, the link cut for 10 s in the middle of a burst (delivery
+# resumes from the journal, no full reconciliation), the link cut for 6 s
+# with an idle tree (the master must not spin on its unanswered
+# keep-alive), and an inotify queue overflow forced by a tiny
+# fs.inotify.max_queued_events (restored as soon as the watcher exists,
+# and by the exit trap).  Each step must converge with no temporary file
+# left visible on the slave.
 . "$(dirname "$0")/lib.sh"
 need_root
 
@@ -82,6 +83,15 @@ converge "directory renamed over a removed one"
 	mkdir -p "nr$i/d1/d2" && echo x >"nr$i/d1/d2/f" && mv "nr$i" "mv$i" || exit 1
 done ) || fail "new directories renamed at once"
 converge "new directories renamed at once"
+
+# a directory the slave lost (as when it went out as deleted before its
+# rename was seen): a change beneath it makes it anew there, which changes
+# its parent's mtime on the slave, so the parent must be sent again too
+mkdir -p "$M/lost/d" && echo x >"$M/lost/d/f"
+converge "a directory to lose"
+rm -rf "$S/lost/d"
+chmod 600 "$M/lost/d/f"
+converge "a directory lost on the slave, made anew"
 
 # ---- link down for 10 s in the middle of a burst ----
 passes=$(count "reconciling the whole tree")
