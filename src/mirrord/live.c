@@ -1257,8 +1257,10 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 	}
 	if (err != -ESTALE)
 		gone_add(l, e->path, e->path_len);
-	else    /* the retry lands in its directory after that went out */
-		touch_parent(l, e->path, e->path_len);
+	/* the retry lands in its directory after that went out, changing
+	 * its mtime on the sink (the sink's failures too: its directory was
+	 * missing there, say) */
+	touch_parent(l, e->path, e->path_len);
 	if (err == -ETIMEDOUT) {
 		/* given up: a new record sends it (and its directory) afresh */
 		log_notice("mirror %s: '%s' was given up, sending it again from a new record",
