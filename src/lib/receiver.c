@@ -1111,8 +1111,11 @@ int receiver_idle(struct receiver *r)
 
 int receiver_frame(struct receiver *r, const struct wire_hdr *h, const uint8_t *p)
 {
-	if (r->have_cur && h->type != MSG_DATA && h->type != MSG_FILE_END)
-		return -EPROTO;        /* a file's content is not interleaved */
+	/* a file's content is not interleaved with other operations; a
+	 * keep-alive PING may come between its frames */
+	if (r->have_cur && h->type != MSG_DATA && h->type != MSG_FILE_END &&
+	    h->type != MSG_PING)
+		return -EPROTO;
 	switch (h->type) {
 	case MSG_ENTRY: return on_entry(r, h->flags, p, h->len);
 	case MSG_DIR_DONE: return on_dir_done_frame(r, p, h->len);

@@ -781,6 +781,11 @@ int sender_produce(struct sender *s, struct wbuf *out, size_t high)
 	return out->len >= high;
 }
 
+bool sender_between_files(const struct sender *s)
+{
+	return !s->have_cur;
+}
+
 int sender_scan_feed_next(void *ctx, struct sender_op *op)
 {
 	struct sender_scan_feed *f = ctx;

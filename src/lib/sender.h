@@ -129,6 +129,9 @@ int sender_frame(struct sender *s, const struct wire_hdr *h, const uint8_t *payl
  * (call again once it drained), 0 when there is nothing to send until the
  * next frame from the sink or the next feed item, <0 on a fatal error. */
 int sender_produce(struct sender *s, struct wbuf *out, size_t high);
+/* No file's content is partly written: a keep-alive PING may go out now
+ * (sinks before this rule refused anything between a file's frames). */
+bool sender_between_files(const struct sender *s);
 /* The feed ended, END was sent and END_OK received. */
 bool sender_finished(const struct sender *s);
 /* Operations sent and not yet complete, files waiting to be sent again

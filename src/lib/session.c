@@ -219,7 +219,7 @@ int session_run_sender(struct stream *s, struct sender *snd, volatile sig_atomic
 		uint64_t now = mono_ms();
 		if (stream_pending_out(s) != before)
 			last_out = now;
-		else if (now >= last_out + SESSION_PING_MS) {
+		else if (now >= last_out + SESSION_PING_MS && sender_between_files(snd)) {
 			proto_put_id(stream_out(s), MSG_PING, ++nonce);
 			last_out = now;
 		}

@@ -405,7 +405,8 @@ static int session_turn(struct fanout *fo, struct peer *p)
 		p->synced = true;
 		log_notice("mirror %s: in sync with %s", fo->mirror, p->m.peer.text);
 	}
-	if (now >= p->last_in + PING_MS && now >= p->ping_at + PING_MS) {
+	if (now >= p->last_in + PING_MS && now >= p->ping_at + PING_MS &&
+	    sender_between_files(p->snd)) {
 		proto_put_id(stream_out(p->s), MSG_PING, ++p->nonce);
 		p->ping_at = now;
 	}

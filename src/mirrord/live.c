@@ -1785,7 +1785,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 			last_in = now_ms();     /* the walk kept us from reading */
 		publish(l, snd, s);
 		uint64_t now = now_ms();
-		if (now >= ping_due(last_in, ping_at)) {
+		if (now >= ping_due(last_in, ping_at) && sender_between_files(snd)) {
 			proto_put_id(stream_out(s), MSG_PING, ++nonce);
 			ping_at = now;
 		}

@@ -1318,6 +1318,39 @@ static void test_raw_append(void **state)
 	assert_string_equal(buf, "do not touch\n");
 }
 
+/* A keep-alive PING between a file's frames is answered, not refused as
+ * a violation: a source whose output backed up mid-file may send one. */
+static void test_raw_ping_mid_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct raw rw;
+	struct wire_hdr h;
+	struct proto_append m = { .id = 1, .path = "log", .path_len = 3, .base = 10,
+				  .length = 5, .tail_len = 10 };
+	struct proto_file_end fe = { .id = 1, .status = FILE_OK, .size = 15 };
+
+	mkfile_text(fx->dstfd, "log", "0123456789");
+	raw_open(&rw, fx);
+	hash_buf("0123456789", 10, m.tail);
+	proto_put_append(&rw.in, &m);
+	proto_put_chunk(&rw.in, MSG_DATA, 0, 1, "abc", 3);
+	proto_put_id(&rw.in, MSG_PING, 42);
+	proto_put_chunk(&rw.in, MSG_DATA, 0, 1, "de", 2);
+	hash_buf("abcde", 5, fe.digest);
+	proto_put_file_end(&rw.in, &fe);
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_non_null(raw_reply(&rw, MSG_PONG, &h));
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_int_equal(raw_done(&rw, 1), 0);
+	raw_close(&rw);
+	int fd = openat(fx->dstfd, "log", O_RDONLY | O_CLOEXEC);
+	char buf[32] = { 0 };
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 15);
+	close(fd);
+	assert_string_equal(buf, "0123456789abcde");
+}
+
 static void test_bad_data_before_need(void **state)
 {
 	struct fixture *fx = *state;
@@ -1710,6 +1743,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_ships_new_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_refused_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_append, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_raw_ping_mid_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_unchanged_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delta_one_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_extra, setup, teardown),
