@@ -189,3 +189,20 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# notify_hook DIR [CONF_LINES]: install $T_DIR/hook as the master's
+# notification hook ([node] notify); each run leaves DIR/run.*.done with
+# its stdin and sorted MIRRORD_* environment.  CONF_LINES (sed replacement
+# text, "\n"-separated) are added after the notify line.
+notify_hook() {
+	mkdir -p "$1" || fail "cannot create $1"
+	cat >"$T_DIR/hook" <<HOOK
+#!/bin/sh
+f=\$(mktemp $1/run.XXXXXX) || exit 1
+{ cat; env | grep '^MIRRORD_' | sort; } >"\$f.tmp" && mv "\$f.tmp" "\$f.done"
+rm -f "\$f"
+HOOK
+	chmod 755 "$T_DIR/hook" || fail "cannot make the hook executable"
+	sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook${2:+\\n$2}|" "$T_DIR/master.conf" ||
+		fail "cannot add the hook to master.conf"
+}

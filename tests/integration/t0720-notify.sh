@@ -17,14 +17,7 @@ S=$T_DIR/slave/www
 EV=$T_DIR/ev
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state" "$EV"
 pair_confs "$M" "$S"
-cat >"$T_DIR/hook" <<HOOK
-#!/bin/sh
-f=\$(mktemp $EV/run.XXXXXX) || exit 1
-{ cat; env | grep '^MIRRORD_' | sort; } >"\$f.tmp" && mv "\$f.tmp" "\$f.done"
-rm -f "\$f"
-HOOK
-chmod 755 "$T_DIR/hook"
-sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook\nnotify_lag_sec = 2\nmetrics_file = $T_DIR/master.prom|" "$T_DIR/master.conf"
+notify_hook "$EV" "notify_lag_sec = 2\nmetrics_file = $T_DIR/master.prom"
 
 # runs EVENT STATE: how many hook runs were for that event and state
 runs() { grep -l "^MIRRORD_EVENT=$1\$" "$EV"/*.done 2>/dev/null |

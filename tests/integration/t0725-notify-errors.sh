@@ -17,14 +17,7 @@ mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state" "$EV"
 mount -t tmpfs -o size=512k tmpfs "$S" || fail "cannot mount a tmpfs"
 trap 'rc=$?; umount -l "$S" 2>/dev/null; (exit $rc); cleanup' EXIT
 pair_confs "$M" "$S"
-cat >"$T_DIR/hook" <<HOOK
-#!/bin/sh
-f=\$(mktemp $EV/run.XXXXXX) || exit 1
-{ cat; env | grep '^MIRRORD_' | sort; } >"\$f.tmp" && mv "\$f.tmp" "\$f.done"
-rm -f "\$f"
-HOOK
-chmod 755 "$T_DIR/hook"
-sed -i "s|^state_dir = .*|&\nnotify = $T_DIR/hook|" "$T_DIR/master.conf"
+notify_hook "$EV"
 
 runs() { grep -l "^MIRRORD_EVENT=$1\$" "$EV"/*.done 2>/dev/null |
 	xargs -r grep -l "^MIRRORD_STATE=$2\$" | xargs -r grep -l "^MIRRORD_KEY=$3\$" | wc -l; }
