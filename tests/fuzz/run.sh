@@ -24,7 +24,7 @@ OUT=$top_builddir/tests/fuzz/out
 mkdir -p "$OUT/obj"
 FLAGS="-g -O1 -std=gnu11 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
  -I$top_builddir -I$top_srcdir/src/lib -I$top_srcdir/src/failoverd"
-LIBS="-lrsync -linih -lzstd -lxxhash -lssl -lcrypto -lpthread"
+LIBS="-lrsync -linih -lzstd -lxxhash -lssl -lcrypto -lsqlite3 -lpthread"
 echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' >"$OUT/probe.c"
 $CC -fsanitize=fuzzer "$OUT/probe.c" -o "$OUT/probe" 2>/dev/null ||
 	{ echo "fuzz: SKIP, $CC has no libFuzzer runtime (libclang-rt-dev)"; exit $skip_rc; }
