@@ -256,21 +256,21 @@ static int refuse(struct stream *s, int code, const char *text)
  * deadline counts. */
 static int receiver_quiet(struct stream *s, struct receiver *r)
 {
-	int rc = stream_flush(s);
-	int wait = receiver_commit_wait(r);
+	int rc, wait;
 
-	if (rc < 0 || wait < 0)
-		return rc;
-	if (wait > 0) {
-		struct pollfd pfd = { .fd = stream_fd(s), .events = POLLIN };
-		int quiet = receiver_awaiting(r) || wait < QUIET_MS ? wait : QUIET_MS;
-		rc = poll(&pfd, 1, quiet);
-		if (rc > 0)
-			return 0;         /* more input: keep batching */
+	/* a commit may leave its second syncfs owed, and the batch's DONE and
+	 * ACK with it: go on until nothing is owed or more input arrives */
+	while ((rc = stream_flush(s)) >= 0 && (wait = receiver_commit_wait(r)) >= 0) {
+		if (wait > 0) {
+			struct pollfd pfd = { .fd = stream_fd(s), .events = POLLIN };
+			int quiet = receiver_awaiting(r) || wait < QUIET_MS ? wait : QUIET_MS;
+			if (poll(&pfd, 1, quiet) > 0)
+				return 0;         /* more input: keep batching */
+		}
+		if ((rc = receiver_idle(r)) < 0)
+			return rc;
 	}
-	if ((rc = receiver_idle(r)) < 0)
-		return rc;
-	return stream_flush(s);
+	return rc;
 }
 
 int session_run_receiver(struct stream *s, struct receiver *r, const char *who)
