@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "ctlsock.h"
 #include "json.h"
+#include "watch.h"
 
 /* Exit codes, documented in mirrorctl(8); for status, the worst applies. */
 enum {
@@ -31,6 +32,7 @@ struct args {
 	int timeout_ms;
 	bool json;
 	bool full;                     /* audit --full */
+	bool watch;                    /* status --watch */
 };
 
 struct fo_reply {                  /* failoverd's key=value status line */
@@ -43,6 +45,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: mirrorctl [-c FILE] [-t MS] status [--json] [--max-lag SECONDS]\n"
+		"       mirrorctl [-c FILE] [-t MS] status --watch\n"
 		"       mirrorctl [-c FILE] promote|demote|pause|resume MIRROR\n"
 		"       mirrorctl [-c FILE] audit MIRROR [--full]\n"
 		"       mirrorctl [-c FILE] failover promote|demote|clear-stale\n"
@@ -50,6 +53,7 @@ static void usage(FILE *out)
 		"  -j, --json            status as one JSON object\n"
 		"      --full            audit: hash every file, not only this pass's sample\n"
 		"  -l, --max-lag SEC     status: lagging beyond this (default 10)\n"
+		"  -w, --watch           status: the progress every second, until in sync\n"
 		"  -t, --timeout MS      per daemon (default 2000)\n"
 		"  -h, --help            this text\n"
 		"  -V, --version         print the version\n"
@@ -59,18 +63,6 @@ static void usage(FILE *out)
 }
 
 /* ---- printing helpers ---- */
-
-static void human_bytes(double b, char *out, size_t len)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-	int i = 0;
-
-	while (b >= 1024 && i < 5) {
-		b /= 1024;
-		i++;
-	}
-	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
 
 static void human_since(double t, char *out, size_t len)
 {
@@ -187,6 +179,18 @@ static void print_coverage(const struct json *m)
 		       "mirrored (see the log: inotify watch limit?)\n", u);
 }
 
+/* ,"progress" of a mirror or a sink: its line while a walk or pass runs. */
+static void print_progress(const char *label, const struct json *o)
+{
+	const struct json *p = json_get(o, "progress");
+	char line[512];
+
+	if (!p || p->type != JSON_OBJECT)
+		return;
+	watch_progress_line(p, line, sizeof(line));
+	printf("  %-13s %s\n", label, line);
+}
+
 /* A source with several sinks: one line each (the lines above are the
  * first's, failoverd's partner). */
 static void print_peers(const struct json *m)
@@ -204,6 +208,7 @@ static void print_peers(const struct json *m)
 		       json_num(p, "behind", 0), json_num(p, "queue_depth", 0), a,
 		       json_bool(p, "dropped", false) ? ", dropped from the journal (to be "
 		       "reconciled)" : json_bool(p, "reconciling", false) ? ", reconciling" : "");
+		print_progress("  progress", p);
 	}
 }
 
@@ -260,6 +265,7 @@ static void print_mirror(const struct json *m, double max_lag)
 	human_bytes(json_num(m, "bytes_received", 0), c, sizeof(c));
 	printf("  bytes         sent %s, saved by deltas %s, received %s\n", a, b, c);
 	print_coverage(m);
+	print_progress("progress", m);
 	printf("  last error    %s\n", json_str(m, "last_error", "none"));
 	print_peers(m);
 	print_audit(json_get(m, "audit"));
@@ -410,6 +416,20 @@ static int cmd_status(const struct conf *c, const struct args *a)
 	return code;
 }
 
+/* status --watch: the progress until in sync, then the usual status. */
+static int cmd_watch(const struct conf *c, const struct args *a)
+{
+	char err[512];
+	int rc = watch_run(c->control_socket, a->timeout_ms);
+
+	if (rc < 0) {
+		reach_error("mirrord", c->control_socket, rc, err, sizeof(err));
+		fprintf(stderr, "mirrorctl: %s\n", err);
+		return EXIT_UNREACHABLE;
+	}
+	return cmd_status(c, a);
+}
+
 /* One request line; prints the reply.  0 on "ok...", 1 on "error ...". */
 static int cmd_simple(const char *path, const char *who, const char *req, int timeout_ms)
 {
@@ -433,6 +453,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "full", no_argument, NULL, 'F' },
+		{ "watch", no_argument, NULL, 'w' },
 		{ "max-lag", required_argument, NULL, 'l' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -446,11 +467,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->max_lag = 10;
 	a->timeout_ms = 2000;
 	/* options may follow the command ("status --json") */
-	while ((c = getopt_long(argc, argv, "c:jl:t:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:jl:t:whV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': a->config = optarg; break;
 		case 'j': a->json = true; break;
 		case 'F': a->full = true; break;
+		case 'w': a->watch = true; break;
 		case 'l':
 			a->max_lag = strtod(optarg, &end);
 			if (*end || end == optarg || !(a->max_lag >= 0) || isinf(a->max_lag)) {
@@ -483,7 +505,9 @@ static int run(const struct conf *c, const struct args *a, int argc, char **argv
 	const char *cmd = argv[0];
 	char req[CTLSOCK_LINE_MAX];
 
-	if (strcmp(cmd, "status") == 0 && argc == 1)
+	if (strcmp(cmd, "status") == 0 && argc == 1 && a->watch && !a->json)
+		return cmd_watch(c, a);
+	if (strcmp(cmd, "status") == 0 && argc == 1 && !a->watch)
 		return cmd_status(c, a);
 	for (size_t i = 0; argc == 2 && i < sizeof(mirror_cmds) / sizeof(mirror_cmds[0]); i++) {
 		if (strcmp(cmd, mirror_cmds[i]) != 0)

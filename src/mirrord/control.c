@@ -79,6 +79,33 @@ static void json_coverage(FILE *f, const struct status_mirror *m)
 		(unsigned long long)m->watched_dirs, (unsigned long long)m->unwatched_dirs);
 }
 
+/* ,"progress":{...} while a start-up walk or whole-tree pass runs, else
+ * ,"progress":null (doc/mirrorctl.8 lists the fields). */
+static void json_progress(FILE *f, const struct progress_view *v)
+{
+	const char *phase = progress_phase_name(v->phase);
+	const char *from = progress_source_name(v->from);
+
+	if (!phase) {
+		fputs(",\"progress\":null", f);
+		return;
+	}
+	fprintf(f, ",\"progress\":{\"phase\":\"%s\",\"files_done\":%llu,\"files_total\":", phase,
+		(unsigned long long)v->done);
+	if (v->total > 0 && from)
+		fprintf(f, "%llu,\"total_source\":\"%s\",\"percent\":%.1f",
+			(unsigned long long)v->total, from, v->percent >= 0 ? v->percent : 0.0);
+	else
+		fputs("null,\"total_source\":null,\"percent\":null", f);
+	fprintf(f, ",\"bytes_sent\":%llu,\"files_per_second\":%.1f,\"bytes_per_second\":%.0f,"
+		"\"elapsed_seconds\":%.1f,\"eta_seconds\":", (unsigned long long)v->bytes, v->rate,
+		v->byte_rate, (double)v->elapsed_ms / 1000.0);
+	if (v->eta_s >= 0)
+		fprintf(f, "%lld}", (long long)v->eta_s);
+	else
+		fputs("null}", f);
+}
+
 /* A source with several sinks: "peers", one object each. */
 static void json_peers(FILE *f, const struct status_mirror *m)
 {
@@ -96,9 +123,11 @@ static void json_peers(FILE *f, const struct status_mirror *m)
 		else
 			fputs("null", f);
 		fprintf(f, ",\"cursor\":%llu,\"behind\":%llu,\"queue_depth\":%llu,"
-			"\"bytes_sent\":%llu,\"errors\":%llu}", (unsigned long long)p->cursor,
+			"\"bytes_sent\":%llu,\"errors\":%llu", (unsigned long long)p->cursor,
 			(unsigned long long)p->behind, (unsigned long long)p->queue_depth,
 			(unsigned long long)p->bytes_sent, (unsigned long long)p->errors);
+		json_progress(f, &p->progress);
+		fputc('}', f);
 	}
 	fputc(']', f);
 }
@@ -167,6 +196,7 @@ static void json_mirror(FILE *f, const struct status_mirror *m)
 	else
 		fputs("null", f);
 	json_coverage(f, m);
+	json_progress(f, &m->progress);
 	if (m->n_peers > 0)
 		json_peers(f, m);
 	json_audit(f, &m->audit);

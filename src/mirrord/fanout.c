@@ -213,6 +213,7 @@ static void note_figures(struct fanout *fo, struct peer *p, const struct live_st
 	p->ps.in_flight = st->in_flight;
 	p->ps.bytes_sent = st->bytes_sent;
 	p->ps.errors = st->errors;
+	p->ps.progress = st->progress;
 	pthread_mutex_unlock(&fo->mu);
 }
 

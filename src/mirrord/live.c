@@ -24,6 +24,7 @@
 #include "log.h"
 #include "net.h"
 #include "path.h"
+#include "precount.h"
 #include "progress.h"
 #include "proto.h"
 #include "scan.h"
@@ -73,7 +74,12 @@ struct live {
 	bool scan_one_level;       /* a LISTDIR: the directory's listing only */
 	uint64_t pass_t0, errors;
 	struct progress pass_prog; /* of a full pass: paths sent, of the walk's */
-	uint64_t tree_paths;       /* paths of the last start-up walk */
+	uint64_t tree_paths;       /* paths of the last walk or full pass */
+	enum progress_source tree_from;   /* where tree_paths comes from */
+	struct precount *count;    /* counts the tree for a pass without tree_paths */
+	bool synced_once;          /* in sync since the start: passes reconcile */
+	struct progress walk_prog; /* of the index walk; walk_view under mu */
+	struct progress_view walk_view;
 	bool walk_due;             /* the index is written at the first in sync */
 	struct stream *walk_s;     /* the session kept alive during such a walk */
 	uint64_t walk_ping_at;
@@ -982,6 +988,72 @@ static int scan_fix(struct live *l, int kind, struct entry *e)
 	return rc;
 }
 
+/* ---- progress of whole-tree passes (progress.h), for the log and status ---- */
+
+/* A pass starts: a whole-tree one (full) is reported, with the tree's
+ * size as its estimate, counted beside it when nothing tells it yet. */
+static void pass_begin(struct live *l, bool full)
+{
+	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
+	int rc;
+
+	l->pass_prog.phase = !full ? PROGRESS_NONE :
+			     l->synced_once ? PROGRESS_RECONCILE : PROGRESS_INITIAL;
+	l->pass_prog.from = l->tree_from;
+	if (!full || l->tree_paths > 0 || l->count)
+		return;
+	if ((rc = precount_start(l->rootfd, &so, &l->count)) < 0)
+		log_info("mirror %s: cannot count the tree for the progress figures: %s",
+			 l->m->name, strerror(-rc));
+}
+
+/* A whole-tree pass was listed: its size estimates the next.  It is
+ * reported until its last operation is complete (pass_view). */
+static void pass_end(struct live *l)
+{
+	if (l->pass_prog.phase == PROGRESS_NONE)
+		return;
+	l->tree_paths = l->pass_prog.done;
+	l->tree_from = PROGRESS_TOTAL_PREVIOUS;
+	l->pass_prog.total = l->pass_prog.done;
+	l->pass_prog.from = PROGRESS_TOTAL_LISTED;
+}
+
+/* Take the count's total once it is there. */
+static void pass_count(struct live *l)
+{
+	uint64_t n = 0;
+	int rc = l->count ? precount_result(l->count, &n) : 0;
+
+	if (rc == 0)
+		return;
+	if (rc == 1 && l->tree_paths == 0) {
+		l->tree_paths = n;
+		l->tree_from = PROGRESS_TOTAL_COUNT;
+	}
+	precount_free(l->count);
+	l->count = NULL;
+}
+
+/* The pass's figures into l->st.progress (under l->mu, after bytes_sent
+ * and in_flight): paths done are those listed and complete on the sink. */
+static void pass_view(struct live *l, uint64_t now)
+{
+	struct progress *p = &l->pass_prog;
+
+	if (!l->scan && l->st.in_flight == 0)
+		p->phase = PROGRESS_NONE;    /* listed and complete, or given up */
+	if (p->phase == PROGRESS_NONE) {
+		l->st.progress = (struct progress_view){ .eta_s = -1, .percent = -1 };
+		return;
+	}
+	if (p->total == 0 && l->tree_paths > 0) {
+		p->total = l->tree_paths;
+		p->from = l->tree_from;
+	}
+	progress_view(p, now, l->st.bytes_sent, l->st.in_flight, &l->st.progress);
+}
+
 /* A log line every few seconds while a whole-tree pass is sent. */
 static void pass_progress(struct live *l)
 {
@@ -1006,6 +1078,7 @@ static int scan_item(struct live *l, struct sender_op *op)
 				log_info("mirror %s: reconciliation of '%s' sent in %llu ms",
 					 l->m->name, l->scan_pre,
 					 (unsigned long long)(now_ms() - l->pass_t0));
+			pass_end(l);
 			scan_stop(l);
 			return 0;
 		}
@@ -1065,6 +1138,7 @@ static int start_scan(struct live *l, const char *path, size_t len, bool one_lev
 		links_clear(l->links);
 	l->pass_t0 = now_ms();
 	progress_start(&l->pass_prog, len == 0 && !one_level ? l->tree_paths : 0, l->pass_t0);
+	pass_begin(l, len == 0 && !one_level);
 	if (one_level)
 		log_debug("mirror %s: listing of '%s' compared", l->m->name, path);
 	else
@@ -1455,12 +1529,35 @@ static int idx_changed(void *ctx, const char *path, size_t len, bool dir)
 	return jr_append(ctx, dir ? JOURNAL_LISTDIR : JOURNAL_UPSERT, path, len, NULL, 0, NULL);
 }
 
+/* The index walk's progress: treeidx_walk ticks every WALK_TICK_PATHS. */
+#define WALK_TICK_PATHS 4096
+
+static void walk_begin(struct live *l, bool on)
+{
+	pthread_mutex_lock(&l->mu);
+	progress_start(&l->walk_prog, l->tree_paths, now_ms());
+	l->walk_prog.phase = on ? PROGRESS_WALK : PROGRESS_NONE;
+	l->walk_prog.from = l->tree_from;
+	l->walk_view = (struct progress_view){ .phase = l->walk_prog.phase, .eta_s = -1,
+					       .percent = -1 };
+	pthread_mutex_unlock(&l->mu);
+}
+
+static void walk_step(struct live *l, uint64_t now)
+{
+	pthread_mutex_lock(&l->mu);
+	(void)progress_step(&l->walk_prog, WALK_TICK_PATHS, now);
+	progress_view(&l->walk_prog, now, l->st.bytes_sent, 0, &l->walk_view);
+	pthread_mutex_unlock(&l->mu);
+}
+
 static void idx_tick(void *ctx)
 {
 	struct live *l = ctx;
 	uint64_t now = now_ms();
 
 	housekeeping(l);         /* events during the walk go to the journal */
+	walk_step(l, now);
 	if (l->walk_s && now >= l->walk_ping_at + PING_MS) {
 		/* the sink closes a session silent for 30 s */
 		proto_put_id(stream_out(l->walk_s), MSG_PING, now);
@@ -1493,8 +1590,10 @@ static void index_walk(struct live *l, bool trusted)
 	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
 	struct journal_stats js;
 	struct treeidx_stats st;
+	walk_begin(l, true);
 	int rc = treeidx_walk(l->ti, l->rootfd, &so, idx_changed, idx_tick, l, &st);
 
+	walk_begin(l, false);
 	if (rc < 0) {
 		log_warn("mirror %s: tree index walk failed: %s", l->m->name, strerror(-rc));
 		if (trusted)
@@ -1506,6 +1605,7 @@ static void index_walk(struct live *l, bool trusted)
 	journal_get_stats(l->j, &js);
 	treeidx_set_seq(l->ti, js.synced_seq);
 	l->tree_paths = st.entries;
+	l->tree_from = PROGRESS_TOTAL_PREVIOUS;
 	log_notice("mirror %s: %llu paths walked in %llu ms; %s", l->m->name,
 		   (unsigned long long)st.entries, (unsigned long long)st.ms,
 		   trusted ? "compared with the tree index, no full reconciliation" :
@@ -1617,9 +1717,11 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	uint64_t now = now_ms();
 	bool synced = snd && in_sync(l, snd);
 
+	pass_count(l);
 	if (synced) {
 		l->dirty_since = 0;
 		l->gone_lost = false;   /* every rename made so far was sent */
+		l->synced_once = true;
 	} else if (l->dirty_since == 0 && (l->scan || l->pend_n > 0 ||
 					 (l->j && journal_count(l->j) > 0) ||
 					 (l->fo && feed_behind(l))))
@@ -1636,15 +1738,19 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	l->st.delta_saved = l->saved_total + (snd ? sender_stats(snd)->delta_saved : 0);
 	l->st.errors = l->errors + (snd ? sender_stats(snd)->errors : 0);
 	coverage_get(l->cv, l->w, &l->st.coverage, &l->st.watched_dirs, &l->st.unwatched_dirs);
+	pass_view(l, now);
 	pthread_mutex_unlock(&l->mu);
 }
 
 void live_status(struct live *l, struct live_status *ret)
 {
 	if (l->fo)
-		return fanout_status(l->fo, ret);
+		fanout_status(l->fo, ret);
 	pthread_mutex_lock(&l->mu);
-	*ret = l->st;
+	if (!l->fo)
+		*ret = l->st;
+	if (l->walk_view.phase != PROGRESS_NONE)   /* the index walk, shared */
+		ret->progress = l->walk_view;
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -1894,6 +2000,7 @@ static void live_free(struct live *l)
 	watch_stop(l->w);
 	coverage_free(l->cv);
 	treeidx_free(l->ti);
+	precount_free(l->count);   /* before the excludes it borrows */
 	scan_stop(l);
 	journal_iter_free(l->it);
 	if (l->j && journal_sync(l->j) < 0)
@@ -1947,6 +2054,8 @@ static int live_init(struct live *l)
 	/* the tree index serves a mirror with one sink (treeidx.h) */
 	if (m->n_more_peers == 0 && !(l->ti = treeidx_new(l->jdir, m)))
 		return -ENOMEM;
+	if (l->ti && (l->tree_paths = precount_index_rows(l->jdir)) > 0)
+		l->tree_from = PROGRESS_TOTAL_INDEX;    /* the progress's estimate */
 	if (!(l->cv = coverage_new(m->name, m->path, l->ex, true)))
 		return -ENOMEM;
 	/* a tree over the watch limit is not watched but still sent, and shows
@@ -1998,7 +2107,7 @@ void live_join(struct live *l)
 #define FEED_FIELDS(X) X(it) X(fed_seq) X(pend) X(pend_head) X(pend_n) X(scan) X(scan_fd) \
 	X(scan_pre) X(scan_pre_len) X(scan_seq) X(pass_t0) X(lq) X(gone) X(gone_next) \
 	X(gone_lost) X(stash) X(dirty_since) X(bytes_total) X(saved_total) X(errors) X(ack_at) \
-	X(grow)
+	X(grow) X(pass_prog) X(synced_once)
 #define FEED_DECL(f) typeof(((struct live *)0)->f) f;
 #define FEED_SWAP(f) { typeof(l->f) t_ = l->f; l->f = fd->f; fd->f = t_; }
 

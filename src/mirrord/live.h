@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "progress.h"
 #include "status.h"
 
 struct live;
@@ -75,6 +76,7 @@ struct live_status {
 	uint64_t errors;
 	enum status_coverage coverage;   /* is every directory watched */
 	uint64_t watched_dirs, unwatched_dirs;
+	struct progress_view progress;   /* the walk or whole-tree pass under way */
 };
 
 /* One sink of a mirror with several (fanout.h). */
@@ -88,6 +90,7 @@ struct live_peer_status {
 	uint64_t cursor;           /* last journal record it acknowledged */
 	uint64_t behind;           /* synced journal records after its cursor */
 	uint64_t in_flight, bytes_sent, errors;
+	struct progress_view progress;   /* its whole-tree pass under way */
 };
 
 /* Start the source thread of mirror m.  c and m are borrowed and must

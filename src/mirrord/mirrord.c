@@ -276,6 +276,7 @@ static void live_probe(void *ctx, struct status_source *ret)
 	ret->coverage = ls.coverage;
 	ret->watched_dirs = ls.watched_dirs;
 	ret->unwatched_dirs = ls.unwatched_dirs;
+	ret->progress = ls.progress;
 	struct live_peer_status ps[CONF_MAX_PEERS];
 	size_t n = live_peers(ctx, ps, CONF_MAX_PEERS);
 	for (size_t i = 0; i < n && i < CONF_MAX_PEERS; i++) {
@@ -291,6 +292,7 @@ static void live_probe(void *ctx, struct status_source *ret)
 		p->queue_depth = ps[i].in_flight;
 		p->bytes_sent = ps[i].bytes_sent;
 		p->errors = ps[i].errors;
+		p->progress = ps[i].progress;
 	}
 }
 

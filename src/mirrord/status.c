@@ -173,6 +173,7 @@ static void merge(size_t i, const struct status_source *src)
 	p->coverage = src->coverage;
 	p->watched_dirs = src->watched_dirs;
 	p->unwatched_dirs = src->unwatched_dirs;
+	p->progress = src->progress;
 	p->n_peers = src->n_peers < CONF_MAX_PEERS ? src->n_peers : CONF_MAX_PEERS;
 	memcpy(p->peers, src->peers, p->n_peers * sizeof(p->peers[0]));
 }
@@ -273,6 +274,7 @@ size_t status_snapshot(struct status_mirror *out, size_t max)
 			out[i].lag_entries = 0;
 			out[i].synced_until_ms = 0;
 			out[i].coverage = STATUS_COVER_UNKNOWN;
+			out[i].progress = (struct progress_view){ .eta_s = -1, .percent = -1 };
 		}
 	}
 	pthread_mutex_unlock(&lock);

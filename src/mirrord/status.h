@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "progress.h"
 
 #define STATUS_ERROR_MAX 200   /* bytes of last_error kept, NUL included */
 #define STATUS_PEER_MAX 80
@@ -36,6 +37,7 @@ struct status_peer {
 	uint64_t cursor;              /* last journal record it acknowledged */
 	uint64_t behind;              /* journal records after its cursor */
 	uint64_t queue_depth, bytes_sent, errors;
+	struct progress_view progress;   /* its whole-tree pass, if one runs */
 };
 
 enum status_role {
@@ -88,6 +90,9 @@ struct status_mirror {
 	int64_t last_error_at;        /* unix seconds, 0 when none */
 	enum status_coverage coverage;   /* source role only */
 	uint64_t watched_dirs, unwatched_dirs;
+	struct progress_view progress;   /* source role: the start-up walk or a
+					  * whole-tree pass under way (phase
+					  * PROGRESS_NONE: none) */
 	size_t n_peers;               /* source role with several sinks, else 0;
 				       * the figures above are the first's */
 	struct status_peer peers[CONF_MAX_PEERS];
@@ -123,6 +128,7 @@ struct status_source {
 	uint64_t watched_dirs;   /* directory watches in place */
 	uint64_t unwatched_dirs; /* directories (with what is below) whose
 				  * watch failed: not followed */
+	struct progress_view progress;   /* a walk or whole-tree pass */
 	size_t n_peers;          /* several sinks: each one's figures */
 	struct status_peer peers[CONF_MAX_PEERS];
 };

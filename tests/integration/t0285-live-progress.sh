@@ -1,0 +1,111 @@
+#!/bin/bash
+# Progress of the initial sync: while the first whole-tree pass runs (the
+# master's link is throttled so it lasts a few seconds), mirrorctl status
+# --json carries a "progress" object whose numbers grow (paths done, bytes
+# sent; the total counted beside the pass, a percentage and an ETA), the
+# human format shows it, and mirrorctl status --watch on a terminal (script)
+# redraws a line with a percentage and an ETA until in sync, then ends.
+# Once in sync the progress is gone.
+. "$(dirname "$0")/lib.sh"
+need_root
+need_tools "$TREECMP"
+command -v python3 >/dev/null || fail "python3 is needed (scripts/deps)"
+command -v script >/dev/null || fail "script is needed (bsdutils, scripts/deps)"
+command -v tc >/dev/null || fail "tc is needed (iproute2, scripts/deps)"
+
+MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
+net_setup master slave
+M=$T_DIR/master/www
+S=$T_DIR/slave/www
+mkdir -p "$M" "$S"
+pair_confs "$M" "$S"
+
+# 1200 files of 4 KiB that do not compress: ~5 MiB, 5 s at 8 Mbit/s
+python3 - "$M" <<'PY'
+import os, sys
+for d in range(24):
+    p = os.path.join(sys.argv[1], "d%02d" % d)
+    os.mkdir(p)
+    for f in range(50):
+        with open(os.path.join(p, "f%03d" % f), "wb") as o:
+            o.write(os.urandom(4096))
+PY
+in_ns master tc qdisc add dev eth0 root tbf rate 8mbit burst 16kb latency 500ms ||
+	fail "tc tbf on the master's link"
+
+start_bg slave slave "$MIRRORD" -f -c "$T_DIR/slave.conf"
+wait_port slave 192.0.2.12 7770 10
+start_bg master master "$MIRRORD" -f -c "$T_DIR/master.conf"
+wait_until 10 "the master's control socket" test -S "$T_DIR/master.sock"
+
+# the terminal view, beside the JSON polls (bounded by timeout)
+in_ns master timeout 90 script -q -e -c \
+	"$MIRRORCTL -c $T_DIR/master.conf status --watch" "$T_DIR/tty.out" \
+	</dev/null >/dev/null 2>&1 &
+watch_pid=$!
+T_PIDS="$T_PIDS $watch_pid"
+
+# poll the JSON until the trees are equal: one line per sample with a
+# progress object, "done total source percent eta bytes phase"
+: >"$T_DIR/samples"
+end=$(( $(date +%s) + 60 ))
+human_seen=0
+until "$TREECMP" "$M" "$S" >/dev/null 2>&1; do
+	[ "$(date +%s)" -gt "$end" ] && fail "no convergence within 60 s"
+	in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status --json >"$T_DIR/st.json" || true
+	python3 - "$T_DIR/st.json" >>"$T_DIR/samples" <<'PY'
+import json, sys
+try:
+    m = json.load(open(sys.argv[1]))["mirrord"]["mirrors"][0]
+except Exception:
+    sys.exit(0)
+p = m.get("progress")
+if p:
+    print(p["files_done"], p["files_total"], p["total_source"], p["percent"],
+          p["eta_seconds"], p["bytes_sent"], p["phase"])
+PY
+	if [ $human_seen = 0 ]; then
+		in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status >"$T_DIR/human" 2>&1 || true
+		grep -q '^  progress      initial sync: [0-9]* of 1[0-9]* paths (.* %, total by [a-z]*), sent .*ETA' \
+			"$T_DIR/human" && human_seen=1
+	fi
+	sleep 0.3
+done
+pass "converged through a throttled link"
+cat "$T_DIR/samples"
+python3 - "$T_DIR/samples" <<'PY' || fail "progress figures did not show or grow (see above)"
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) >= 4, "fewer than 4 samples with progress: %d" % len(rows)
+assert all(r[6] == "initial" for r in rows), "phase"
+done = [int(r[0]) for r in rows]
+sent = [int(r[5]) for r in rows]
+assert all(b >= a for a, b in zip(done, done[1:])), "files_done went back"
+assert all(b >= a for a, b in zip(sent, sent[1:])), "bytes_sent went back"
+assert done[-1] > done[0] and sent[-1] > 0, "no growth"
+counted = [r for r in rows if r[1] != "None"]
+assert counted, "never a total"
+assert all(r[2] in ("count", "listed") and int(r[1]) == 1225 for r in counted), "total"
+assert any(r[4] != "None" and float(r[3]) > 0 for r in counted), "no ETA"
+PY
+pass "progress in mirrorctl status --json grew: $(wc -l <"$T_DIR/samples") samples"
+[ $human_seen = 1 ] || fail "the human status never showed the progress line"
+pass "progress line in mirrorctl status"
+
+no_progress() {
+	in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" status --json >"$T_DIR/st.json" &&
+		python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["mirrord"]["mirrors"][0]; sys.exit(m["progress"] is not None)' "$T_DIR/st.json"
+}
+wait_until 10 "progress gone once in sync" no_progress
+pass "no progress once in sync"
+
+# the watcher ends by itself once in sync, with the usual status
+for _ in $(seq 1 200); do kill -0 $watch_pid 2>/dev/null || break; sleep 0.05; done
+kill -0 $watch_pid 2>/dev/null && fail "mirrorctl status --watch did not end once in sync"
+wait $watch_pid || fail "mirrorctl status --watch exit code $?"
+cat -v "$T_DIR/tty.out" | tail -n 20
+grep -aq $'\r\033\[K''www  initial sync: [0-9]* of [0-9]* paths ([0-9.]* %, total by [a-z]*).*ETA [0-9]' \
+	"$T_DIR/tty.out" || fail "no redrawn progress line with a percentage and an ETA"
+grep -aq 'www  in sync' "$T_DIR/tty.out" || fail "the watch did not end on 'in sync'"
+grep -aq '^health        healthy' "$T_DIR/tty.out" || fail "no status after the watch"
+pass "mirrorctl status --watch on a terminal"
