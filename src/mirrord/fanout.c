@@ -92,6 +92,11 @@ uint64_t fanout_cursor(const struct fanout *fo)
 	return cursors_get(fo->cur, fo->active);
 }
 
+size_t fanout_active(const struct fanout *fo)
+{
+	return fo->active;
+}
+
 /* The peers in mask were dropped from the journal: say so, and reconcile
  * those connected at their next turn. */
 static void dropped(struct fanout *fo, uint64_t mask, uint64_t synced, const char *why)
@@ -614,7 +619,7 @@ int fanout_new(struct live *l, const struct conf *c, const struct conf_mirror *m
 			p->m.peer = m->more_peers[i - 1];
 		p->backoff = BACKOFF_MIN_MS;
 		snprintf(p->ps.addr, sizeof(p->ps.addr), "%s", p->m.peer.text);
-		if (i > 0 && !(p->feed = live_feed_new(m->append_interval_ms)))
+		if (i > 0 && !(p->feed = live_feed_new()))
 			goto nomem;
 	}
 	log_info("mirror %s: %zu peers, each with its own session and journal cursor "

@@ -31,6 +31,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -52,6 +53,8 @@ void fanout_run(struct fanout *fo);
 
 /* ---- called by live.c, about the active peer ---- */
 uint64_t fanout_cursor(const struct fanout *fo);
+/* Its number, in configuration order from 0 (its slot in grow.h). */
+size_t fanout_active(const struct fanout *fo);
 /* The active peer holds every record <= seq; synced is the newest record.
  * Returns the journal's new acknowledgement point (the floor). */
 uint64_t fanout_ack(struct fanout *fo, uint64_t seq, uint64_t synced);
@@ -71,7 +74,7 @@ void fanout_status(struct fanout *fo, struct live_status *ret);
 size_t fanout_peers(struct fanout *fo, struct live_peer_status *out, size_t max);
 
 /* ---- provided by live.c for the loop here ---- */
-struct live_feed *live_feed_new(uint32_t append_interval_ms);
+struct live_feed *live_feed_new(void);
 void live_feed_free(struct live *l, struct live_feed *fd);
 void live_feed_swap(struct live *l, struct live_feed *fd);
 uint64_t live_feed_fed(const struct live_feed *fd);   /* last record it read */

@@ -6,43 +6,66 @@
 
 #include "grow.h"
 
+/* What one sink holds of a file. */
+struct gsink {
+	uint64_t shipped;          /* it holds our first bytes (if known) */
+	uint32_t inflight;         /* shipments not answered yet */
+	bool known;
+};
+
 struct gfile {
 	char *path;                /* NULL: free slot */
 	size_t len;
 	uint64_t ino;
-	uint64_t shipped;          /* the sink holds our first bytes (if known) */
 	uint64_t due;              /* next pass (ms), 0 = not armed */
 	uint64_t used;             /* order of the last modification */
-	uint32_t inflight;         /* shipments not answered yet */
-	bool open, known;
+	bool open;
+	struct gsink *s;           /* nsinks of them */
 };
 
 struct grow {
 	struct gfile *v;
-	size_t max;
+	struct gsink *sinks;       /* max * nsinks, file i's at i * nsinks */
+	size_t max, nsinks;
 	uint32_t interval_ms;
 	uint64_t clock;
 };
 
-struct grow *grow_new(size_t max, uint32_t interval_ms)
+struct grow *grow_new(size_t max, size_t nsinks, uint32_t interval_ms)
 {
-	struct grow *g = max ? calloc(1, sizeof(*g)) : NULL;
+	struct grow *g = max && nsinks ? calloc(1, sizeof(*g)) : NULL;
 
 	if (!g)
 		return NULL;
-	if (!(g->v = calloc(max, sizeof(*g->v)))) {
+	if (!(g->v = calloc(max, sizeof(*g->v))) ||
+	    !(g->sinks = calloc(max * nsinks, sizeof(*g->sinks)))) {
+		free(g->v);
 		free(g);
 		return NULL;
 	}
 	g->max = max;
+	g->nsinks = nsinks;
 	g->interval_ms = interval_ms;
+	for (size_t i = 0; i < max; i++)
+		g->v[i].s = g->sinks + i * nsinks;
 	return g;
 }
 
-static void drop(struct gfile *f)
+static void drop(struct grow *g, struct gfile *f)
 {
+	struct gsink *s = f->s;
+
 	free(f->path);
-	memset(f, 0, sizeof(*f));
+	memset(s, 0, g->nsinks * sizeof(*s));
+	*f = (struct gfile){ .s = s };
+}
+
+static bool busy(const struct grow *g, const struct gfile *f)
+{
+	for (size_t i = 0; i < g->nsinks; i++)
+		if (f->s[i].inflight > 0)
+			return true;
+	return false;
 }
 
 void grow_free(struct grow *g)
@@ -50,8 +73,9 @@ void grow_free(struct grow *g)
 	if (!g)
 		return;
 	for (size_t i = 0; i < g->max; i++)
-		drop(&g->v[i]);
+		free(g->v[i].path);
 	free(g->v);
+	free(g->sinks);
 	free(g);
 }
 
@@ -74,7 +98,7 @@ static struct gfile *victim(const struct grow *g)
 		struct gfile *f = &g->v[i];
 		if (!f->path)
 			return f;
-		if (f->inflight == 0 && (!best || f->used < best->used))
+		if (!busy(g, f) && (!best || f->used < best->used))
 			best = f;
 	}
 	return best;
@@ -90,7 +114,7 @@ bool grow_modified(struct grow *g, const char *path, size_t len, uint64_t now)
 			free(p);
 			return false;
 		}
-		drop(f);
+		drop(g, f);
 		memcpy(p, path, len);
 		p[len] = '\0';
 		f->path = p;
@@ -118,7 +142,7 @@ void grow_forget(struct grow *g, const char *path, size_t len)
 	struct gfile *f = find(g, path, len);
 
 	if (f)
-		drop(f);
+		drop(g, f);
 }
 
 int grow_next_due(struct grow *g, uint64_t now, const char **ret_path, size_t *ret_len)
@@ -150,53 +174,57 @@ int64_t grow_wait_ms(const struct grow *g, uint64_t now)
 	return t;
 }
 
-enum grow_verdict grow_decide(struct grow *g, const char *path, size_t len, uint64_t ino,
-			      uint32_t nlink, uint64_t size, uint64_t now, uint64_t *ret_base)
+enum grow_verdict grow_decide(struct grow *g, size_t sink, const char *path, size_t len,
+			      uint64_t ino, uint32_t nlink, uint64_t size, uint64_t now,
+			      uint64_t *ret_base)
 {
-	struct gfile *f = find(g, path, len);
+	struct gfile *f = sink < g->nsinks ? find(g, path, len) : NULL;
 
 	if (!f || nlink > 1)
 		return GROW_SEND;
 	if (f->ino != ino) {
-		f->ino = ino;           /* another file now: nothing known about it */
-		f->known = false;
+		f->ino = ino;           /* another file now: no sink holds it */
+		for (size_t i = 0; i < g->nsinks; i++)
+			f->s[i].known = false;
 	}
-	if (f->open && f->inflight > 0) {
+	struct gsink *s = &f->s[sink];
+	if (f->open && s->inflight > 0) {
 		if (f->due == 0)        /* the answer is near: look again next pass */
 			f->due = now + g->interval_ms;
 		return GROW_SKIP;
 	}
-	if (f->open && f->known && size < f->shipped)
+	if (f->open && s->known && size < s->shipped)
 		return GROW_SKIP;       /* shrank: wait for the close */
-	f->inflight++;
-	if (f->open && f->known && size > f->shipped) {
-		*ret_base = f->shipped;
+	s->inflight++;
+	if (f->open && s->known && size > s->shipped) {
+		*ret_base = s->shipped;
 		return GROW_APPEND;
 	}
 	return GROW_SEND;
 }
 
-void grow_answered(struct grow *g, const char *path, size_t len, uint64_t ino, uint64_t size,
-		   int status)
+void grow_answered(struct grow *g, size_t sink, const char *path, size_t len, uint64_t ino,
+		   uint64_t size, int status)
 {
-	struct gfile *f = find(g, path, len);
+	struct gfile *f = sink < g->nsinks ? find(g, path, len) : NULL;
 
 	if (!f)
 		return;
-	if (f->inflight > 0)
-		f->inflight--;
+	struct gsink *s = &f->s[sink];
+	if (s->inflight > 0)
+		s->inflight--;
 	if (f->ino != ino)
 		return;
-	f->known = status == 0;
+	s->known = status == 0;
 	if (status == 0)
-		f->shipped = size;
+		s->shipped = size;
 }
 
-void grow_reset(struct grow *g)
+void grow_reset(struct grow *g, size_t sink)
 {
-	for (size_t i = 0; i < g->max; i++) {
-		g->v[i].inflight = 0;
-		g->v[i].known = false;
+	for (size_t i = 0; sink < g->nsinks && i < g->max; i++) {
+		g->v[i].s[sink].inflight = 0;
+		g->v[i].s[sink].known = false;
 	}
 }
 

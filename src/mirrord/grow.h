@@ -1,5 +1,9 @@
 /* grow: the live source's table of files that stay open and grow (pure
- * logic, no I/O; time in milliseconds from the caller).
+ * logic, no I/O; time in milliseconds from the caller).  One table serves
+ * every sink of a mirror (fan-out, fanout.h): the watcher's view (open,
+ * due) is the file's, what each sink holds (and what is in flight to it)
+ * is that sink's, numbered 0 .. nsinks - 1, so every sink gets appends
+ * from its own offset.
  *
  * A file modified while open (IN_MODIFY, no IN_CLOSE_WRITE yet) is tracked
  * here instead of settling in the dirty set, where a writer busier than
@@ -42,8 +46,8 @@ enum grow_verdict { GROW_SEND, GROW_APPEND, GROW_SKIP };
 
 struct grow;
 
-/* NULL on allocation failure or max == 0. */
-struct grow *grow_new(size_t max, uint32_t interval_ms);
+/* NULL on allocation failure, max == 0 or nsinks == 0. */
+struct grow *grow_new(size_t max, size_t nsinks, uint32_t interval_ms);
 void grow_free(struct grow *g);                  /* NULL is a no-op */
 
 /* IN_MODIFY of a file at now: true when the table follows it (do not touch
@@ -60,15 +64,19 @@ int grow_next_due(struct grow *g, uint64_t now, const char **ret_path, size_t *r
 /* Milliseconds until the next file is due (0: now), -1 when none is armed. */
 int64_t grow_wait_ms(const struct grow *g, uint64_t now);
 
-/* See above.  ino, nlink and size as stat'ed now; *ret_base set only for
- * GROW_APPEND.  Every GROW_SEND of a tracked file and every GROW_APPEND
- * counts as in flight until grow_answered() (or grow_reset()). */
-enum grow_verdict grow_decide(struct grow *g, const char *path, size_t len, uint64_t ino,
-			      uint32_t nlink, uint64_t size, uint64_t now, uint64_t *ret_base);
-void grow_answered(struct grow *g, const char *path, size_t len, uint64_t ino, uint64_t size,
-		   int status);
-/* A new session: nothing is in flight, nothing is known about the sink. */
-void grow_reset(struct grow *g);
+/* See above, for sink (< nsinks; larger is taken as a sink that is told
+ * to send the normal way).  ino, nlink and size as stat'ed now; *ret_base
+ * set only for GROW_APPEND.  Every GROW_SEND of a tracked file and every
+ * GROW_APPEND counts as in flight to that sink until grow_answered() (or
+ * grow_reset()). */
+enum grow_verdict grow_decide(struct grow *g, size_t sink, const char *path, size_t len,
+			      uint64_t ino, uint32_t nlink, uint64_t size, uint64_t now,
+			      uint64_t *ret_base);
+void grow_answered(struct grow *g, size_t sink, const char *path, size_t len, uint64_t ino,
+		   uint64_t size, int status);
+/* A new session with sink: nothing is in flight to it, nothing is known
+ * about its copies. */
+void grow_reset(struct grow *g, size_t sink);
 size_t grow_count(const struct grow *g);        /* files followed */
 
 #endif

@@ -607,14 +607,20 @@ static void grow_tick(struct live *l, uint64_t now)
 		touch(l, path, len, COALESCE_CLOSED);
 }
 
+/* The sink the feed serves: its slot in the table of growing files. */
+static size_t grow_sink(const struct live *l)
+{
+	return l->fo ? fanout_active(l->fo) : 0;
+}
+
 /* A regular file the feed is about to send: 1 with op turned into an
  * APPEND, 0 to send it as it is, -1 to send nothing now. */
 static int grow_op(struct live *l, struct sender_op *op)
 {
 	const struct entry *e = &op->e;
 
-	switch (grow_decide(l->grow, e->path, e->path_len, e->ino, e->nlink, e->size, now_ms(),
-			    &op->base)) {
+	switch (grow_decide(l->grow, grow_sink(l), e->path, e->path_len, e->ino, e->nlink,
+			    e->size, now_ms(), &op->base)) {
 	case GROW_APPEND:
 		op->kind = SOP_APPEND;
 		return 1;
@@ -631,7 +637,7 @@ static void grow_on_file(void *ctx, const struct entry *e, int status)
 {
 	struct live *l = ctx;
 
-	grow_answered(l->grow, e->path, e->path_len, e->ino, e->size, status);
+	grow_answered(l->grow, grow_sink(l), e->path, e->path_len, e->ino, e->size, status);
 	if (status == 0)
 		alerts_file_ok(l->m->name);
 	else
@@ -1822,7 +1828,7 @@ static void session_end(struct live *l, struct sender *snd, struct stream *s)
 	scan_stop(l);
 	pend_reset(l);
 	gone_clear(l);
-	grow_reset(l->grow);
+	grow_reset(l->grow, grow_sink(l));
 	if (l->j) {
 		struct journal_stats js;
 		journal_get_stats(l->j, &js);
@@ -2046,7 +2052,7 @@ static int live_init(struct live *l)
 	    !(l->moved = calloc(MOVED_MAX, sizeof(*l->moved))) ||
 	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))) ||
 	    !(l->rq = calloc(LIVE_REPAIR_MAX, sizeof(*l->rq))) ||
-	    !(l->grow = grow_new(GROW_MAX, m->append_interval_ms)))
+	    !(l->grow = grow_new(GROW_MAX, 1 + m->n_more_peers, m->append_interval_ms)))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
@@ -2099,7 +2105,8 @@ void live_join(struct live *l)
 /* ---- several peers: what fanout.c drives ----
  *
  * Everything before the sender is shared by the peers (watcher, dirty set,
- * journal, hardlink names, directory renames, growing files); the feed
+ * journal, hardlink names, directory renames, growing files, what each
+ * sink holds of those kept apart in grow.c); the feed
  * state, FEED_FIELDS, is each peer's own.  struct live holds the active
  * peer's: the first peer's while no other is active, another's while
  * fanout.c has swapped it in (live_feed_swap, once in, once out). */
@@ -2107,7 +2114,7 @@ void live_join(struct live *l)
 #define FEED_FIELDS(X) X(it) X(fed_seq) X(pend) X(pend_head) X(pend_n) X(scan) X(scan_fd) \
 	X(scan_pre) X(scan_pre_len) X(scan_seq) X(pass_t0) X(lq) X(gone) X(gone_next) \
 	X(gone_lost) X(stash) X(dirty_since) X(bytes_total) X(saved_total) X(errors) X(ack_at) \
-	X(grow) X(pass_prog) X(synced_once)
+	X(pass_prog) X(synced_once)
 #define FEED_DECL(f) typeof(((struct live *)0)->f) f;
 #define FEED_SWAP(f) { typeof(l->f) t_ = l->f; l->f = fd->f; fd->f = t_; }
 
@@ -2125,11 +2132,10 @@ void live_feed_swap(struct live *l, struct live_feed *fd)
 	FEED_FIELDS(FEED_SWAP)
 }
 
-/* A peer's feed.  Its table of growing files learns nothing from the
- * watcher (the first peer's does and brings them round as records): it
- * only follows the answers of its own sink, so this peer gets such files
- * by the normal transfer, never an APPEND based on another sink's copy. */
-struct live_feed *live_feed_new(uint32_t append_interval_ms)
+/* A peer's feed.  The table of growing files is shared: the watcher arms
+ * it once for every peer, and it keeps what each sink holds apart
+ * (grow.h), so each gets APPENDs from its own copy's size. */
+struct live_feed *live_feed_new(void)
 {
 	struct live_feed *fd = calloc(1, sizeof(*fd));
 
@@ -2137,8 +2143,7 @@ struct live_feed *live_feed_new(uint32_t append_interval_ms)
 		return NULL;
 	fd->scan_fd = -1;
 	if (!(fd->pend = calloc(PEND_MAX, sizeof(*fd->pend))) ||
-	    !(fd->gone = calloc(GONE_MAX, sizeof(*fd->gone))) ||
-	    !(fd->grow = grow_new(GROW_MAX, append_interval_ms))) {
+	    !(fd->gone = calloc(GONE_MAX, sizeof(*fd->gone)))) {
 		free(fd->pend);
 		free(fd->gone);
 		free(fd);
@@ -2158,7 +2163,6 @@ void live_feed_free(struct live *l, struct live_feed *fd)
 	gone_clear(l);
 	free(l->pend);
 	free(l->gone);
-	grow_free(l->grow);
 	live_feed_swap(l, fd);
 	free(fd);
 }
