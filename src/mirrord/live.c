@@ -1060,17 +1060,24 @@ static void pass_view(struct live *l, uint64_t now)
 	progress_view(p, now, l->st.bytes_sent, l->st.in_flight, &l->st.progress);
 }
 
-/* A log line every few seconds while a whole-tree pass is sent. */
+/* A path of a whole-tree pass was listed. */
 static void pass_progress(struct live *l)
 {
-	uint64_t now = now_ms();
-	char what[160];
+	if (l->scan_pre_len == 0)
+		progress_add(&l->pass_prog, 1);
+}
 
-	if (l->scan_pre_len > 0 || !progress_step(&l->pass_prog, 1, now))
+/* A log line every few seconds while a whole-tree pass runs, with the
+ * figures of the status (v). */
+static void pass_log(struct live *l, const struct progress_view *v, uint64_t now)
+{
+	char what[256];
+
+	if (v->phase == PROGRESS_NONE || !progress_due(&l->pass_prog, now))
 		return;
-	progress_format(&l->pass_prog, now, what, sizeof(what));
-	log_info("mirror %s: reconciliation: sent %s; %llu bytes on the connection so far",
-		 l->m->name, what, (unsigned long long)l->st.bytes_sent);
+	progress_view_format(v, what, sizeof(what));
+	log_info("mirror %s: %s: %s", l->m->name,
+		 v->phase == PROGRESS_INITIAL ? "initial sync" : "reconciliation", what);
 }
 
 static int scan_item(struct live *l, struct sender_op *op)
@@ -1745,7 +1752,9 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	l->st.errors = l->errors + (snd ? sender_stats(snd)->errors : 0);
 	coverage_get(l->cv, l->w, &l->st.coverage, &l->st.watched_dirs, &l->st.unwatched_dirs);
 	pass_view(l, now);
+	struct progress_view v = l->st.progress;
 	pthread_mutex_unlock(&l->mu);
+	pass_log(l, &v, now);
 }
 
 void live_status(struct live *l, struct live_status *ret)

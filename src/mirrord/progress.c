@@ -10,13 +10,23 @@ void progress_start(struct progress *p, uint64_t total, uint64_t now)
 	*p = (struct progress){ .total = total, .t0 = now, .next = now + PROGRESS_EVERY_MS };
 }
 
-bool progress_step(struct progress *p, uint64_t n, uint64_t now)
+void progress_add(struct progress *p, uint64_t n)
 {
 	p->done += n;
+}
+
+bool progress_due(struct progress *p, uint64_t now)
+{
 	if (now < p->next)
 		return false;
 	p->next = now + PROGRESS_EVERY_MS;
 	return true;
+}
+
+bool progress_step(struct progress *p, uint64_t n, uint64_t now)
+{
+	progress_add(p, n);
+	return progress_due(p, now);
 }
 
 int64_t progress_eta(uint64_t done, uint64_t total, uint64_t elapsed_ms)
@@ -70,6 +80,23 @@ void progress_view(struct progress *p, uint64_t now, uint64_t bytes, uint64_t pe
 		double pc = (double)done * 100.0 / (double)p->total;
 		ret->percent = pc > 99.9 ? 99.9 : pc;
 	}
+}
+
+void progress_view_format(const struct progress_view *v, char *buf, size_t len)
+{
+	char total[32] = "", pc[64] = "", left[48] = "";
+	const char *from = progress_source_name(v->from);
+
+	if (v->total > 0 && from) {
+		snprintf(total, sizeof(total), " of %llu", (unsigned long long)v->total);
+		snprintf(pc, sizeof(pc), " (%.1f%%, total by %s)", v->percent >= 0 ? v->percent : 0,
+			 from);
+	}
+	if (v->eta_s >= 0)
+		snprintf(left, sizeof(left), ", about %lld s left", (long long)v->eta_s);
+	snprintf(buf, len, "%llu%s paths complete on the sink%s, %llu bytes sent, %.0f paths/s%s",
+		 (unsigned long long)v->done, total, pc, (unsigned long long)v->bytes, v->rate,
+		 left);
 }
 
 const char *progress_phase_name(enum progress_phase ph)

@@ -54,6 +54,9 @@ struct progress_view {
 void progress_start(struct progress *p, uint64_t total, uint64_t now);
 /* Count n items; true when a line is due (then the next is due later). */
 bool progress_step(struct progress *p, uint64_t n, uint64_t now);
+/* Only count; only tell whether a line is due (then the next is later). */
+void progress_add(struct progress *p, uint64_t n);
+bool progress_due(struct progress *p, uint64_t now);
 /* "D of T paths (P%), R/s, about S s left" (or "D paths, R/s" without a
  * total, or once past it) into buf. */
 void progress_format(const struct progress *p, uint64_t now, char *buf, size_t len);
@@ -68,6 +71,10 @@ int64_t progress_eta(uint64_t done, uint64_t total, uint64_t elapsed_ms);
  * not reported done. */
 void progress_view(struct progress *p, uint64_t now, uint64_t bytes, uint64_t pending,
 		   struct progress_view *ret);
+/* "D of T paths complete on the sink (P%, total by SRC), B bytes sent,
+ * R paths/s, about S s left" (total and time left only when known) into
+ * buf: a pass's log line. */
+void progress_view_format(const struct progress_view *v, char *buf, size_t len);
 /* "walk", "initial", "reconcile"; NULL for PROGRESS_NONE. */
 const char *progress_phase_name(enum progress_phase ph);
 /* "index", "count", "previous", "listed"; NULL for PROGRESS_TOTAL_NONE. */

@@ -113,6 +113,23 @@ static void test_view_no_total(void **state)
 	assert_null(progress_source_name(v.from));
 }
 
+static void test_view_format(void **state)
+{
+	struct progress_view v = { .phase = PROGRESS_INITIAL, .from = PROGRESS_TOTAL_COUNT,
+				   .done = 250, .total = 1000, .bytes = 4096, .rate = 50,
+				   .percent = 25, .eta_s = 15 };
+	char buf[256];
+
+	(void)state;
+	progress_view_format(&v, buf, sizeof(buf));
+	assert_string_equal(buf, "250 of 1000 paths complete on the sink (25.0%, total by "
+			    "count), 4096 bytes sent, 50 paths/s, about 15 s left");
+	v = (struct progress_view){ .phase = PROGRESS_RECONCILE, .done = 7, .rate = 3.5,
+				    .percent = -1, .eta_s = -1 };
+	progress_view_format(&v, buf, sizeof(buf));
+	assert_string_equal(buf, "7 paths complete on the sink, 0 bytes sent, 4 paths/s");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +138,7 @@ int main(void)
 		cmocka_unit_test(test_eta),
 		cmocka_unit_test(test_view),
 		cmocka_unit_test(test_view_no_total),
+		cmocka_unit_test(test_view_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
