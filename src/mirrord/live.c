@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +75,7 @@ struct live {
 	uint64_t scan_seq;         /* its record */
 	bool scan_one_level;       /* a LISTDIR: the directory's listing only */
 	uint64_t pass_t0, errors;
-	struct progress pass_prog; /* of a full pass: paths sent, of the walk's */
+	struct progress pass_prog; /* of a full pass: paths listed, of an estimate */
 	uint64_t tree_paths;       /* paths of the last walk or full pass */
 	enum progress_source tree_from;   /* where tree_paths comes from */
 	struct precount *count;    /* counts the tree for a pass without tree_paths */
@@ -1041,9 +1043,21 @@ static void pass_count(struct live *l)
 	l->count = NULL;
 }
 
+/* Bytes written to s's socket that the kernel still holds (not yet
+ * acknowledged by the peer's TCP); 0 when it cannot tell. */
+static uint64_t unsent_bytes(struct stream *s)
+{
+	int n = 0;
+
+	if (!s || ioctl(stream_fd(s), SIOCOUTQ, &n) < 0 || n < 0)
+		return 0;
+	return (uint64_t)n;
+}
+
 /* The pass's figures into l->st.progress (under l->mu, after bytes_sent
- * and in_flight): paths done are those listed and complete on the sink. */
-static void pass_view(struct live *l, uint64_t now)
+ * and in_flight): paths done are those listed and complete on the sink,
+ * bytes those that left the kernel (unsent: still in it). */
+static void pass_view(struct live *l, uint64_t now, uint64_t unsent)
 {
 	struct progress *p = &l->pass_prog;
 
@@ -1057,7 +1071,8 @@ static void pass_view(struct live *l, uint64_t now)
 		p->total = l->tree_paths;
 		p->from = l->tree_from;
 	}
-	progress_view(p, now, l->st.bytes_sent, l->st.in_flight, &l->st.progress);
+	progress_view(p, now, l->st.bytes_sent > unsent ? l->st.bytes_sent - unsent : 0,
+		      l->st.in_flight, &l->st.progress);
 }
 
 /* A path of a whole-tree pass was listed. */
@@ -1727,7 +1742,7 @@ static bool feed_behind(struct live *l)
 /* Publish the figures live_status() reports. */
 static void publish(struct live *l, struct sender *snd, struct stream *s)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), unsent = unsent_bytes(s);
 	bool synced = snd && in_sync(l, snd);
 
 	pass_count(l);
@@ -1751,7 +1766,7 @@ static void publish(struct live *l, struct sender *snd, struct stream *s)
 	l->st.delta_saved = l->saved_total + (snd ? sender_stats(snd)->delta_saved : 0);
 	l->st.errors = l->errors + (snd ? sender_stats(snd)->errors : 0);
 	coverage_get(l->cv, l->w, &l->st.coverage, &l->st.watched_dirs, &l->st.unwatched_dirs);
-	pass_view(l, now);
+	pass_view(l, now, unsent);
 	struct progress_view v = l->st.progress;
 	pthread_mutex_unlock(&l->mu);
 	pass_log(l, &v, now);
