@@ -243,7 +243,9 @@ static void print_mirror(const struct json *m, double max_lag)
 
 	printf("mirror %s\n", name);
 	printf("  role          %s", role);
-	if (strcmp(req, role) != 0)
+	/* "idle": nothing was requested since the start (requested_role
+	 * starts as the role a mirror with a peer has before its source runs) */
+	if (strcmp(req, role) != 0 && strcmp(req, "idle") != 0)
 		printf(" (%s requested)", req);
 	printf("%s\n", json_bool(m, "paused", false) ? ", paused" : "");
 	printf("  peer          %s, ", json_str(m, "peer", "none"));
