@@ -1239,6 +1239,14 @@ static int item_op(struct live *l, uint64_t seq, const char *path, size_t len,
 	return 1;
 }
 
+/* Does a rename to path land beneath a path last sent as DELETE? */
+static bool into_gone(const struct live *l, const char *path, size_t len)
+{
+	size_t dlen = path_dirlen(path, len);
+
+	return dlen > 0 && gone_covers(l, path, dlen);
+}
+
 static int rename_op(struct live *l, const struct journal_rec *r, struct sender_op *op)
 {
 	memset(op, 0, sizeof(*op));
@@ -1259,10 +1267,22 @@ static int rename_op(struct live *l, const struct journal_rec *r, struct sender_
 	 * afresh after the RENAME */
 	if (gone_covers(l, op->e.path, op->e.path_len))
 		want_rescan(l, op->e.link, op->e.link_len, "renamed after it went out as deleted");
-	else if (l->gone_lost)  /* a path beneath may be among those forgotten */
+	else if (into_gone(l, op->e.link, op->e.link_len)) {
+		/* the destination's directory went out as DELETE first (it
+		 * was removed or moved on since): the sink cannot make the
+		 * rename and keeps what it has at the old name, which is sent
+		 * by its state now; the destination too, should it be back */
+		want_rescan(l, op->e.path, op->e.path_len,
+			    "moved into a directory that went out as deleted");
+		want_rescan(l, op->e.link, op->e.link_len,
+			    "moved into a directory that went out as deleted");
+	} else if (l->gone_lost) {  /* a path beneath, or the destination's
+				     * directory, may be among those forgotten */
+		want_rescan(l, op->e.path, op->e.path_len,
+			    "renamed while paths gone as deleted are forgotten");
 		want_rescan(l, op->e.link, op->e.link_len,
 			    "renamed while paths gone as deleted are forgotten");
-	else
+	} else
 		gone_moved(l, op->e.path, op->e.path_len, op->e.link, op->e.link_len);
 	return 1;
 }
