@@ -57,17 +57,28 @@ ka_start() {
 	start_bg "$1" "ka_$1" keepalived -n -l -D -P -f "$T_DIR/ka-$1.conf" \
 		-p "$T_DIR/ka-$1.pid" -r "$T_DIR/ka-$1-vrrp.pid"
 }
+# ka_pids NODE: the PIDs in NODE's keepalived PID files that are still the
+# keepalived we started or its child (a stale file may name anybody now)
+ka_pids() {
+	local f pid ka
+	ka=$(eval echo "\${PID_ka_$1:-}")
+	[ -n "$ka" ] || return 0
+	for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid"; do
+		pid=$(cat "$f" 2>/dev/null) || continue
+		if { [ "$pid" = "$ka" ] && running "$pid"; } || child_of "$pid" "$ka"; then
+			echo "$pid"
+		fi
+	done
+}
 ka_kill() { # power-off of NODE's keepalived: nothing more leaves it
-	local f pids="" pid
+	local pids pid
 	# Freeze parent and VRRP child first (SIGSTOP cannot be caught), then
 	# kill the child, then the parent.  Killing the parent first is not a
 	# power-off: the child then exits cleanly (parent-death signal) and
 	# sends a priority-0 advert, so the backup takes over after the skew
 	# time only (about 100 ms at 100 ms adverts, faster than a real
 	# failure could ever be detected); a stopped parent cannot respawn.
-	for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid"; do
-		pid=$(cat "$f" 2>/dev/null) && pids="$pids $pid"
-	done
+	pids=$(ka_pids "$1")
 	for pid in $pids; do kill -STOP "$pid" 2>/dev/null; done
 	for pid in $(echo "$pids" | tr ' ' '\n' | tac); do kill -KILL "$pid" 2>/dev/null; done
 	stop_pid "$(eval echo "\${PID_ka_$1:-}")" KILL
@@ -146,7 +157,6 @@ strike() { # strike COMMAND...: have the faulter do it; prints the fault time
 	tail -n 1 "$T_DIR/fault.out"
 }
 
-ka_pids() { local f; for f in "$T_DIR/ka-$1.pid" "$T_DIR/ka-$1-vrrp.pid"; do cat "$f" 2>/dev/null; done; }
 
 fault() { # fault SCENARIO IMPL: prints the fault time (ms)
 	if [ "$1" = 1 ]; then

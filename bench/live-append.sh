@@ -71,7 +71,7 @@ run() {
 	( writer "$src" "$w"; stat -c %s "$src" >"$want" ) &
 	local wpid=$!
 	observe "$dst" "$o" "$want" || log "$name: the slave never reached the final size"
-	wait $wpid
+	wait_pids $((SECS + 120)) "the writer" "$wpid"
 	sleep 1                      # late acknowledgements
 	b1=$(wire_bytes master)
 	local appended

@@ -116,4 +116,4 @@ echo "  rsync -a:                          median $rpm ms, p99 $rpp ms"
 echo "  rsync -a --backup --backup-dir:    median $rkm ms, p99 $rkp ms"
 awk -v a="$rpm" -v b="$rkm" -v m="$km" 'BEGIN {
 	printf "  ratio rsync with/without backups: median %.2f; mirrord with versions / rsync with backups: median %.2f\n", b / a, m / b }'
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_sink" || fail "sink died"

@@ -7,6 +7,9 @@
 #   in_ns master cmd ...       # run cmd inside the "master" namespace
 #   start_bg master NAME cmd   # start a process in a namespace, record its PID
 #   wait_until 10 "what" cmd   # poll cmd every 50 ms for at most 10 s
+#   running PID                # PID is our child and has not ended
+#   stop_pid PID [SIG]         # signal it (if still ours), wait at most 5 s
+#   wait_pids 30 "what" PID... # wait at most 30 s for background jobs
 #
 # Hosts get 192.0.2.(10+i)/24 in the order given (master .11, slave .12,
 # client .13 ...).  Namespaces are named mt-<pid>-<host> so parallel runs do
@@ -20,6 +23,7 @@ T_ID="mt$$"
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mirrord-$T_NAME.XXXXXX")
 T_HOSTS=""
 T_PIDS=""
+T_ADOPTED=""
 T_FAILED=0
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -129,17 +133,88 @@ start_bg() {
 	eval "PID_$name=$pid"
 }
 
-# stop_pid PID [SIGNAL]: signal a recorded process and wait (bounded) for it.
+# proc_field PID N: field N (3 = state, 4 = parent) of /proc/PID/stat.
+proc_field() {
+	local stat
+	read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+	set -- "$2" ${stat##*) }        # after the name, which may hold spaces
+	shift $(( $1 - 2 ))
+	printf '%s\n' "$1"
+}
+
+# child_of PID PARENT: PID has not ended and PARENT is its parent.
+child_of() {
+	local st ppid
+	case $1 in ''|*[!0-9]*) return 1 ;; esac
+	st=$(proc_field "$1" 3) && ppid=$(proc_field "$1" 4) || return 1
+	[ "$st" != Z ] && [ "$ppid" = "$2" ]
+}
+
+# running PID: PID is a process this shell started (or adopted) and it has
+# not ended.  bash reaps a background job as soon as it ends, and its PID
+# may then be anybody's: kill -0 alone cannot tell, and a signal could hit
+# a stranger.
+running() {
+	child_of "$1" "$$" && return 0
+	case " $T_ADOPTED " in *" $1@"*) ;; *) return 1 ;; esac
+	local rec=" $T_ADOPTED " st
+	rec=${rec#* "$1"@}
+	st=$(proc_field "$1" 3) && [ "$st" != Z ] && [ "$(proc_field "$1" 22)" = "${rec%% *}" ]
+}
+exited() { ! running "$1"; }
+
+# adopt_pid PID: a process started for the test that is not this shell's
+# child (a daemon that forked away) is stopped at the end like one; it is
+# told from a later process with its PID by its start time.
+adopt_pid() {
+	local t
+	t=$(proc_field "$1" 22) || fail "cannot adopt process $1: it is gone"
+	T_ADOPTED="$T_ADOPTED $1@$t"
+	T_PIDS="$T_PIDS $1"
+}
+
+# signal_pid SIGNAL PID: signal one of our processes; fail if it is not.
+signal_pid() {
+	running "$2" || fail "process $2 is not ours (any more) to send SIG$1"
+	kill -"$1" "$2" || fail "kill -$1 $2"
+}
+
+# stop_pid PID [SIGNAL]: signal one of our processes, if it is still ours,
+# and wait (bounded) for it.
 stop_pid() {
 	local pid=$1 sig=${2:-TERM} i
-	kill -"$sig" "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null
+	if running "$pid"; then
+		kill -"$sig" "$pid" 2>/dev/null
+		for i in $(seq 1 100); do
+			running "$pid" || break
+			sleep 0.05
+		done
+		running "$pid" && kill -KILL "$pid" 2>/dev/null
+	fi
+	# ended (or never ours): collect its status, at once either way
 	wait "$pid" 2>/dev/null
 	return 0
+}
+
+# wait_pids SECONDS WHAT PID...: wait for background jobs of this shell to
+# end, at most SECONDS (then they are killed and the test fails).  Returns
+# the last non-zero exit status, else 0.
+wait_pids() {
+	local secs=$1 what=$2 pid st rc=0; shift 2
+	local end=$(( $(date +%s%N) + secs * 1000000000 ))
+	for pid in "$@"; do
+		while running "$pid"; do
+			if [ "$(date +%s%N)" -ge "$end" ]; then
+				for pid in "$@"; do stop_pid "$pid" KILL; done
+				fail "timed out after ${secs}s waiting for: $what"
+			fi
+			sleep 0.05
+		done
+		wait "$pid"
+		st=$?
+		[ $st -eq 0 ] || rc=$st
+	done
+	return $rc
 }
 
 # wait_until SECONDS WHAT CMD...: poll CMD every 50 ms; fail with WHAT.

@@ -75,7 +75,7 @@ outside_state >"$T_DIR/out/outside.0"
 around_state >"$T_DIR/out/around.0"
 [ "$(stat -c %h "$OUT/canary")" = 1 ] || fail "canary starts with extra links"
 
-sink_alive() { kill -0 "$PID_sink" 2>/dev/null; }
+sink_alive() { running "$PID_sink"; }
 log_lines() { wc -l <"$SINK_LOG"; }
 new_log_has() { tail -n +"$(($1 + 1))" "$SINK_LOG" | grep -Eq "$2"; }
 
@@ -147,10 +147,10 @@ wait_until 5 "slowloris connected" grep -q 'sent half a header' "$T_DIR/slowlori
 t0=$(date +%s)
 in_ns master timeout 30 "$MIRRORD" -f -c "$T_DIR/master.conf" --once www \
 	>"$T_DIR/out/push" 2>&1 || { cat "$T_DIR/out/push"; fail "push during slowloris failed"; }
-kill -0 "$PID_slowloris" 2>/dev/null ||
+running "$PID_slowloris" ||
 	fail "slowloris was not hanging during the push (it ended too early)"
 log "push during slowloris took $(( $(date +%s) - t0 )) s"
-wait_until 30 "the sink to drop the slowloris" sh -c "! kill -0 $PID_slowloris"
+wait_until 30 "the sink to drop the slowloris" exited "$PID_slowloris"
 wait "$PID_slowloris" || { cat "$T_DIR/slowloris.log"; fail "slowloris was not refused"; }
 sed "s/^/    badpeer: /" "$T_DIR/slowloris.log"
 new_log_has "$before" 'no valid HELLO' || fail "no log line for the slowloris"

@@ -84,7 +84,7 @@ outside_same() {
 	outside_state "${2:-full}" | cmp -s - "$f" ||
 		{ outside_state "${2:-full}" | diff "$f" -; fail "$1: outside changed"; }
 }
-sink_alive() { kill -0 "$PID_sink" 2>/dev/null || fail "$1: the sink died"; }
+sink_alive() { running "$PID_sink" || fail "$1: the sink died"; }
 
 push() {
 	in_ns master timeout 60 "$MIRRORD" -f -c "$T_DIR/master.conf" --once www \

@@ -71,5 +71,5 @@ log "rename of a 5,000-file directory: $((b1 - b0)) bytes on the veth, $(( (t1 -
 pass "directory rename of 5,000 files under 64 KiB on the wire"
 
 if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "temporary files left on the slave"; fi
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

@@ -42,7 +42,7 @@ burst "$M/b1" 1500 &
 bp=$!
 wait_until 10 "first files of burst 1 on the slave" test -e "$S/b1/f100"
 stop_pid "$PID_source" KILL
-wait "$bp"
+wait_pids 120 "the burst to be written" "$bp"
 rm -f "$M/b1/f3" && mv "$M/b1/f4" "$M/b1/f4.moved"    # while nobody watches
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
 converge "source killed mid-burst and restarted"
@@ -52,9 +52,9 @@ burst "$M/b2" 1500 &
 bp=$!
 wait_until 10 "first files of burst 2 on the slave" test -e "$S/b2/f100"
 stop_pid "$PID_sink" KILL
-wait "$bp"
+wait_pids 120 "the burst to be written" "$bp"
 echo "written while the sink is down" >"$M/b2/late"
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 converge "sink killed mid-burst and restarted" 40
-kill -0 "$PID_source" || fail "source died"
+running "$PID_source" || fail "source died"
 grep -q "reconnecting\|cannot connect" "$T_DIR/source.log" || fail "source never noticed the sink was gone"

@@ -100,7 +100,7 @@ bp=$!
 wait_until 10 "first burst files on the slave" test -e "$S/ld/f50"
 link_down master
 sleep 10                        # the outage itself, not a wait for a result
-wait "$bp"
+wait_pids 120 "the burst to be written" "$bp"
 echo "written during the outage" >"$M/ld/late"
 link_up master
 converge "link down 10 s mid-burst" 40
@@ -134,5 +134,5 @@ for i in $(seq 1 3000 | shuf -n 300 --random-source=/dev/zero); do echo x >>"$M/
 wait_until 10 "the overflow is noticed" grep -q "overflow" "$T_DIR/source.log"
 converge "inotify queue overflow" 30
 
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

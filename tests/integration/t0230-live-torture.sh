@@ -94,5 +94,5 @@ for seed in $SEEDS; do
 	converge "seed $seed" 20 "replay: T0230_MIX=$MIX T0230_OPS=$OPS T0230_SEEDS=\"$done_seeds\""
 done
 
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

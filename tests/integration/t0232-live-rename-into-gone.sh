@@ -79,5 +79,5 @@ into_renamed() {
 }
 paused "rename into a directory renamed after it" into_renamed
 
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

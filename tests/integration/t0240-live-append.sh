@@ -139,7 +139,7 @@ pass "appends converge after the source was killed in the middle"
 
 grep -E '\[(error|crit)\]' "$T_DIR/source2.log" "$T_DIR/sink.log" && fail "errors in the logs"
 if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "temporary files left on the slave"; fi
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"
 same || fail "strict tree comparison"
 pass "strict tree comparison"

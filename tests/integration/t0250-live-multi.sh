@@ -84,7 +84,7 @@ bp=$!
 echo one >"$M2/small1"
 mkdir "$M2/newdir" && echo two >"$M2/newdir/small2"
 converge "data converges while www takes a burst" "$M2" "$S2" 15
-wait "$bp"
+wait_pids 120 "the burst to be written" "$bp"
 both "changes in both trees"
 
 # ---- a rename in www leaves data's copy as it was ----
@@ -117,12 +117,12 @@ burst "$M2/b2" 800 &
 bp2=$!
 wait_until 10 "first files of both bursts on the slave" test -e "$S1/b2/f50" -a -e "$S2/b2/f50"
 stop_pid "$PID_source" KILL
-wait "$bp1" "$bp2"
+wait_pids 120 "both bursts to be written" "$bp1" "$bp2"
 rm -f "$M1/b2/f3" && mv "$M2/b2/f4" "$M2/b2/f4.moved"    # while nobody watches
 mv "$M2/newdir" "$M2/renamed-while-down"
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
 both "master killed with both trees busy, then restarted" 40
 [ -f "$T_DIR/master-state/back/promoted/active" ] || fail "back lost its promotion"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_sink" || fail "sink died"
 grep -q "supports one source" "$T_DIR/source.log" && fail "the daemon still refuses two sources"
 exit 0

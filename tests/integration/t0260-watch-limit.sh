@@ -61,7 +61,7 @@ grep -q "watching *NONE" "$T_DIR/human" || fail "human status: $(cat "$T_DIR/hum
 wait_until 10 "metrics: unwatched directories" \
 	grep -q '^mirrord_unwatched_directories{mirror="www",role="source"} 121$' "$T_DIR/master.prom"
 pass "status: coverage none, 121 directories not followed, health lagging"
-kill -0 "$PID_source" || fail "source exited instead of degrading"
+running "$PID_source" || fail "source exited instead of degrading"
 
 # ---- the limit raised: the watcher starts by itself and reconciles ----
 echo "written while not watched" >"$M/d7/e2/late"
@@ -104,5 +104,5 @@ in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" promote www >"$T_DIR/promote" 2>
 in_ns slave "$MIRRORCTL" -c "$T_DIR/slave.conf" demote www >/dev/null 2>&1 || fail "demote"
 pass "promotion over the limit refused with the sysctl; accepted once raised"
 
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

@@ -134,5 +134,5 @@ grep -q "outside the kept history" "$T_DIR/late.err" || fail "late restore not e
 pass "a restore beyond the retention is refused"
 
 converge "trees still equal"
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

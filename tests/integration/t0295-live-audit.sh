@@ -248,5 +248,5 @@ pass "audit_interval = 2s: $n passes by themselves, the sample's cursor kept in 
 [ "$(audit_field closed passes)" = 0 ] || fail "closed: a pass ran outside audit_window $CLOSED"
 pass "audit_window = $CLOSED: no pass outside the window"
 
-kill -0 "$PID_source" || fail "source died"
-kill -0 "$PID_sink" || fail "sink died"
+running "$PID_source" || fail "source died"
+running "$PID_sink" || fail "sink died"

@@ -45,7 +45,7 @@ dd if=/dev/urandom of="$S/big2" bs=1M count=64 status=none
 in_ns master "$RESTORE" -q -c "$T_DIR/master.conf" >"$T_DIR/killed.log" 2>&1 &
 rpid=$!
 sleep 0.4
-kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
+stop_pid "$rpid" KILL
 restore 0 after-kill.log --verify
 same "after a kill"
 pass "a restore killed halfway converges when run again"

@@ -81,7 +81,7 @@ pass "a second run asks only for what changed since the first"
 in_ns master "$RESTORE" -q -c "$T_DIR/master.conf" >"$T_DIR/killed.log" 2>&1 &
 rpid=$!
 sleep 0.3
-kill -KILL "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null
+stop_pid "$rpid" KILL
 restore 0 after-kill.log --verify
 same "after a kill"
 grep -q 'journal: [0-9]* paths to check' "$T_DIR/after-kill.log" || fail "the rerun did not use the journal"

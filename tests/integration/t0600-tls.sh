@@ -75,7 +75,7 @@ SINK_LOG="$T_DIR/sink.log"
 wait_port master "$SINK" "$PORT" 10
 grep -q 'TLS 1.3 with certificate authentication' "$SINK_LOG" || fail "no TLS start-up line"
 
-sink_alive() { kill -0 "$PID_sink" 2>/dev/null; }
+sink_alive() { running "$PID_sink"; }
 log_lines() { wc -l <"$SINK_LOG"; }
 new_log_has() { tail -n +"$(($1 + 1))" "$SINK_LOG" | grep -Eq "$2"; }
 slave_state() { find "$T_DIR/slave/www" -printf '%P %y %s %m %T@\n' | sort; }
@@ -148,12 +148,12 @@ t1=$(date +%s)
 "$TREECMP" "$T_DIR/master/www" "$T_DIR/slave/www" || fail "trees differ after the push"
 log "push while a silent session held the mirror took $((t1 - t0)) s"
 [ $((t1 - t0)) -le 15 ] || fail "the push waited $((t1 - t0)) s for a silent session"
-wait_until 15 "the sink to drop the drip feed" sh -c "! kill -0 $PID_drip"
+wait_until 15 "the sink to drop the drip feed" exited "$PID_drip"
 wait "$PID_drip" || { cat "$T_DIR/drip.log"; fail "the drip feed was not refused"; }
 wait_until 15 "the sink to drop the silent TCP connection" \
 	new_log_has "$before" 'TLS handshake: Connection timed out'
 stop_pid "$SILENT_TCP"
-wait_until 5 "the silent session to end" sh -c "! kill -0 $PID_silent"
+wait_until 5 "the silent session to end" exited "$PID_silent"
 sed "s/^/    drip: /" "$T_DIR/drip.log"
 sed "s/^/    silent: /" "$T_DIR/silent.log"
 tail -n +"$((before + 1))" "$SINK_LOG" | sed "s/^/    sink: /"

@@ -73,7 +73,7 @@ grep -Eq 'TLS handshake failed' "$T_DIR/out/wrong" || fail "no clear source log 
 wait_until 5 "a sink log line for the wrong PSK" sh -c \
 	"tail -n +$((before + 1)) '$SINK_LOG' | grep -q 'TLS handshake failed'"
 tail -n +"$((before + 1))" "$SINK_LOG" | sed "s/^/    sink: /"
-kill -0 "$PID_sink" 2>/dev/null || fail "the sink died"
+running "$PID_sink" || fail "the sink died"
 find "$T_DIR/slave/www" -printf '%P %y %s %T@\n' | sort | cmp -s - "$T_DIR/out/slave.0" ||
 	fail "the slave tree changed"
 pass "wrong PSK refused, nothing touched"

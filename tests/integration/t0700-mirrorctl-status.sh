@@ -100,7 +100,7 @@ jq_check "$T_DIR/out" 'j["health"] == "disconnected"' 'j["mirrord"]["ready"] is 
 ctl master status
 expect_rc 2 "an idle mirror of a daemon not ready, text"
 grep -q '^node .*, starting$' "$T_DIR/out" || { cat "$T_DIR/out"; fail "text status: starting"; }
-wait "$fake" || fail "the stand-in control socket failed"
+wait_pids 45 "the stand-in control socket" "$fake" || fail "the stand-in control socket failed"
 rm -f "$T_DIR/run-master/control.sock"
 pass "not ready, mirror idle: disconnected (exit 2), not healthy"
 
@@ -228,8 +228,8 @@ ctl slave status --json --timeout 5000
 t1=$(date +%s%N)
 expect_rc 0 "status while a silent client is connected"
 [ $(( (t1 - t0) / 1000000 )) -lt 4000 ] || fail "a silent client delayed status by $(( (t1 - t0) / 1000000 )) ms"
-kill "$silent" 2>/dev/null; wait "$silent" 2>/dev/null
-kill -0 "$PID_sink" || fail "the sink died"
+stop_pid "$silent"
+running "$PID_sink" || fail "the sink died"
 # a flood: cut off, and the daemon answers the next client
 head -c 10000000 /dev/zero | timeout 10 socat -t 3 - "UNIX-CONNECT:$sock" >/dev/null 2>&1 || true
 ctl slave status --json
@@ -279,9 +279,9 @@ pass "a configured but absent failoverd: exit 4"
 # ---- SIGHUP: a bad file keeps the running configuration ----
 cp "$T_DIR/master.conf" "$T_DIR/master.good"
 printf '\n[mirror www]\nbogus_key = 1\n' >>"$T_DIR/master.conf"
-kill -HUP "$PID_source"
+signal_pid HUP "$PID_source"
 wait_until 5 "reload error logged" grep -q 'reload failed, keeping the running configuration: .*master.conf:[0-9]*:' "$T_DIR/source.log"
-kill -0 "$PID_source" || fail "mirrord died on a bad reload"
+running "$PID_source" || fail "mirrord died on a bad reload"
 # mirrorctl reads the file too: with the bad one it cannot find the socket
 ctl master status --json
 expect_rc 4 "mirrorctl with a bad configuration"
@@ -295,11 +295,11 @@ cp "$T_DIR/master.good" "$T_DIR/master.conf"
 sed -i "s|^state_dir = .*|&\nmetrics_file = $T_DIR/master.prom|" "$T_DIR/master.conf"
 sed -i 's|^peer = 192.0.2.12:7770$|&\nexclude = *.swp|' "$T_DIR/master.conf"
 "$MIRRORD" -n -c "$T_DIR/master.conf" || fail "the good configuration does not check"
-kill -HUP "$PID_source"
+signal_pid HUP "$PID_source"
 wait_until 5 "reloaded logged" grep -q 'configuration .*master.conf reloaded: 1 change(s) applied, 1 need a restart' "$T_DIR/source.log"
 grep -q 'reload: mirror www: excludes or options changed' "$T_DIR/source.log" || fail "the exclude change is not named"
 wait_until 10 "metrics file after reload" test -s "$T_DIR/master.prom"
-kill -0 "$PID_source" || fail "mirrord died on a reload"
+running "$PID_source" || fail "mirrord died on a reload"
 pass "SIGHUP: bad file logged with file:line and ignored; good file reloaded, metrics_file applied"
 
 stop_pid "$PID_source"

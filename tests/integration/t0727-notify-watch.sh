@@ -67,4 +67,4 @@ sleep 1
 [ "$(runs raised)" = 1 ] || fail "watch raised again"
 log "resolved: $(field resolved summary)"
 pass "resolved once when the whole tree is watched again"
-kill -0 "$PID_source" || fail "source died"
+running "$PID_source" || fail "source died"

@@ -39,7 +39,7 @@ expect() { # expect CODE NODE ACTION [VAR=VALUE...]
 track() { # the daemon the agent started is ours to stop at the end
 	local pid
 	pid=$(cat "$T_DIR/rsc-$1/mirrord-mirrord-$1.pid") || fail "no pid file on $1"
-	T_PIDS="$T_PIDS $pid"
+	adopt_pid "$pid"
 	eval "PID_$1=$pid"
 }
 same() { "$TREECMP" "$M" "$S"; }
@@ -86,7 +86,7 @@ pass "the master (mirrors with a peer): promote 0 -> monitor 8, demote 0 -> moni
 # ---- failover: the master stops, the slave is promoted ----
 expect 0 master stop
 expect 7 master monitor
-kill -0 "$PID_master" 2>/dev/null && fail "master's mirrord still runs after stop"
+running "$PID_master" && fail "master's mirrord still runs after stop"
 expect 0 master stop
 expect 0 slave promote
 expect 8 slave monitor
@@ -102,12 +102,12 @@ sleep 2
 pass "failover: slave promote 0 -> monitor 8; the returning master runs (0) and cannot push"
 
 # ---- a hung or dead promoted daemon ----
-kill -STOP "$PID_slave"
+signal_pid STOP "$PID_slave"
 expect 9 slave monitor
-kill -CONT "$PID_slave"
+signal_pid CONT "$PID_slave"
 expect 8 slave monitor
-kill -KILL "$PID_slave"
-wait_until 5 "the slave's mirrord gone" bash -c "! kill -0 $PID_slave 2>/dev/null"
+signal_pid KILL "$PID_slave"
+wait_until 5 "the slave's mirrord gone" exited "$PID_slave"
 expect 7 slave monitor
 expect 0 slave start
 track slave
@@ -132,7 +132,7 @@ T_PIDS="$T_PIDS $other"
 echo "$other" >"$T_DIR/rsc-slave/mirrord-mirrord-slave.pid"
 expect 7 slave monitor
 expect 0 slave stop
-kill -0 "$other" 2>/dev/null || fail "stop killed a process that is not mirrord"
+running "$other" || fail "stop killed a process that is not mirrord"
 stop_pid "$other"
 pass "a PID reused by another program: monitor 7, stop leaves it alone"
 
