@@ -20,20 +20,13 @@
 
 #include "apply.h"
 #include "fsmeta.h"
+#include "tmptree.h"
 
 struct fixture {
-	char dir[512];
+	char dir[TMPTREE_DIR_MAX];
 	int rootfd, dfd;
 	struct apply *a;
 };
-
-/* $TMPDIR or the system's temporary directory. */
-static const char *tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && *t ? t : P_tmpdir;
-}
 
 static int setup(void **state)
 {
@@ -41,10 +34,7 @@ static int setup(void **state)
 	struct apply_opts o = { .meta_flags = FSMETA_OWNER | FSMETA_XATTRS };
 	char cmd[1200];
 
-	if (!fx)
-		return -1;
-	if (snprintf(fx->dir, sizeof(fx->dir), "%s/mirrord-test-apply-XXXXXX", tmpdir()) >=
-	    (int)sizeof(fx->dir) || !mkdtemp(fx->dir))
+	if (!fx || tmptree_make(fx->dir, "apply", NULL) < 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "cd %s && mkdir root out && echo secret > out/keep && "
 		 "ln -s ../out root/evil && ln -s /etc root/etc", fx->dir);
@@ -62,24 +52,19 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[1200];
 	int r;
 
 	apply_free(fx->a);
 	close(fx->rootfd);
 	close(fx->dfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	r = system(cmd);
+	r = tmptree_remove(fx->dir);
 	free(fx);
-	return r == 0 ? 0 : -1;
+	return r;
 }
 
 static void shell(struct fixture *fx, const char *cmd)
 {
-	char buf[1200];
-
-	assert_true(snprintf(buf, sizeof(buf), "cd %s/root && %s", fx->dir, cmd) < (int)sizeof(buf));
-	assert_int_equal(system(buf), 0);
+	tmptree_shell(fx->dir, "root", cmd);
 }
 
 static struct entry ent(const char *path, int type, unsigned mode)
@@ -117,21 +102,6 @@ static int put_file(struct apply *a, const struct entry *e, const void *data, si
 	return apply_file_close(f, digest ? digest : d);
 }
 
-static char *slurp(int dfd, const char *name)
-{
-	static char buf[4096];
-	ssize_t n;
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	return buf;
-}
 
 static int count_temps(struct fixture *fx)
 {
@@ -153,7 +123,7 @@ static void test_commit_visible_then_sync(void **state)
 	assert_int_equal(put_file(fx->a, &e, "v\n", 2, NULL), 0);
 	assert_int_equal(apply_commit_visible(fx->a), 0);
 	assert_int_equal(apply_pending(fx->a), 0);
-	assert_string_equal(slurp(fx->rootfd, "v"), "v\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "v"), "v\n");
 	assert_true(apply_unsynced(fx->a));
 	assert_int_equal(apply_sync(fx->a), 0);
 	assert_false(apply_unsynced(fx->a));
@@ -164,12 +134,12 @@ static void test_commit_visible_then_sync(void **state)
 	assert_true(apply_unsynced(fx->a));
 	assert_int_equal(apply_commit_visible(fx->a), 0); /* nothing pending */
 	assert_false(apply_unsynced(fx->a));
-	assert_string_equal(slurp(fx->rootfd, "w"), "w\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "w"), "w\n");
 	/* apply_commit leaves nothing unsynced */
 	assert_int_equal(put_file(fx->a, &e, "V\n", 2, NULL), 0);
 	assert_int_equal(apply_commit(fx->a), 0);
 	assert_false(apply_unsynced(fx->a));
-	assert_string_equal(slurp(fx->rootfd, "v"), "V\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "v"), "V\n");
 	assert_int_equal(count_temps(fx), 0);
 }
 
@@ -188,7 +158,7 @@ static void test_new_file(void **state)
 	assert_int_equal(fstatat(fx->rootfd, "f", &st, AT_SYMLINK_NOFOLLOW), -1);
 	assert_int_equal(apply_commit(fx->a), 0);
 	assert_int_equal(apply_pending(fx->a), 0);
-	assert_string_equal(slurp(fx->rootfd, "f"), data);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "f"), data);
 	assert_int_equal(apply_lookup(fx->a, "f", 1, &got), 0);
 	assert_true(fsmeta_equal(&e, &got, FSMETA_OWNER | FSMETA_XATTRS));
 	assert_int_equal(got.mode, 04640);
@@ -258,7 +228,7 @@ static void test_append_in_place(void **state)
 	shell(fx, "printf 'line one\\n' > log && ln -s log sym && mkdir d && mkfifo p");
 	assert_int_equal(fstatat(fx->rootfd, "log", &st0, 0), 0);
 	assert_int_equal(try_append(fx, "log", "line one\n", 9, "line two\n", 4), 0);
-	assert_string_equal(slurp(fx->rootfd, "log"), "line one\nline two\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), "line one\nline two\n");
 	assert_int_equal(fstatat(fx->rootfd, "log", &st1, 0), 0);
 	assert_true(st0.st_ino == st1.st_ino);     /* in place, no temp file */
 	assert_int_equal(apply_pending(fx->a), 0);
@@ -276,8 +246,8 @@ static void test_append_in_place(void **state)
 	assert_int_equal(try_append(fx, "evil/keep", "secret\n", 7, "x", 1), -ELOOP);
 	shell(fx, "ln ../out/keep shared");        /* a name outside the tree */
 	assert_int_equal(try_append(fx, "shared", "secret\n", 7, "x", 1), -ESTALE);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
-	assert_string_equal(slurp(fx->rootfd, "log"), "line one\nline two\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), "line one\nline two\n");
 }
 
 /* Bytes that do not add up are cut back: the copy ends at base again. */
@@ -293,17 +263,17 @@ static void test_append_bad_content(void **state)
 	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
 	assert_int_equal(apply_append_write(ap, "abcd", 4), 0);
 	assert_int_equal(apply_append_close(fx->a, ap, wrong), -EBADMSG);
-	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), have);
 	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
 	assert_int_equal(apply_append_write(ap, "abcde", 5), -EBADMSG);   /* too long */
 	assert_int_equal(apply_append_write(ap, "ab", 2), 0);
 	hash_buf("ab", 2, wrong);
 	assert_int_equal(apply_append_close(fx->a, ap, wrong), -EBADMSG); /* too short */
-	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), have);
 	assert_int_equal(apply_append_open(fx->a, "log", 3, 10, 4, 10, td, &ap), 0);
 	assert_int_equal(apply_append_write(ap, "ab", 2), 0);
 	assert_int_equal(apply_append_abort(ap), 0); /* the source gave up */
-	assert_string_equal(slurp(fx->rootfd, "log"), have);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), have);
 	assert_int_equal(apply_append_abort(NULL), 0);
 }
 
@@ -320,7 +290,7 @@ static void test_append_after_pending(void **state)
 	assert_int_equal(apply_pending(fx->a), 1);
 	assert_int_equal(try_append(fx, "log", "fresh", 5, "+more", 2), 0);
 	assert_int_equal(apply_pending(fx->a), 0);
-	assert_string_equal(slurp(fx->rootfd, "log"), "fresh+more");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "log"), "fresh+more");
 }
 
 /* 64 MiB with 3 data blocks: the holes must stay holes. */
@@ -376,12 +346,12 @@ static void test_reader_atomicity(void **state)
 	assert_int_equal(apply_file_open(fx->a, &e, &f), 0);
 	assert_int_equal(apply_file_basis(f) >= 0, 1);
 	assert_int_equal(apply_file_write(f, "new\n", 4), 0);
-	assert_string_equal(slurp(fx->rootfd, "f"), "old\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "f"), "old\n");
 	hash_buf("new\n", 4, d);
 	assert_int_equal(apply_file_close(f, d), 0);
-	assert_string_equal(slurp(fx->rootfd, "f"), "old\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "f"), "old\n");
 	assert_int_equal(apply_commit(fx->a), 0);
-	assert_string_equal(slurp(fx->rootfd, "f"), "new\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "f"), "new\n");
 	/* a basis that is not a regular file is no basis */
 	shell(fx, "mkfifo fifo && ln -s f sl");
 	e = ent("fifo", ENT_FILE, 0644);
@@ -413,7 +383,7 @@ static void test_replace_types(void **state)
 	assert_int_equal(apply_lookup(fx->a, "y", 1, &got), 0);
 	assert_int_equal(got.type, ENT_FILE);
 	entry_clear(&got);
-	assert_string_equal(slurp(fx->rootfd, "y"), "hi");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "y"), "hi");
 }
 
 static void test_symlink(void **state)
@@ -496,7 +466,7 @@ static void test_meta_shared_inode(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_nlink, 2);
 	assert_true(st.st_mtim.tv_sec != 1234567890);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
 	/* new content replaces the name and leaves the outside file alone */
 	assert_int_equal(put_file(fx->a, &e, "public\n", 7, NULL), 0);
 	assert_int_equal(apply_commit(fx->a), 0);
@@ -506,7 +476,7 @@ static void test_meta_shared_inode(void **state)
 	assert_int_equal(fstatat(fx->dfd, "out/keep", &st, 0), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_nlink, 1);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
 	/* a single name: metadata in place as before */
 	e.mode = 0640;
 	assert_int_equal(apply_entry(fx->a, &e), 0);
@@ -533,7 +503,7 @@ static void test_hardlink(void **state)
 	l.link = "a/t";
 	l.link_len = 3;
 	assert_int_equal(apply_entry(fx->a, &l), 0);
-	assert_string_equal(slurp(fx->rootfd, "b/l"), "old\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "b/l"), "old\n");
 	assert_int_equal(apply_pending(fx->a), 2);
 	assert_int_equal(apply_commit(fx->a), 0);
 	assert_int_equal(fstatat(fx->rootfd, "a/t", &s1, 0), 0);
@@ -594,7 +564,7 @@ static void test_delete_deep(void **state)
 	assert_int_equal(apply_delete(fx->a, "t", 1), 0);          /* absent */
 	assert_int_equal(apply_delete(fx->a, "nope/x", 6), 0);
 	assert_int_equal(apply_delete(fx->a, "", 0), -EINVAL);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
 	assert_int_equal(apply_stats(fx->a)->deletes, 3);   /* absent counts */
 }
 
@@ -604,10 +574,10 @@ static void test_rename(void **state)
 
 	shell(fx, "mkdir -p a/b c/old && echo 1 > a/b/f && echo 2 > c/old/g && echo 3 > file");
 	assert_int_equal(apply_rename(fx->a, "a", 1, "c", 1), 0);   /* over non-empty dir */
-	assert_string_equal(slurp(fx->rootfd, "c/b/f"), "1\n");
-	assert_null(slurp(fx->rootfd, "c/old/g"));
+	assert_string_equal(tmptree_slurp(fx->rootfd, "c/b/f"), "1\n");
+	assert_null(tmptree_slurp(fx->rootfd, "c/old/g"));
 	assert_int_equal(apply_rename(fx->a, "c/b", 3, "file", 4), 0);  /* dir over file */
-	assert_string_equal(slurp(fx->rootfd, "file/f"), "1\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "file/f"), "1\n");
 	assert_int_equal(apply_rename(fx->a, "file", 4, "file/f/x", 8), -ENOTDIR);
 	assert_int_equal(apply_rename(fx->a, "c/b", 3, "x", 1), -ENOENT);
 	assert_int_equal(apply_rename(fx->a, "file/f", 6, "file", 4), -EINVAL);
@@ -719,11 +689,11 @@ static void test_symlink_parents(void **state)
 	assert_int_equal(before.st_nlink, after.st_nlink);
 	assert_int_equal(stat("/etc", &etc2), 0);
 	assert_int_equal(etc1.st_mtim.tv_nsec, etc2.st_mtim.tv_nsec);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
 	shell(fx, "test \"$(ls -A ../out)\" = keep && test -d real");
 	/* deleting the symlink itself removes the link, not its target */
 	assert_int_equal(apply_delete(fx->a, "evil", 4), 0);
-	assert_string_equal(slurp(fx->dfd, "out/keep"), "secret\n");
+	assert_string_equal(tmptree_slurp(fx->dfd, "out/keep"), "secret\n");
 	assert_int_equal(count_temps(fx), 0);
 }
 

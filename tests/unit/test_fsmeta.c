@@ -16,26 +16,18 @@
 #include <cmocka.h>
 
 #include "fsmeta.h"
+#include "tmptree.h"
 
 struct fixture {
-	char dir[512];
+	char dir[TMPTREE_DIR_MAX];
 	int dfd;
 };
-
-/* $TMPDIR or the system's temporary directory. */
-static const char *tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && *t ? t : P_tmpdir;
-}
 
 static int setup(void **state)
 {
 	static struct fixture fx;
 
-	if (snprintf(fx.dir, sizeof(fx.dir), "%s/mirrord-test-fsmeta-XXXXXX", tmpdir()) >=
-	    (int)sizeof(fx.dir) || !mkdtemp(fx.dir))
+	if (tmptree_make(fx.dir, "fsmeta", NULL) < 0)
 		return -1;
 	fx.dfd = open(fx.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fx.dfd < 0)
@@ -47,19 +39,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[1200];
 
 	close(fx->dfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmptree_remove(fx->dir);
 }
 
 static void shell(struct fixture *fx, const char *cmd)
 {
-	char buf[1200];
-
-	assert_true(snprintf(buf, sizeof(buf), "cd %s && %s", fx->dir, cmd) < (int)sizeof(buf));
-	assert_int_equal(system(buf), 0);
+	tmptree_shell(fx->dir, NULL, cmd);
 }
 
 /* lstat + xattrs of dfd/name into e. */

@@ -22,9 +22,10 @@
 #include <cmocka.h>
 
 #include "path.h"
+#include "tmptree.h"
 
 struct fixture {
-	char dir[512];
+	char dir[TMPTREE_DIR_MAX];
 	int rootfd;
 };
 
@@ -33,21 +34,12 @@ static int run(const char *cmd)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* $TMPDIR or the system's temporary directory. */
-static const char *tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && *t ? t : P_tmpdir;
-}
-
 static int setup(void **state)
 {
 	static struct fixture fx;
 	char cmd[1200];
 
-	if (snprintf(fx.dir, sizeof(fx.dir), "%s/mirrord-test-path-XXXXXX", tmpdir()) >=
-	    (int)sizeof(fx.dir) || !mkdtemp(fx.dir))
+	if (tmptree_make(fx.dir, "path", NULL) < 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd),
 		 "cd %s && mkdir -p root/a/b out && touch root/a/file out/secret && "
@@ -66,11 +58,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[1200];
 
 	close(fx->rootfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	return run(cmd);
+	return tmptree_remove(fx->dir);
 }
 
 static void test_check_table(void **state)

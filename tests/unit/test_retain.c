@@ -21,21 +21,15 @@
 #include "hash.h"
 #include "pitview.h"
 #include "retain.h"
+#include "tmptree.h"
 #include "vindex.h"
 
 struct fixture {
-	char dir[512], vdir[600];
+	char dir[TMPTREE_DIR_MAX], vdir[TMPTREE_DIR_MAX + 88];
 	int rootfd, vfd;
 	struct retain *rt;
 	struct apply *a;
 };
-
-static const char *tmpdir(void)
-{
-	const char *t = getenv("TMPDIR");
-
-	return t && *t ? t : P_tmpdir;
-}
 
 static int64_t now_ns(void)
 {
@@ -70,19 +64,13 @@ static void close_all(struct fixture *fx)
 static int setup_lim(void **state, const struct retain_limits *lim)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char cmd[1200];
+	char root[TMPTREE_DIR_MAX + 8];
 
-	if (!fx)
-		return -1;
-	if (snprintf(fx->dir, sizeof(fx->dir), "%s/mirrord-test-retain-XXXXXX", tmpdir()) >=
-	    (int)sizeof(fx->dir) || !mkdtemp(fx->dir))
+	if (!fx || tmptree_make(fx->dir, "retain", "root") < 0)
 		return -1;
 	snprintf(fx->vdir, sizeof(fx->vdir), "%s/state/m/versions", fx->dir);
-	snprintf(cmd, sizeof(cmd), "mkdir %s/root", fx->dir);
-	if (system(cmd) != 0)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s/root", fx->dir);
-	fx->rootfd = open(cmd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(root, sizeof(root), "%s/root", fx->dir);
+	fx->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fx->rootfd < 0 || open_all(fx, lim) < 0)
 		return -1;
 	*state = fx;
@@ -106,23 +94,18 @@ static int setup_count(void **state)
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[1200];
 	int r;
 
 	close_all(fx);
 	close(fx->rootfd);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	r = system(cmd);
+	r = tmptree_remove(fx->dir);
 	free(fx);
-	return r == 0 ? 0 : -1;
+	return r;
 }
 
 static void shell(struct fixture *fx, const char *cmd)
 {
-	char buf[1400];
-
-	assert_true(snprintf(buf, sizeof(buf), "cd %s/root && %s", fx->dir, cmd) < (int)sizeof(buf));
-	assert_int_equal(system(buf), 0);
+	tmptree_shell(fx->dir, "root", cmd);
 }
 
 static void put(struct fixture *fx, const char *path, const char *data)
@@ -150,21 +133,6 @@ static void mkdir_e(struct fixture *fx, const char *path)
 	assert_int_equal(apply_commit(fx->a), 0);
 }
 
-static char *slurp(int dfd, const char *name)
-{
-	static char buf[4096];
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n;
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return NULL;
-	buf[n] = '\0';
-	return buf;
-}
 
 static void load(struct fixture *fx, struct vindex *v)
 {
@@ -186,7 +154,7 @@ static char *at_time(struct fixture *fx, const char *path, int64_t t)
 	assert_int_equal(pitview_build(&v, t, &pv), 0);
 	assert_int_equal(pitview_resolve(pv, path, strlen(path), &k, &src, &slen), 0);
 	out = k == PITVIEW_ABSENT ? NULL :
-	      slurp(k == PITVIEW_TREE ? fx->rootfd : fx->vfd, src);
+	      tmptree_slurp(k == PITVIEW_TREE ? fx->rootfd : fx->vfd, src);
 	free(src);
 	pitview_free(pv);
 	vindex_free(&v);
@@ -208,7 +176,7 @@ static void test_overwrite_and_delete(void **state)
 
 	put(fx, "f", "one\n");
 	put(fx, "f", "two\n");
-	assert_string_equal(slurp(fx->rootfd, "f"), "two\n");
+	assert_string_equal(tmptree_slurp(fx->rootfd, "f"), "two\n");
 	assert_int_equal(apply_delete(fx->a, "f", 1), 0);
 	assert_int_equal(apply_commit(fx->a), 0);
 	assert_int_equal(faccessat(fx->rootfd, "f", F_OK, AT_SYMLINK_NOFOLLOW), -1);
@@ -217,8 +185,8 @@ static void test_overwrite_and_delete(void **state)
 	assert_int_equal(v.recs[0].op, VINDEX_CREATE);
 	assert_int_equal(v.recs[1].op, VINDEX_OVERWRITE);
 	assert_int_equal(v.recs[2].op, VINDEX_DELETE);
-	assert_string_equal(slurp(fx->vfd, v.recs[1].stored), "one\n");
-	assert_string_equal(slurp(fx->vfd, v.recs[2].stored), "two\n");
+	assert_string_equal(tmptree_slurp(fx->vfd, v.recs[1].stored), "one\n");
+	assert_string_equal(tmptree_slurp(fx->vfd, v.recs[2].stored), "two\n");
 	assert_true(v.recs[1].size > 0);
 	assert_non_null(strstr(v.recs[1].stored, "/f@"));
 	vindex_free(&v);
@@ -301,10 +269,7 @@ static void test_prune_age(void **state)
 	vindex_free(&v);
 	assert_int_equal(faccessat(fx->vfd, s1, F_OK, AT_SYMLINK_NOFOLLOW), 0);
 	/* an old day directory no record uses (a crash between keep and log) */
-	char cmd[1400];
-	snprintf(cmd, sizeof(cmd), "mkdir -p %s/2001-01-01/d && echo x > %s/2001-01-01/d/f@0",
-		 fx->vdir, fx->vdir);
-	assert_int_equal(system(cmd), 0);
+	tmptree_shell(fx->vdir, NULL, "mkdir -p 2001-01-01/d && echo x > 2001-01-01/d/f@0");
 	t = now_ns();
 	assert_int_equal(retain_tick(fx->rt, t), 0);                    /* nothing old */
 	assert_int_equal(faccessat(fx->vfd, "2001-01-01", F_OK, AT_SYMLINK_NOFOLLOW), -1);
@@ -319,8 +284,7 @@ static void test_prune_age(void **state)
 	/* only the index is left: the day directories went with their versions */
 	struct stat st;
 	assert_int_equal(fstatat(fx->vfd, RETAIN_INDEX, &st, 0), 0);
-	snprintf(cmd, sizeof(cmd), "test \"$(ls %s)\" = index", fx->vdir);
-	assert_int_equal(system(cmd), 0);
+	tmptree_shell(fx->vdir, NULL, "test \"$(ls)\" = index");
 	/* a view before the horizon is refused */
 	struct pitview *pv;
 	load(fx, &v);
@@ -347,10 +311,10 @@ static void test_prune_count(void **state)
 		if (v.recs[i].op != VINDEX_OVERWRITE || strcmp(v.recs[i].path, "f"))
 			continue;
 		logged_f++;       /* the dropped record stays in the file for now */
-		if (!slurp(fx->vfd, v.recs[i].stored))
+		if (!tmptree_slurp(fx->vfd, v.recs[i].stored))
 			continue;
 		kept_f++;
-		assert_string_not_equal(slurp(fx->vfd, v.recs[i].stored), "1\n");
+		assert_string_not_equal(tmptree_slurp(fx->vfd, v.recs[i].stored), "1\n");
 	}
 	assert_int_equal(kept_f, 2);
 	assert_int_equal(logged_f, 3);
@@ -365,7 +329,7 @@ static void test_prune_count(void **state)
 	assert_int_equal(v.n, 3);             /* g's version and f's two newest */
 	for (size_t i = 0; i < v.n; i++)
 		assert_non_null(v.recs[i].op == VINDEX_OVERWRITE ?
-				slurp(fx->vfd, v.recs[i].stored) : "");
+				tmptree_slurp(fx->vfd, v.recs[i].stored) : "");
 	vindex_free(&v);
 }
 
@@ -375,7 +339,7 @@ static void test_other_fs(void **state)
 {
 	struct fixture *fx = *state;
 	struct retain_limits lim = { .keep_sec = 3600 };
-	char shm[] = "/dev/shm/mirrord-test-retain-XXXXXX", cmd[1400];
+	char shm[] = "/dev/shm/mirrord-test-retain-XXXXXX";
 	struct stat a, b;
 	struct vindex v;
 
@@ -395,17 +359,16 @@ static void test_other_fs(void **state)
 	assert_int_equal(faccessat(fx->rootfd, "d", F_OK, AT_SYMLINK_NOFOLLOW), -1);
 	load(fx, &v);
 	assert_int_equal(v.n, 4);
-	assert_string_equal(slurp(fx->vfd, v.recs[2].stored), "one\n");
+	assert_string_equal(tmptree_slurp(fx->vfd, v.recs[2].stored), "one\n");
 	char *f = NULL;
 	assert_true(asprintf(&f, "%s/f", v.recs[3].stored) > 0);
-	assert_string_equal(slurp(fx->vfd, f), "two\n");
+	assert_string_equal(tmptree_slurp(fx->vfd, f), "two\n");
 	assert_int_equal(fstatat(fx->vfd, f, &a, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(a.st_mode & 07777, 0640);
 	free(f);
 	vindex_free(&v);
 	close_all(fx);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", shm);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(tmptree_remove(shm), 0);
 }
 
 static void test_index_format(void **state)
