@@ -10,12 +10,9 @@
 # Needs root; run from a build tree (top_builddir) or set FAILOVERD.
 RUNS=${1:-10}
 FO_IV=${2:-100}
-here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$(cd "$here/.." && pwd)}"
-. "$top_srcdir/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 . "$top_srcdir/tests/integration/t04-common.sh"
-need_root
-command -v keepalived >/dev/null || { log "keepalived not installed"; exit 77; }
+bench_need keepalived
 fo_setup
 
 ka_conf() { # ka_conf NODE PEER PRIO

@@ -6,11 +6,8 @@
 # SOAK_KEEP=DIR copies the daemons' logs and the probe log there.
 DURATION=${1:-600}
 FO_IV=${2:-20}
-here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$(cd "$here/.." && pwd)}"
-. "$top_srcdir/tests/integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 . "$top_srcdir/tests/integration/t04-common.sh"
-need_root
 fo_setup
 fo_start_pair
 

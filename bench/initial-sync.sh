@@ -42,16 +42,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$(cd "$here/.." && pwd)}"
-: "${top_builddir:=$(pwd)}"
-[ -x "$top_builddir/src/mirrord/mirrord" ] || top_builddir=$top_srcdir
-. "$top_srcdir/tests/integration/lib.sh"
-need_root
-command -v rsync >/dev/null || { log "rsync not installed"; exit 77; }
-for b in "$MIRRORD" "$MKTREE" "$TREECMP"; do
-	[ -x "$b" ] || { log "missing $b (make; make tests/tools/mktree tests/tools/treecmp)"; exit 99; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_need rsync
+bench_built "$MIRRORD" "$MKTREE" "$TREECMP"
 
 NDIRS=200
 PER_DIR=100        # 200 x 100 = 20,000 small files

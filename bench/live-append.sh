@@ -10,8 +10,7 @@
 # Usage (as root, from a build tree):
 #   top_builddir=BUILD bench/live-append.sh [SECONDS] [PERIOD_MS] [INTERVAL_MS]
 # INTERVAL_MS sets mirrord's append_interval_ms (default: the config default).
-. "$(dirname "$0")/../tests/integration/lib.sh"
-need_root
+. "$(dirname "$0")/lib.sh"
 SECS=${1:-10}
 PERIOD_MS=${2:-20}
 INTERVAL_MS=${3:-}

@@ -11,8 +11,7 @@
 #   top_builddir=BUILD bench/live-lag.sh [--burst-only] [N] [RUNS]
 # N writes for the lag (default 200), RUNS alternating burst runs per tool
 # (default 5); --burst-only skips parts 1 and 3.
-. "$(dirname "$0")/../tests/integration/lib.sh"
-need_root
+. "$(dirname "$0")/lib.sh"
 BURST_ONLY=false
 [ "${1:-}" = --burst-only ] && { BURST_ONLY=true; shift; }
 N=${1:-200}
@@ -22,33 +21,7 @@ net_setup master slave
 M=$T_DIR/master/www
 S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/rs"
-cat >"$T_DIR/slave.conf" <<CONF
-[node]
-name = slave
-listen = 192.0.2.12:7770
-control_socket = $T_DIR/slave.sock
-state_dir = $T_DIR/slave-state
-
-[mirror www]
-path = $S
-
-[security]
-insecure_plaintext = yes
-CONF
-cat >"$T_DIR/master.conf" <<CONF
-[node]
-name = master
-listen = 192.0.2.11:7770
-control_socket = $T_DIR/master.sock
-state_dir = $T_DIR/master-state
-
-[mirror www]
-path = $M
-peer = 192.0.2.12:7770
-
-[security]
-insecure_plaintext = yes
-CONF
+pair_confs "$M" "$S"
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"

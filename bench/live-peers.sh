@@ -62,18 +62,10 @@ set -u
 [ $# -eq 0 ] || { echo "usage: $0 (settings are environment variables, see the header)" >&2; exit 2; }
 [ "${PEERS_TMPFS:-0}" = 1 ] && export TMPDIR=/dev/shm
 
-here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$(cd "$here/.." && pwd)}"
-: "${top_builddir:=$(pwd)}"
-[ -x "$top_builddir/src/mirrord/mirrord" ] || top_builddir=$top_srcdir
-. "$top_srcdir/tests/integration/lib.sh"
-need_root
-for c in rsync lsyncd clsync python3; do
-	command -v $c >/dev/null || { log "$c not installed (scripts/deps)"; exit 77; }
-done
-for b in "$MIRRORD" "$TREECMP"; do
-	[ -x "$b" ] || { log "missing $b (make; make tests/tools/treecmp)"; exit 99; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_need rsync lsyncd clsync python3
+bench_built "$MIRRORD" "$TREECMP"
+BENCH_POLL=0.02         # wait_for: convergence times are read to 20 ms
 
 WORKLOADS=${PEERS_WORKLOADS:-lag burst rename append}
 TOOLS=${PEERS_TOOLS:-mirrord lsyncd lsyncd0 clsync0}
@@ -98,17 +90,6 @@ done
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 same() { "$TREECMP" --content-only "$1" "$2" >/dev/null 2>&1; }
-
-# wait_for SECONDS CMD...: poll CMD every 20 ms; 0 once it succeeds, 1 when
-# SECONDS have passed.  Never fails the script.
-wait_for() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
 
 # result WORKLOAD METRIC TOOL VALUE: VALUE is a number or "dnc:SECONDS"
 # (did not converge) or ">SECONDS".

@@ -13,8 +13,7 @@
 #   top_builddir=BUILD bench/retention-lag.sh [N] [RSYNC_RUNS]
 # N overwrites per mirror (default 300), RSYNC_RUNS pushes per rsync mode
 # (default 50).
-. "$(dirname "$0")/../tests/integration/lib.sh"
-need_root
+. "$(dirname "$0")/lib.sh"
 N=${1:-300}
 RSYNC_RUNS=${2:-50}
 

@@ -43,18 +43,9 @@ while [ $# -gt 0 ]; do
 done
 export TMPDIR=/dev/shm
 
-here=$(cd "$(dirname "$0")" && pwd)
-: "${top_srcdir:=$(cd "$here/.." && pwd)}"
-: "${top_builddir:=$(pwd)}"
-[ -x "$top_builddir/src/mirrord/mirrord" ] || top_builddir=$top_srcdir
-. "$top_srcdir/tests/integration/lib.sh"
-need_root
-for c in rsync lsyncd perl; do
-	command -v $c >/dev/null || { log "$c not installed (scripts/deps)"; exit 77; }
-done
-for b in "$MIRRORD" "$TREECMP"; do
-	[ -x "$b" ] || { log "missing $b (make; make tests/tools/treecmp)"; exit 99; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_need rsync lsyncd perl
+bench_built "$MIRRORD" "$TREECMP"
 
 NDIRS=$((N / 10))
 BOUND=$((600 + N / 500))       # s, the longest any phase is waited for
@@ -76,16 +67,6 @@ res() { echo "$1 $2" >>"$T_DIR/results"; log "$1 = $2"; }
 bad() { log "BAD: $*"; BAD=1; [ $KEEP = 1 ] || exit 1; }
 BAD=0
 : >"$T_DIR/results"
-
-# wait_for SECONDS CMD...: poll CMD every 50 ms; 1 after SECONDS.
-wait_for() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 
 log "generating $N files in $NDIRS directories on $(df --output=fstype "$T_DIR" | tail -n 1)"
 t0=$(now_ms)
