@@ -143,8 +143,7 @@ static int open_dir(int dfd, const char *name)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Call fn for each child of the directory fd (taken). */
-static int each_child(int fd, int (*fn)(int dfd, const char *name, void *ctx), void *ctx)
+int nodecopy_each_child(int fd, int (*fn)(int dfd, const char *name, void *ctx), void *ctx)
 {
 	DIR *d = fdopendir(fd);
 	struct dirent *de;
@@ -198,7 +197,7 @@ int nodecopy_tree(int sdfd, const char *sname, int ddfd, const char *dname)
 		close(tc.ddfd);
 		return sfd;
 	}
-	rc = each_child(sfd, copy_child, &tc);
+	rc = nodecopy_each_child(sfd, copy_child, &tc);
 	close(tc.ddfd);
 	return rc < 0 ? rc : nodecopy_meta(ddfd, dname, &st);
 }
@@ -219,7 +218,7 @@ int nodecopy_remove(int dfd, const char *name)
 		return -errno;
 	if ((fd = open_dir(dfd, name)) < 0)
 		return fd == -ENOENT ? 0 : fd;
-	rc = each_child(fd, remove_child, NULL);
+	rc = nodecopy_each_child(fd, remove_child, NULL);
 	if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		rc = -errno;
 	return rc;
@@ -241,6 +240,6 @@ unsigned long long nodecopy_bytes(int dfd, const char *name)
 		return 0;
 	n = (unsigned long long)st.st_blocks * 512;
 	if (S_ISDIR(st.st_mode) && (fd = open_dir(dfd, name)) >= 0)
-		(void)each_child(fd, add_bytes, &n);
+		(void)nodecopy_each_child(fd, add_bytes, &n);
 	return n;
 }

@@ -25,5 +25,9 @@ int nodecopy_tree(int sdfd, const char *sname, int ddfd, const char *dname);
 int nodecopy_remove(int dfd, const char *name);
 /* Bytes the node dfd/name occupies on disk (blocks), its subtree included. */
 unsigned long long nodecopy_bytes(int dfd, const char *name);
+/* Call fn(dirfd, name, ctx) for each child of the directory fd (taken and
+ * closed), "." and ".." left out, until fn returns non-zero: that, or 0,
+ * or -errno of the listing. */
+int nodecopy_each_child(int fd, int (*fn)(int dfd, const char *name, void *ctx), void *ctx);
 
 #endif

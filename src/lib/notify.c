@@ -561,16 +561,28 @@ static bool args_ok(const char *kind, const char *key)
 	return kind && key && *kind;
 }
 
+/* The start of raise, clear and event: true with the lock held and the
+ * finished hooks reaped; false with *ret the caller's result (0 without a
+ * notifier: a no-op; -EINVAL for bad arguments). */
+static bool enter(struct notify *n, const char *kind, const char *key, int *ret)
+{
+	if (!n || !args_ok(kind, key)) {
+		*ret = n ? -EINVAL : 0;
+		return false;
+	}
+	pthread_mutex_lock(&n->lock);
+	reap(n);
+	return true;
+}
+
 int notify_raise(struct notify *n, const char *kind, const char *key,
 		 const char *summary, const char *detail)
 {
 	struct cond *c;
 	int r = 0;
 
-	if (!n || !args_ok(kind, key))
-		return n ? -EINVAL : 0;
-	pthread_mutex_lock(&n->lock);
-	reap(n);
+	if (!enter(n, kind, key, &r))
+		return r;
 	c = find(n, kind, key);
 	if (!c && !(c = cond_add(n, kind, key))) {
 		n->st.dropped++;
@@ -603,10 +615,8 @@ int notify_clear(struct notify *n, const char *kind, const char *key, const char
 	struct cond *c;
 	int r = 0;
 
-	if (!n || !args_ok(kind, key))
-		return n ? -EINVAL : 0;
-	pthread_mutex_lock(&n->lock);
-	reap(n);
+	if (!enter(n, kind, key, &r))
+		return r;
 	c = find(n, kind, key);
 	if (!c)
 		goto out;
@@ -631,10 +641,8 @@ int notify_event(struct notify *n, const char *kind, const char *key,
 	};
 	int r = 0;
 
-	if (!n || !args_ok(kind, key))
-		return n ? -EINVAL : 0;
-	pthread_mutex_lock(&n->lock);
-	reap(n);
+	if (!enter(n, kind, key, &r))
+		return r;
 	m.node = n->node;
 	m.suppressed = n->suppressed;
 	if (!free_kid(n) || !take_token(n)) {

@@ -12,6 +12,7 @@
 #include "conflicts.h"
 #include "hash.h"
 #include "journal.h"
+#include "nodecopy.h"
 #include "path.h"
 
 #define COPY_STEP (1u << 20)
@@ -462,29 +463,29 @@ out:
 static int keep_at(struct conflicts *cf, int dfd, const char *name, const char *path,
 		   size_t len, const struct entry *want, int depth);
 
+struct keep_dir {
+	struct conflicts *cf;
+	const char *path;
+	size_t len;
+	int depth;
+};
+
+static int keep_child(int dfd, const char *name, void *ctx)
+{
+	struct keep_dir *k = ctx;
+	size_t clen;
+	char *child = path_join(k->path, k->len, name, strlen(name), &clen);
+	int rc = child ? keep_at(k->cf, dfd, name, child, clen, NULL, k->depth + 1) : -ENOMEM;
+
+	free(child);
+	return rc;
+}
+
 static int keep_children(struct conflicts *cf, int fd, const char *path, size_t len, int depth)
 {
-	DIR *d = fdopendir(fd);
-	struct dirent *de;
-	int rc = 0;
+	struct keep_dir k = { cf, path, len, depth };
 
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while (rc == 0 && (errno = 0, de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		size_t clen;
-		char *child = path_join(path, len, de->d_name, strlen(de->d_name), &clen);
-		rc = child ? keep_at(cf, dirfd(d), de->d_name, child, clen, NULL, depth + 1) :
-			     -ENOMEM;
-		free(child);
-	}
-	if (rc == 0 && errno != 0)
-		rc = -errno;
-	closedir(d);
-	return rc;
+	return nodecopy_each_child(fd, keep_child, &k);
 }
 
 static int keep_at(struct conflicts *cf, int dfd, const char *name, const char *path,
