@@ -10,6 +10,7 @@
 #   running PID                # PID is our child and has not ended
 #   stop_pid PID [SIG]         # signal it (if still ours), wait at most 5 s
 #   wait_pids 30 "what" PID... # wait at most 30 s for background jobs
+#   converge_trees M S "what" 10   # until S equals M (treecmp), at most 10 s
 #
 # Hosts get 192.0.2.(10+i)/24 in the order given (master .11, slave .12,
 # client .13 ...).  Namespaces are named mt-<pid>-<host> so parallel runs do
@@ -226,6 +227,24 @@ wait_until() {
 		sleep 0.05
 	done
 	fail "timed out after ${secs}s waiting for: $what"
+}
+
+# converge_trees SRC DST LABEL SECONDS [HINT]: wait (bounded) until DST is
+# strictly equal to SRC (treecmp) with no temporary file of mirrord left in
+# it; on failure the first differences and HINT are printed.
+converge_trees() {
+	local src=$1 dst=$2 label=$3 secs=$4 hint=${5:-} t0 end
+	t0=$(date +%s%N)
+	end=$(( t0 + secs * 1000000000 ))
+	until "$TREECMP" "$src" "$dst" >/dev/null 2>&1; do
+		if [ "$(date +%s%N)" -gt "$end" ]; then
+			"$TREECMP" "$src" "$dst" 2>&1 | head -n 20
+			fail "$label: $dst still differs after ${secs}s${hint:+; $hint}"
+		fi
+		sleep 0.05
+	done
+	if find "$dst" -name '.mirrord.tmp.*' | grep -q .; then fail "$label: temporary files left"; fi
+	pass "$label (converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 }
 
 # wait_port HOST ADDR PORT SECONDS: until a TCP listener answers.

@@ -13,20 +13,7 @@ mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
 
 same() { "$TREECMP" "$M" "$S"; }
-converge() { # converge LABEL [SECONDS]
-	local t0 t1
-	t0=$(date +%s%N)
-	local end=$(( t0 + ${2:-10} * 1000000000 ))
-	until same >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			same 2>&1 | head -n 20
-			fail "$1: trees still differ after ${2:-10}s"
-		fi
-		sleep 0.02
-	done
-	t1=$(date +%s%N)
-	pass "$1 (converged in $(( (t1 - t0) / 1000000 )) ms)"
-}
+converge() { converge_trees "$M" "$S" "$1" "${2:-10}"; }  # LABEL [SECONDS]
 
 "$MKTREE" "$M" 3 500 || fail "mktree"
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"

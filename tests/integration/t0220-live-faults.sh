@@ -23,21 +23,7 @@ S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
 
-same() { "$TREECMP" "$M" "$S"; }
-converge() { # converge LABEL [SECONDS]
-	local t0 end
-	t0=$(date +%s%N)
-	end=$(( t0 + ${2:-15} * 1000000000 ))
-	until same >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			same 2>&1 | head -n 20
-			fail "$1: trees still differ after ${2:-15}s"
-		fi
-		sleep 0.05
-	done
-	if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "$1: temporary files left"; fi
-	pass "$1 (converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
-}
+converge() { converge_trees "$M" "$S" "$1" "${2:-15}"; }  # LABEL [SECONDS]
 burst() { # burst DIR N: N files of 1..4 KiB, every fifth one rewritten
 	mkdir -p "$1"
 	for i in $(seq 1 "$2"); do

@@ -23,21 +23,7 @@ S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
 
-same() { "$TREECMP" "$M" "$S"; }
-converge() { # converge LABEL SECONDS [HINT]: HINT is printed on failure
-	local t0 end
-	t0=$(date +%s%N)
-	end=$(( t0 + $2 * 1000000000 ))
-	until same >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			same 2>&1 | head -n 20
-			fail "$1: trees still differ after $2s${3:+; $3}"
-		fi
-		sleep 0.05
-	done
-	if find "$S" -name '.mirrord.tmp.*' | grep -q .; then fail "$1: temporary files left"; fi
-	pass "$1 (converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
-}
+converge() { converge_trees "$M" "$S" "$@"; }  # LABEL SECONDS [HINT]
 
 # Paths come from a small name space so operations collide: d0..d5 nested
 # at most two deep, files f0..f9 in each.

@@ -19,20 +19,7 @@ mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
 
 ctl() { in_ns master "$MIRRORCTL" -c "$T_DIR/master.conf" "$@"; }
-same() { "$TREECMP" "$M" "$S"; }
-converge() { # converge LABEL SECONDS
-	local t0 end
-	t0=$(date +%s%N)
-	end=$(( t0 + $2 * 1000000000 ))
-	until same >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			same 2>&1 | head -n 20
-			fail "$1: trees still differ after $2s"
-		fi
-		sleep 0.05
-	done
-	pass "$1 (converged in $(( ($(date +%s%N) - t0) / 1000000 )) ms)"
-}
+converge() { converge_trees "$M" "$S" "$@"; }  # LABEL SECONDS
 # paused LABEL CMD...: run CMD on the master while the source holds its
 # records back, then let them go and wait for the trees to agree.
 paused() {

@@ -19,18 +19,7 @@ printf '\n[mirror data]\npath = %s\n' "$S2" >>"$T_DIR/slave.conf"
 printf '\n[mirror data]\npath = %s\npeer = 192.0.2.12:7770\n' "$M2" >>"$T_DIR/master.conf"
 printf '\n[mirror back]\npath = %s\n' "$MB" >>"$T_DIR/master.conf"
 
-converge() { # converge LABEL SRC DST [SECONDS]: bounded wait for strict equality
-	local end=$(( $(date +%s%N) + ${4:-30} * 1000000000 ))
-	until "$TREECMP" "$2" "$3" >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			"$TREECMP" "$2" "$3" 2>&1 | head -n 20
-			fail "$1: $2 and $3 still differ after ${4:-30}s"
-		fi
-		sleep 0.05
-	done
-	if find "$3" -name '.mirrord.tmp.*' | grep -q .; then fail "$1: temporary files left"; fi
-	pass "$1"
-}
+converge() { converge_trees "$2" "$3" "$1" "${4:-30}"; }  # LABEL SRC DST [SECONDS]
 both() { converge "$1 (www)" "$M1" "$S1" "${2:-30}"; converge "$1 (data)" "$M2" "$S2" "${2:-30}"; }
 burst() { # burst DIR N: N files of 1..8 KiB, some rewritten
 	mkdir -p "$1"

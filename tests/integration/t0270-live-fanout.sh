@@ -34,18 +34,7 @@ done
 	printf 'journal_max = %s\n\n[security]\ninsecure_plaintext = yes\n' $JMAX
 } >"$T_DIR/master.conf"
 
-converge() { # converge LABEL DST [SECONDS]: bounded wait for strict equality with M
-	local end=$(( $(date +%s%N) + ${3:-30} * 1000000000 ))
-	until "$TREECMP" "$M" "$2" >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			"$TREECMP" "$M" "$2" 2>&1 | head -n 20
-			fail "$1: $M and $2 still differ after ${3:-30}s"
-		fi
-		sleep 0.05
-	done
-	if find "$2" -name '.mirrord.tmp.*' | grep -q .; then fail "$1: temporary files left"; fi
-	pass "$1"
-}
+converge() { converge_trees "$M" "$2" "$1" "${3:-30}"; }  # LABEL DST [SECONDS]
 both() { converge "$1 (slave1)" "$S1" "${2:-30}"; converge "$1 (slave2)" "$S2" "${2:-30}"; }
 # latency DST NAME: ms until a new small file M/NAME is on DST (at most 10 s)
 latency() {

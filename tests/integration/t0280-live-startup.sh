@@ -14,17 +14,7 @@ S=$T_DIR/slave/www
 mkdir -p "$M" "$S"
 pair_confs "$M" "$S"
 
-converge() { # converge LABEL [SECONDS]: strict tree comparison, bounded
-	local end=$(( $(date +%s%N) + ${2:-60} * 1000000000 ))
-	until "$TREECMP" "$M" "$S" >/dev/null 2>&1; do
-		if [ "$(date +%s%N)" -gt "$end" ]; then
-			"$TREECMP" "$M" "$S" 2>&1 | head -n 20
-			fail "$1: trees still differ after ${2:-60}s"
-		fi
-		sleep 0.1
-	done
-	pass "$1"
-}
+converge() { converge_trees "$M" "$S" "$1" "${2:-60}"; }  # LABEL [SECONDS]
 in_sync_count() { grep -c "in sync with" "$T_DIR/$1.log"; }
 
 # 100 directories x 100 files: the initial reconciliation takes a while
