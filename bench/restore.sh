@@ -49,10 +49,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-. "${top_srcdir:-$(dirname "$0")/..}/tests/integration/lib.sh"
-need_root
-RESTORE="$top_builddir/src/restore/mirror-restore"
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
+. "$(dirname "$0")/lib.sh"
 net_setup master slave
 O=$T_DIR/old; M=$T_DIR/master/www; S=$T_DIR/slave/www; R=$T_DIR/master/rs
 mkdir -p "$M" "$S" "$T_DIR/slave"

@@ -33,6 +33,8 @@ FAILOVERD="$top_builddir/src/failoverd/failoverd"
 MKTREE="$top_builddir/tests/tools/mktree"
 TREECMP="$top_builddir/tests/tools/treecmp"
 BADPEER="$top_builddir/tests/tools/badpeer"
+MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
+RESTORE="$top_builddir/src/restore/mirror-restore"
 
 log() { printf '%s %s: %s\n' "$(date +%H:%M:%S.%3N)" "$T_NAME" "$*"; }
 fail() { log "FAIL: $*"; T_FAILED=1; exit 1; }
@@ -273,9 +275,15 @@ cleanup() {
 	for h in $T_HOSTS br; do ip netns del "$(ns_name "$h")" 2>/dev/null; done
 	if [ $rc -ne 0 ] || [ $T_FAILED -ne 0 ]; then
 		dump_logs
-		# T_KEEP_LOGS=DIR keeps the whole logs of a failed run there
+		# T_KEEP_LOGS=DIR keeps the whole logs of a failed run there, and
+		# the trees a test names in T_KEEP_TREES (DIR/master-www for
+		# $T_DIR/master/www)
 		if [ -n "${T_KEEP_LOGS:-}" ]; then
 			mkdir -p "$T_KEEP_LOGS" && cp "$T_DIR"/*.log "$T_KEEP_LOGS"/ 2>/dev/null
+			for h in ${T_KEEP_TREES:-}; do
+				local rel=${h#"$T_DIR"/}
+				cp -a "$h" "$T_KEEP_LOGS/${rel//\//-}" 2>/dev/null
+			done
 		fi
 	fi
 	case "$T_DIR" in */mirrord-*) rm -rf "$T_DIR" ;; esac

@@ -9,6 +9,9 @@
 #   T0230_SEEDS="101 202" bash t0230-live-torture.sh
 # T0230_OPS sets the operations per seed.  T0230_MIX=basic leaves out rm -r,
 # directory renames and hardlinks, to tell whether a failure needs them.
+# With T_KEEP_LOGS=DIR a failed run leaves there the daemons' logs, ops.log
+# (each operation with its time and paths; some fail, as they may) and both
+# trees.
 . "$(dirname "$0")/lib.sh"
 need_root
 
@@ -22,6 +25,8 @@ M=$T_DIR/master/www
 S=$T_DIR/slave/www
 mkdir -p "$M" "$S" "$T_DIR/master-state" "$T_DIR/slave-state"
 pair_confs "$M" "$S"
+T_KEEP_TREES="$M $S"
+OPS_LOG=$T_DIR/ops.log
 
 converge() { converge_trees "$M" "$S" "$@"; }  # LABEL SECONDS [HINT]
 
@@ -52,7 +57,7 @@ one_op() {
 	8) pick_dir; [ "$REPLY" != . ] && rm -rf "$REPLY" ;;
 	9|10) pick; b=$REPLY; mkdir -p "${b%/*}" && mv -f "$a" "$b" ;;
 	11) pick_dir; a=$REPLY; pick_dir; b=$REPLY
-	    [ "$a" != . ] && [ "$b" != . ] && mv -T "$a" "$b.m$((RANDOM % 3))" ;;
+	    [ "$a" != . ] && [ "$b" != . ] && b=$b.m$((RANDOM % 3)) && mv -T "$a" "$b" ;;
 	12) pick; b=$REPLY; ln -sfn "../t$((RANDOM % 5))" "$b" ;;
 	13) pick; b=$REPLY; ln -f "$a" "$b" ;;
 	14) chmod $((RANDOM % 2 ? 600 : 644)) "$a" ;;
@@ -61,6 +66,7 @@ one_op() {
 	17) pick_dir; [ -d "$REPLY" ] && mkdir -p "$REPLY/e$((RANDOM % 3))/f" ;;
 	*) printf '%*s' $((RANDOM % 100000)) x >"$a" ;;
 	esac
+	echo "$EPOCHREALTIME op=$n a=$a b=${b:-} last=$REPLY" >>"$OPS_LOG"
 }
 
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"

@@ -9,7 +9,6 @@
 # order is the same on every run.
 . "$(dirname "$0")/lib.sh"
 need_root
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 need_tools "$MIRRORD" "$MIRRORCTL" "$TREECMP"
 
 net_setup master slave

@@ -8,7 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 net_setup master slave
 M1=$T_DIR/master/www S1=$T_DIR/slave/www
 M2=$T_DIR/master/data S2=$T_DIR/slave/data

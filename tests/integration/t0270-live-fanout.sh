@@ -11,7 +11,6 @@
 need_root
 need_tools "$MKTREE" "$TREECMP"
 
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 JMAX=100
 net_setup master slave1 slave2
 M=$T_DIR/master/www S1=$T_DIR/slave1/www S2=$T_DIR/slave2/www

@@ -10,7 +10,6 @@
 need_root
 
 KEEP=15                       # keep_versions, seconds
-RESTORE="$top_builddir/src/restore/mirror-restore"
 need_tools "$MIRRORD" "$TREECMP" "$RESTORE"
 net_setup master slave
 M=$T_DIR/master/www

@@ -21,7 +21,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 need_tools "$MIRRORD" "$MIRRORCTL" "$MKTREE" "$TREECMP"
 RATE=1048576
 

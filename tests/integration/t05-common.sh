@@ -4,7 +4,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-RESTORE="$top_builddir/src/restore/mirror-restore"
 JAPPEND="$top_builddir/tests/tools/jappend"
 net_setup master slave
 M=$T_DIR/master/www

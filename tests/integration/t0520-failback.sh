@@ -14,7 +14,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/t04-common.sh"
 need_root
-RESTORE="$top_builddir/src/restore/mirror-restore"
 fo_setup
 M=$T_DIR/master/www
 S=$T_DIR/slave/www

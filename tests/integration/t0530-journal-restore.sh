@@ -11,7 +11,6 @@
 # without a push in between, and accepts pushes again once demoted (the
 # first push spends its journal).
 . "$(dirname "$0")/t05-common.sh"
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 
 # an excluded pattern: never sent either way, never pruned
 sed -i 's|^path = .*|&\nexclude = *.swp|' "$T_DIR/master.conf" "$T_DIR/slave.conf"

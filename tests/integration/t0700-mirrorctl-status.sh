@@ -7,7 +7,6 @@
 need_root
 command -v python3 >/dev/null || fail "python3 is needed (scripts/deps)"
 
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 net_setup master slave
 M=$T_DIR/master/www
 S=$T_DIR/slave/www

@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 
-RESTORE="$top_builddir/src/restore/mirror-restore"
 need_tools "$MIRRORD" "$RESTORE" "$TREECMP"
 net_setup master slave
 M=$T_DIR/master/www

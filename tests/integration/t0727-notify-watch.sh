@@ -8,7 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 need_tools "$MIRRORD" "$TREECMP"
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 
 net_setup master slave
 M=$T_DIR/master/www

@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 need_root
 need_tools "$TREECMP"
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 AGENT="$top_srcdir/scripts/ocf/mirrord"
 command -v xmllint >/dev/null || fail "xmllint missing (libxml2-utils, scripts/deps)"
 command -v ocf-tester >/dev/null || fail "ocf-tester missing (resource-agents, scripts/deps)"
