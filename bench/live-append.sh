@@ -42,11 +42,12 @@ writer() {
 	exec 3>&-
 }
 
-# observe DST LOG WANT_FILE: poll DST's size until it reaches the size in
-# WANT_FILE (written once the writer is done), at most 60 s after that;
-# LOG gets "SIZE T_NS" for every size seen.
+# observe DST LOG WANT_FILE WRITER_PID: poll DST's size until it reaches the
+# size in WANT_FILE (written once the writer is done), at most 60 s after
+# that (1 at once when the writer ended without writing it); LOG gets
+# "SIZE T_NS" for every size seen.
 observe() {
-	local dst=$1 log=$2 want=$3 last=-1 s deadline=0
+	local dst=$1 log=$2 want=$3 wpid=$4 last=-1 s deadline=0 n=0
 	while :; do
 		s=$(stat -c %s "$dst" 2>/dev/null || echo -1)
 		if [ "$s" != "$last" ]; then
@@ -57,6 +58,8 @@ observe() {
 			[ "$s" -ge "$(cat "$want")" ] && return 0
 			[ $deadline -eq 0 ] && deadline=$(( $(date +%s%N) + 60000000000 ))
 			[ "$(date +%s%N)" -lt $deadline ] || return 1
+		elif [ $((++n % 250)) -eq 0 ] && exited "$wpid"; then
+			[ -s "$want" ] || return 1    # (checked now and then: it forks)
 		fi
 		sleep 0.002
 	done
@@ -69,7 +72,7 @@ run() {
 	b0=$(wire_bytes master)
 	( writer "$src" "$w"; stat -c %s "$src" >"$want" ) &
 	local wpid=$!
-	observe "$dst" "$o" "$want" || log "$name: the slave never reached the final size"
+	observe "$dst" "$o" "$want" "$wpid" || log "$name: the slave never reached the final size"
 	wait_pids $((SECS + 120)) "the writer" "$wpid"
 	sleep 1                      # late acknowledgements
 	b1=$(wire_bytes master)
