@@ -176,8 +176,8 @@ perl -e '
 		my $p = $dir->(int(rand($nd))) . "/new$i";
 		open(my $h, ">", $p) or die "$p: $!"; print $h "new $i\n"; close($h);
 	}
-	my $gone = 0;
-	while ($gone < 300) {
+	my ($gone, $tries) = (0, 0);
+	while ($gone < 300 && $tries++ < 100000) {      # bounded on a small tree
 		my $p = $dir->(int(rand($nd))) . "/f" . int(rand(10));
 		$gone++ if unlink($p);
 	}' "$SRC" "$NDIRS" || fail "changes"
