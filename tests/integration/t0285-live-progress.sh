@@ -13,7 +13,6 @@ command -v python3 >/dev/null || fail "python3 is needed (scripts/deps)"
 command -v script >/dev/null || fail "script is needed (bsdutils, scripts/deps)"
 command -v tc >/dev/null || fail "tc is needed (iproute2, scripts/deps)"
 
-MIRRORCTL="$top_builddir/src/mirrorctl/mirrorctl"
 net_setup master slave
 M=$T_DIR/master/www
 S=$T_DIR/slave/www
@@ -121,9 +120,8 @@ wait_until 10 "progress gone once in sync" no_progress
 pass "no progress once in sync"
 
 # the watcher ends by itself once in sync, with the usual status
-for _ in $(seq 1 200); do kill -0 $watch_pid 2>/dev/null || break; sleep 0.05; done
-kill -0 $watch_pid 2>/dev/null && fail "mirrorctl status --watch did not end once in sync"
-wait $watch_pid || fail "mirrorctl status --watch exit code $?"
+wait_pids 10 "mirrorctl status --watch to end once in sync" "$watch_pid" ||
+	fail "mirrorctl status --watch exit code $?"
 cat -v "$T_DIR/tty.out" | tail -n 20
 grep -aq $'\r\033\[K''www  initial sync: [0-9]* of [0-9]* paths ([0-9.]* %, total by [a-z]*).*ETA [0-9]' \
 	"$T_DIR/tty.out" || fail "no redrawn progress line with a percentage and an ETA"
