@@ -19,10 +19,19 @@
 struct index {
 	sqlite3 *db;
 	sqlite3_stmt *get, *put;
+	sqlite3_stmt *rows_st;  /* index_rows_*: the rows in path order */
+	sqlite3_stmt *stage;    /* index_stage: into table p */
 	char *path, *tmp;       /* the index, and path.new while writing */
 	uint64_t rows;
+	int64_t staged_rows;    /* rows added (+) and removed (-) by p */
 	bool writing;
 };
+
+/* Changes staged for an in-place update: type NULL for a path gone. */
+#define STAGE_TABLE "CREATE TABLE IF NOT EXISTS p (path BLOB PRIMARY KEY, type INTEGER," \
+	" mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, mtime INTEGER, ino INTEGER)" \
+	" WITHOUT ROWID;"
+
 
 static int err_of(int rc)
 {
@@ -97,6 +106,30 @@ static int meta_put(struct index *ix, const char *key, uint64_t v)
 	return err_of(rc);
 }
 
+static struct index_rec rec_at(sqlite3_stmt *st, int col)
+{
+	return (struct index_rec){
+		.type = (uint8_t)sqlite3_column_int(st, col),
+		.mode = (uint32_t)sqlite3_column_int64(st, col + 1),
+		.uid = (uint32_t)sqlite3_column_int64(st, col + 2),
+		.gid = (uint32_t)sqlite3_column_int64(st, col + 3),
+		.size = (uint64_t)sqlite3_column_int64(st, col + 4),
+		.mtime_ns = sqlite3_column_int64(st, col + 5),
+		.ino = (uint64_t)sqlite3_column_int64(st, col + 6),
+	};
+}
+
+static void bind_rec(sqlite3_stmt *st, int col, const struct index_rec *rec)
+{
+	sqlite3_bind_int(st, col, rec->type);
+	sqlite3_bind_int64(st, col + 1, rec->mode);
+	sqlite3_bind_int64(st, col + 2, rec->uid);
+	sqlite3_bind_int64(st, col + 3, rec->gid);
+	sqlite3_bind_int64(st, col + 4, (sqlite3_int64)rec->size);
+	sqlite3_bind_int64(st, col + 5, rec->mtime_ns);
+	sqlite3_bind_int64(st, col + 6, (sqlite3_int64)rec->ino);
+}
+
 static int prepare_get(struct index *ix)
 {
 	return err_of(sqlite3_prepare_v2(ix->db,
@@ -114,12 +147,16 @@ int index_open(const char *path, struct index **ret_ix)
 		return -errno;
 	if (!(ix = ix_new(path)))
 		return -ENOMEM;
-	if ((rc = ix_db(ix, path, SQLITE_OPEN_READONLY)) < 0 ||
+	/* read-write: updated in place (index_apply), with a rollback journal
+	 * that a crash leaves for the next open to roll back */
+	if ((rc = ix_db(ix, path, SQLITE_OPEN_READWRITE)) < 0 ||
 	    (rc = meta_get(ix, "format", &fmt)) < 0 ||
 	    (rc = meta_get(ix, "finished", &done)) < 0 ||
 	    (rc = meta_get(ix, "rows", &ix->rows)) < 0 ||
 	    (rc = fmt == INDEX_FORMAT && done == 1 ? 0 : -EBADMSG) < 0 ||
-	    (rc = prepare_get(ix)) < 0 || (rc = exec(ix, "BEGIN")) < 0) {
+	    (rc = exec(ix, "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL;"
+		       STAGE_TABLE "DELETE FROM p")) < 0 ||
+	    (rc = prepare_get(ix)) < 0) {
 		index_close(ix);
 		return rc;
 	}
@@ -150,13 +187,7 @@ int index_lookup(struct index *ix, const char *path, size_t len, struct index_re
 	sqlite3_bind_blob(ix->get, 1, len ? path : "", (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(ix->get);
 	if (rc == SQLITE_ROW) {
-		ret_rec->type = (uint8_t)sqlite3_column_int(ix->get, 0);
-		ret_rec->mode = (uint32_t)sqlite3_column_int64(ix->get, 1);
-		ret_rec->uid = (uint32_t)sqlite3_column_int64(ix->get, 2);
-		ret_rec->gid = (uint32_t)sqlite3_column_int64(ix->get, 3);
-		ret_rec->size = (uint64_t)sqlite3_column_int64(ix->get, 4);
-		ret_rec->mtime_ns = sqlite3_column_int64(ix->get, 5);
-		ret_rec->ino = (uint64_t)sqlite3_column_int64(ix->get, 6);
+		*ret_rec = rec_at(ix->get, 0);
 		sqlite3_reset(ix->get);
 		return 1;
 	}
@@ -164,49 +195,102 @@ int index_lookup(struct index *ix, const char *path, size_t len, struct index_re
 	return rc == SQLITE_DONE ? 0 : err_of(rc);
 }
 
-static int path_cmp(sqlite3_stmt *a, sqlite3_stmt *b)
+/* One transaction for the whole read (and the changes staged meanwhile). */
+int index_rows_begin(struct index *ix)
 {
-	int na = sqlite3_column_bytes(a, 0), nb = sqlite3_column_bytes(b, 0);
-	const void *pa = sqlite3_column_blob(a, 0), *pb = sqlite3_column_blob(b, 0);
-	int c = memcmp(pa ? pa : "", pb ? pb : "", (size_t)(na < nb ? na : nb));
+	int rc;
 
-	return c != 0 ? c : na - nb;
+	if (ix->writing || ix->rows_st)
+		return -EINVAL;
+	if ((rc = exec(ix, "BEGIN")) < 0)
+		return rc;
+	rc = err_of(sqlite3_prepare_v2(ix->db,
+		"SELECT path, type, mode, uid, gid, size, mtime, ino FROM t ORDER BY path",
+		-1, &ix->rows_st, NULL));
+	if (rc == 0)
+		rc = err_of(sqlite3_prepare_v2(ix->db,
+			"INSERT OR REPLACE INTO p (path, type, mode, uid, gid, size, mtime, ino)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1, &ix->stage, NULL));
+	if (rc == 0)
+		rc = exec(ix, "DELETE FROM p");
+	if (rc < 0)
+		(void)index_rows_end(ix, false);
+	ix->staged_rows = 0;
+	return rc;
 }
 
-/* Both tables in path order (their primary key, memcmp order), merged. */
-int index_each_missing(struct index *ix, struct index *other,
-		       int (*fn)(void *ctx, const char *path, size_t len), void *ctx)
+int index_rows_next(struct index *ix, const char **ret_path, size_t *ret_len,
+		    struct index_rec *ret_rec)
 {
-	static const char *sql = "SELECT path FROM t ORDER BY path";
-	sqlite3_stmt *a = NULL, *b = NULL;
-	int ra, rb = SQLITE_DONE, r = 0;
+	int rc;
 
-	if (sqlite3_prepare_v2(ix->db, sql, -1, &a, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(other->db, sql, -1, &b, NULL) != SQLITE_OK) {
-		r = -EIO;
-		goto out;
+	if (!ix->rows_st)
+		return -EINVAL;
+	rc = sqlite3_step(ix->rows_st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : err_of(rc) < 0 ? err_of(rc) : -EIO;
+	const char *p = sqlite3_column_blob(ix->rows_st, 0);
+	*ret_len = (size_t)sqlite3_column_bytes(ix->rows_st, 0);
+	*ret_path = p ? p : "";
+	*ret_rec = rec_at(ix->rows_st, 1);
+	return 1;
+}
+
+int index_stage(struct index *ix, const char *path, size_t len, const struct index_rec *rec,
+		bool was_there)
+{
+	if (!ix->stage || len > INT_MAX)
+		return -EINVAL;
+	sqlite3_bind_blob(ix->stage, 1, len ? path : "", (int)len, SQLITE_STATIC);
+	if (rec)
+		bind_rec(ix->stage, 2, rec);
+	else
+		for (int i = 2; i <= 8; i++)
+			sqlite3_bind_null(ix->stage, i);
+	int rc = sqlite3_step(ix->stage);
+	sqlite3_reset(ix->stage);
+	if (rc != SQLITE_DONE)
+		return err_of(rc) < 0 ? err_of(rc) : -EIO;
+	ix->staged_rows += !rec ? -1 : !was_there ? 1 : 0;
+	return 0;
+}
+
+int index_rows_end(struct index *ix, bool keep)
+{
+	sqlite3_finalize(ix->rows_st);
+	sqlite3_finalize(ix->stage);
+	ix->rows_st = ix->stage = NULL;
+	if (!sqlite3_get_autocommit(ix->db) && !keep) {
+		ix->staged_rows = 0;
+		return exec(ix, "ROLLBACK");
 	}
-	rb = sqlite3_step(b);
-	while (r == 0 && (ra = sqlite3_step(a)) == SQLITE_ROW) {
-		int c = -1;
-		while (rb == SQLITE_ROW && (c = path_cmp(a, b)) > 0)
-			rb = sqlite3_step(b);
-		if (rb == SQLITE_ROW && c == 0)
-			continue;
-		if (rb != SQLITE_ROW && rb != SQLITE_DONE)
-			break;
-		const char *p = sqlite3_column_blob(a, 0);
-		r = fn(ctx, p ? p : "", (size_t)sqlite3_column_bytes(a, 0));
+	return sqlite3_get_autocommit(ix->db) ? 0 : exec(ix, "COMMIT");
+}
+
+int index_apply(struct index *ix, const struct index_meta *meta)
+{
+	uint64_t rows = (uint64_t)((int64_t)ix->rows + ix->staged_rows);
+	int rc;
+
+	if (ix->writing || ix->rows_st)
+		return -EINVAL;
+	if ((rc = exec(ix, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	if ((rc = exec(ix, "INSERT OR REPLACE INTO t SELECT * FROM p WHERE type IS NOT NULL;"
+		       "DELETE FROM t WHERE path IN (SELECT path FROM p WHERE type IS NULL);"
+		       "DELETE FROM p")) < 0 ||
+	    (rc = meta_put(ix, "journal_id", meta->journal_id)) < 0 ||
+	    (rc = meta_put(ix, "seq", meta->seq)) < 0 ||
+	    (rc = meta_put(ix, "sink_id", meta->sink_id)) < 0 ||
+	    (rc = meta_put(ix, "conf_hash", meta->conf_hash)) < 0 ||
+	    (rc = meta_put(ix, "rows", rows)) < 0 ||
+	    (rc = exec(ix, "COMMIT")) < 0) {
+		(void)exec(ix, "ROLLBACK");
+		return rc;
 	}
-	if (r == 0 && ((ra != SQLITE_DONE && ra != SQLITE_ROW) ||
-		       (rb != SQLITE_DONE && rb != SQLITE_ROW)))
-		r = err_of(ra != SQLITE_DONE && ra != SQLITE_ROW ? ra : rb);
-	if (r == 0 && ra == SQLITE_ROW)
-		r = -EIO;                /* left the loop on an error of b */
-out:
-	sqlite3_finalize(a);
-	sqlite3_finalize(b);
-	return r;
+	ix->rows = rows;
+	ix->staged_rows = 0;
+	return 0;
 }
 
 int index_create(const char *path, struct index **ret_ix)
@@ -228,7 +312,7 @@ int index_create(const char *path, struct index **ret_ix)
 		       "CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
 		       "CREATE TABLE t (path BLOB PRIMARY KEY, type INTEGER, mode INTEGER,"
 		       " uid INTEGER, gid INTEGER, size INTEGER, mtime INTEGER, ino INTEGER)"
-		       " WITHOUT ROWID;"
+		       " WITHOUT ROWID;" STAGE_TABLE
 		       "BEGIN")) < 0 ||
 	    (rc = err_of(sqlite3_prepare_v2(ix->db,
 		"INSERT OR REPLACE INTO t (path, type, mode, uid, gid, size, mtime, ino)"
@@ -245,13 +329,7 @@ int index_put(struct index *ix, const char *path, size_t len, const struct index
 	if (!ix->put || len > INT_MAX)
 		return -EINVAL;
 	sqlite3_bind_blob(ix->put, 1, len ? path : "", (int)len, SQLITE_STATIC);
-	sqlite3_bind_int(ix->put, 2, rec->type);
-	sqlite3_bind_int64(ix->put, 3, rec->mode);
-	sqlite3_bind_int64(ix->put, 4, rec->uid);
-	sqlite3_bind_int64(ix->put, 5, rec->gid);
-	sqlite3_bind_int64(ix->put, 6, (sqlite3_int64)rec->size);
-	sqlite3_bind_int64(ix->put, 7, rec->mtime_ns);
-	sqlite3_bind_int64(ix->put, 8, (sqlite3_int64)rec->ino);
+	bind_rec(ix->put, 2, rec);
 	int rc = sqlite3_step(ix->put);
 	sqlite3_reset(ix->put);
 	if (rc != SQLITE_DONE)
@@ -303,6 +381,14 @@ int index_finish(struct index *ix, const struct index_meta *meta)
 	    (rc = exec(ix, "COMMIT")) < 0 ||
 	    (rc = fsync_path(ix->tmp, O_RDONLY)) < 0)
 		return rc;
+	/* a rollback journal left by the file replaced is not this one's */
+	char *hot;
+	if (asprintf(&hot, "%s-journal", ix->path) < 0)
+		return -ENOMEM;
+	rc = unlink(hot) < 0 && errno != ENOENT ? -errno : 0;
+	free(hot);
+	if (rc < 0)
+		return rc;
 	if (rename(ix->tmp, ix->path) < 0)
 		return -errno;
 	ix->writing = false;
@@ -321,6 +407,11 @@ int index_remove(const char *path)
 	if (unlink(tmp) < 0 && errno != ENOENT && rc == 0)
 		rc = -errno;
 	free(tmp);
+	if (asprintf(&tmp, "%s-journal", path) < 0)
+		return -ENOMEM;
+	if (unlink(tmp) < 0 && errno != ENOENT && rc == 0)
+		rc = -errno;
+	free(tmp);
 	return rc;
 }
 
@@ -330,6 +421,8 @@ void index_close(struct index *ix)
 		return;
 	sqlite3_finalize(ix->get);
 	sqlite3_finalize(ix->put);
+	sqlite3_finalize(ix->rows_st);
+	sqlite3_finalize(ix->stage);
 	if (ix->db)
 		sqlite3_close(ix->db);
 	if (ix->writing && ix->tmp)

@@ -7,16 +7,24 @@
  * index_put() adds rows (one transaction), index_finish() stores the
  * metadata that says which journal state the rows describe, syncs the file
  * and renames it over the index.  Until then the previous index, if any,
- * stays in place.  index_open() reads a finished index: index_lookup()
- * finds a path, index_each_missing() lists its paths that a new index
- * (being written) lacks: paths gone since.  When an index may be
- * trusted is the caller's decision (see doc/ARCHITECTURE.md).
+ * stays in place.
+ *
+ * index_open() opens a finished index: index_lookup() finds a path,
+ * index_rows_*() read every row in path order (bytewise: a directory
+ * comes before what is beneath it), and the changes found meanwhile are
+ * staged (index_stage(), in the file but not in the rows) and applied in
+ * place, with new metadata, in one durable transaction (index_apply()).
+ * A crash before index_apply() leaves the rows and metadata as they were
+ * (staged changes are dropped at the next open); one during it is rolled
+ * back by the next open.  When an index may be trusted is the caller's
+ * decision (see doc/ARCHITECTURE.md).
  *
  * Returns 0 (or a count) or a negative errno; SQLite errors are -EIO (or
  * -ENOMEM, -ENOSPC, -EBADMSG for a corrupt file).  Not thread-safe: one
  * thread per handle. */
 #ifndef MIRROR_INDEX_H
 #define MIRROR_INDEX_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,12 +53,21 @@ int index_open(const char *path, struct index **ret_ix);
 int index_meta(struct index *ix, struct index_meta *ret_meta);
 /* 1 and *ret_rec when path is in the index, 0 if not. */
 int index_lookup(struct index *ix, const char *path, size_t len, struct index_rec *ret_rec);
-/* fn for every path of ix that other (finished or being written) lacks,
- * in path order (bytewise, so a directory comes before what is beneath
- * it); stops at fn's first non-zero return and returns it.  path lives
- * until fn returns. */
-int index_each_missing(struct index *ix, struct index *other,
-		       int (*fn)(void *ctx, const char *path, size_t len), void *ctx);
+/* Read ix's rows in path order: begin, then next until it returns 0 (1
+ * with a row: *ret_path lives until the next call), then end.  Changes
+ * staged in between are kept by end(keep) for index_apply(), dropped
+ * otherwise. */
+int index_rows_begin(struct index *ix);
+int index_rows_next(struct index *ix, const char **ret_path, size_t *ret_len,
+		    struct index_rec *ret_rec);
+int index_rows_end(struct index *ix, bool keep);
+/* Between rows_begin and rows_end: path is now rec (new when !was_there),
+ * or gone (rec NULL; a directory's subtree is staged path by path). */
+int index_stage(struct index *ix, const char *path, size_t len, const struct index_rec *rec,
+		bool was_there);
+/* Apply the staged changes to the rows and store meta (rows counted here),
+ * durably, in one transaction. */
+int index_apply(struct index *ix, const struct index_meta *meta);
 
 /* Start a new index that replaces path when finished (written beside it as
  * path.new). */

@@ -752,8 +752,8 @@ static void jr_supersede(struct live *l, const char *why)
 	struct journal_stats st;
 	int rc;
 
-	if (l->ti)
-		treeidx_forget(l->ti);
+	if (l->ti && treeidx_forget(l->ti))
+		l->walk_due = true;     /* the index is walked again once in sync */
 	coalesce_clear(l->co);
 	if (!l->j || (l->pass_seq > l->fed_seq && (!l->fo || fanout_before(l->fo, l->pass_seq))))
 		return;                 /* the reopen or a pass not started covers it */
@@ -1624,9 +1624,10 @@ static void index_poll(struct live *l)
 		return;
 	journal_get_stats(l->j, &st);
 	rc = treeidx_poll(l->ti, st.id, st.acked_seq, l->pass_seq, l->sink_id);
-	if (rc == 1)
-		log_info("mirror %s: tree index saved (journal record %llu)", l->m->name,
-			 (unsigned long long)st.acked_seq);
+	if (rc > 0)
+		log_info("mirror %s: tree index saved (journal record %llu, %s)", l->m->name,
+			 (unsigned long long)st.acked_seq,
+			 rc == 1 ? "written anew" : "updated in place");
 	else if (rc < 0)
 		log_warn("mirror %s: cannot save the tree index in %s: %s, the next start "
 			 "reconciles the whole tree", l->m->name, l->jdir, strerror(-rc));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "entry.h"
+#include "idxwalk.h"
 #include "index.h"
 #include "log.h"
 #include "progress.h"
@@ -21,10 +22,13 @@ struct treeidx {
 	const struct conf_mirror *m;
 	char *path;              /* <state dir>/index */
 	uint64_t conf_hash;
-	struct index *old;       /* trusted previous index, during the walk */
+	struct index *old;       /* trusted previous index, the walk's changes
+				  * staged in it until poll applies them */
 	uint64_t old_sink;       /* its sink id; 0: no trusted start */
-	struct index *fresh;     /* written by the walk, finished by poll */
-	uint64_t seq;            /* fresh holds once this is acked; 0: not yet */
+	struct index *fresh;     /* written by a walk without old, finished by poll */
+	uint64_t seq;            /* the walk holds once this is acked; 0: not yet */
+	bool walking;
+	bool dropped;            /* forgotten during the walk: old not updated */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -101,68 +105,11 @@ bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
 	return false;
 }
 
-static struct index_rec rec_of(const struct entry *e)
-{
-	return (struct index_rec){
-		.type = e->type, .mode = e->mode, .uid = e->uid, .gid = e->gid,
-		.size = e->type == ENT_FILE ? e->size : 0,
-		.mtime_ns = e->mtime_sec * 1000000000ll + e->mtime_nsec,
-		.ino = e->ino,
-	};
-}
-
 static bool rec_same(const struct index_rec *a, const struct index_rec *b)
 {
 	return a->type == b->type && a->mode == b->mode && a->uid == b->uid &&
 	       a->gid == b->gid && a->size == b->size && a->mtime_ns == b->mtime_ns &&
 	       a->ino == b->ino;
-}
-
-struct gone_ctx {
-	int (*changed)(void *ctx, const char *path, size_t len, bool dir);
-	void *ctx;
-	char *last;              /* last directory reported gone */
-	size_t last_len;
-	uint64_t n;
-};
-
-/* Paths of the old index not walked: gone (or moved).  Beneath a path
- * already reported only when it was not a prefix of it (a removed
- * directory's DELETE takes its subtree). */
-static int on_gone(void *ctx, const char *path, size_t len)
-{
-	struct gone_ctx *g = ctx;
-
-	if (g->last && len > g->last_len && path[g->last_len] == '/' &&
-	    memcmp(path, g->last, g->last_len) == 0)
-		return 0;
-	char *copy = malloc(len + 1);
-	if (!copy)
-		return -ENOMEM;
-	memcpy(copy, path, len);
-	copy[len] = '\0';
-	free(g->last);
-	g->last = copy;
-	g->last_len = len;
-	g->n++;
-	return g->changed(g->ctx, path, len, false);
-}
-
-static int walk_one(struct treeidx *t, const struct entry *e,
-		    int (*changed)(void *ctx, const char *path, size_t len, bool dir), void *ctx,
-		    struct treeidx_stats *st)
-{
-	struct index_rec r = rec_of(e), o;
-	int rc = index_put(t->fresh, e->path, e->path_len, &r);
-
-	if (rc < 0 || !t->old)
-		return rc;
-	if ((rc = index_lookup(t->old, e->path, e->path_len, &o)) < 0)
-		return rc;
-	if (rc == 1 && rec_same(&r, &o))
-		return 0;
-	st->changed++;
-	return changed(ctx, e->path, e->path_len, e->type == ENT_DIR);
 }
 
 static uint64_t ms_now(void)
@@ -173,75 +120,152 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void walk_progress(struct treeidx *t, struct progress *p)
+/* The walk (idxwalk.h) merged with the old index's rows, both in path
+ * order: a row before the walked path is gone, an equal one compared. */
+struct merge {
+	struct treeidx *t;
+	int (*changed)(void *ctx, const char *path, size_t len, bool dir);
+	void (*tick)(void *ctx);
+	void *ctx;
+	struct treeidx_stats st;
+	struct progress prog;
+	int more;                /* 1: the old row below is valid */
+	const char *op;
+	size_t olen;
+	struct index_rec orec;
+	char *last;              /* last path reported gone */
+	size_t last_len, last_cap;
+};
+
+static int path_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c != 0 ? c : al < bl ? -1 : al > bl;
+}
+
+static int next_old(struct merge *g)
+{
+	g->more = index_rows_next(g->t->old, &g->op, &g->olen, &g->orec);
+	return g->more < 0 ? g->more : 0;
+}
+
+/* The old row is gone: staged for removal, and reported unless beneath
+ * the last path reported (a removed directory's DELETE takes its
+ * subtree). */
+static int old_gone(struct merge *g)
+{
+	int rc = index_stage(g->t->old, g->op, g->olen, NULL, true);
+
+	if (rc < 0)
+		return rc;
+	if (g->last_len > 0 && g->olen > g->last_len && g->op[g->last_len] == '/' &&
+	    memcmp(g->op, g->last, g->last_len) == 0)
+		return next_old(g);
+	if (g->olen + 1 > g->last_cap) {
+		char *p = realloc(g->last, g->olen + 1);
+		if (!p)
+			return -ENOMEM;
+		g->last = p;
+		g->last_cap = g->olen + 1;
+	}
+	memcpy(g->last, g->op, g->olen);
+	g->last_len = g->olen;
+	g->st.gone++;
+	if ((rc = g->changed(g->ctx, g->op, g->olen, false)) < 0)
+		return rc;
+	return next_old(g);
+}
+
+static void walk_progress(struct merge *g)
 {
 	uint64_t now = ms_now();
 	char what[160];
 
-	if (!progress_step(p, TICK_ENTRIES, now))
+	if (g->tick)
+		g->tick(g->ctx);
+	if (!progress_step(&g->prog, TICK_ENTRIES, now))
 		return;
-	progress_format(p, now, what, sizeof(what));
-	log_info("mirror %s: start-up walk: %s", t->m->name, what);
+	progress_format(&g->prog, now, what, sizeof(what));
+	log_info("mirror %s: start-up walk: %s", g->t->m->name, what);
+}
+
+static int on_path(void *ctx, const char *path, size_t len, const struct index_rec *rec)
+{
+	struct merge *g = ctx;
+	struct treeidx *t = g->t;
+	int rc = 0, c = 1;
+
+	if (++g->st.entries % TICK_ENTRIES == 0)
+		walk_progress(g);
+	if (t->fresh)
+		return index_put(t->fresh, path, len, rec);
+	while (g->more == 1 && (c = path_cmp(g->op, g->olen, path, len)) < 0)
+		if ((rc = old_gone(g)) < 0)
+			return rc;
+	if (g->more == 1 && c == 0) {
+		bool same = rec_same(rec, &g->orec);
+		if ((rc = next_old(g)) < 0 || same)
+			return rc;
+	}
+	g->st.changed++;
+	if ((rc = index_stage(t->old, path, len, rec, c == 0)) < 0)
+		return rc;
+	return g->changed(g->ctx, path, len, rec->type == ENT_DIR);
+}
+
+/* Compare the walk with the trusted old index, the differences staged in
+ * it for treeidx_poll. */
+static int walk_merge(struct treeidx *t, int rootfd, const struct scan_opts *so,
+		      struct merge *g)
+{
+	int rc = index_rows_begin(t->old);
+
+	if (rc == 0)
+		rc = next_old(g);
+	if (rc == 0)
+		rc = idxwalk(rootfd, so->one_fs, so->ex, on_path, g);
+	while (rc == 0 && g->more == 1)
+		rc = old_gone(g);
+	if (rc == 0 && g->more < 0)
+		rc = g->more;
+	int rc2 = index_rows_end(t->old, rc == 0 && !t->dropped);
+	return rc < 0 ? rc : rc2;
 }
 
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st)
 {
-	struct treeidx_stats st = { 0 };
-	struct scan_opts o = *so;
+	struct merge g = { .t = t, .changed = changed, .tick = tick, .ctx = ctx };
 	struct index_meta im = { 0 };
-	struct progress prog;
-	struct scan *s;
-	struct entry e = { 0 };
 	uint64_t t0 = ms_now();
 	int rc;
 
-	o.xattrs = false;        /* stat only */
 	index_close(t->fresh);
 	t->fresh = NULL;
 	t->seq = 0;
-	if ((rc = index_create(t->path, &t->fresh)) < 0)
-		return rc;
-	if (!(s = scan_new(rootfd, &o)))
-		return -ENOMEM;
+	t->dropped = false;
 	if (t->old)
 		(void)index_meta(t->old, &im);
-	progress_start(&prog, im.rows, t0);
-	while ((rc = scan_next(s, &e)) != SCAN_END) {
-		if (rc == SCAN_ENTRY) {
-			st.entries++;
-			rc = walk_one(t, &e, changed, ctx, &st);
-			if (st.entries % TICK_ENTRIES == 0) {
-				if (tick)
-					tick(ctx);
-				walk_progress(t, &prog);
-			}
-		} else if (rc < 0) {
-			log_warn("mirror %s: index walk: cannot read '%s': %s", t->m->name,
-				 e.path ? e.path : "", strerror(-rc));
-		}
-		entry_clear(&e);
-		if (rc < 0)
-			break;
-	}
-	scan_free(s);
-	if (rc == SCAN_END && t->old) {
-		struct gone_ctx g = { .changed = changed, .ctx = ctx };
-		rc = index_each_missing(t->old, t->fresh, on_gone, &g);
-		free(g.last);
-		st.gone = g.n;
-	}
-	index_close(t->old);
-	t->old = NULL;
-	st.ms = ms_now() - t0;
-	*ret_st = st;
-	if (rc < 0) {
-		index_close(t->fresh);
-		t->fresh = NULL;
+	else if ((rc = index_create(t->path, &t->fresh)) < 0)
 		return rc;
+	progress_start(&g.prog, im.rows, t0);
+	t->walking = true;       /* tick may forget the index meanwhile */
+	if (t->old)
+		rc = walk_merge(t, rootfd, so, &g);
+	else
+		rc = idxwalk(rootfd, so->one_fs, so->ex, on_path, &g);
+	t->walking = false;
+	free(g.last);
+	g.st.ms = ms_now() - t0;
+	*ret_st = g.st;
+	if (rc < 0 || t->dropped) {
+		index_close(t->fresh);
+		index_close(t->old);
+		t->fresh = t->old = NULL;
 	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 void treeidx_set_seq(struct treeidx *t, uint64_t seq)
@@ -260,20 +284,32 @@ bool treeidx_sink_ok(struct treeidx *t, uint64_t sink_id)
 int treeidx_poll(struct treeidx *t, uint64_t journal_id, uint64_t acked, uint64_t pass_seq,
 		 uint64_t sink_id)
 {
-	if (!t->fresh || t->seq == 0 || acked < t->seq || acked < pass_seq || sink_id == 0)
+	if ((!t->fresh && !t->old) || t->seq == 0 || acked < t->seq || acked < pass_seq ||
+	    sink_id == 0)
 		return 0;
 	struct index_meta im = { .journal_id = journal_id, .seq = t->seq, .sink_id = sink_id,
 				 .conf_hash = t->conf_hash };
-	int rc = index_finish(t->fresh, &im);
+	bool anew = t->fresh != NULL;
+	int rc = anew ? index_finish(t->fresh, &im) : index_apply(t->old, &im);
 	index_close(t->fresh);
-	t->fresh = NULL;
-	return rc < 0 ? rc : 1;
+	index_close(t->old);
+	t->fresh = t->old = NULL;
+	return rc < 0 ? rc : anew ? 1 : 2;
 }
 
-void treeidx_forget(struct treeidx *t)
+bool treeidx_forget(struct treeidx *t)
 {
-	/* the one being written stays: it is finished only after the pass */
+	bool drop = t->old != NULL;
+
+	/* a new one being written stays: it is finished only after the pass;
+	 * the changes staged in the old one are dropped with it */
+	if (drop && !t->walking) {
+		index_close(t->old);
+		t->old = NULL;
+	}
+	t->dropped = drop;       /* a walk in progress lets it go at its end */
 	if (unlink(t->path) < 0 && errno != ENOENT)
 		log_warn("mirror %s: cannot remove the index %s: %s", t->m->name, t->path,
 			 strerror(errno));
+	return drop;
 }

@@ -1,12 +1,13 @@
 /* treeidx: the live source's tree index (src/lib/index.h) at start-up.
  *
- * At start-up the source walks its tree once, writing a new index, and,
- * when the index of the previous run may be trusted, reports every path
- * whose stat differs from it, is new, or is gone: those, and the journal's
- * unacknowledged records, are all the sink can lack, so no full
- * reconciliation (no listing of the sink's tree) is needed.  The new index
- * replaces the old one once the sink has acknowledged everything recorded
- * up to the end of the walk (treeidx_poll).  The rules, in short (details
+ * At start-up the source walks its tree once and, when the index of the
+ * previous run may be trusted, reports every path whose stat differs from
+ * it, is new, or is gone: those, and the journal's unacknowledged records,
+ * are all the sink can lack, so no full reconciliation (no listing of the
+ * sink's tree) is needed.  The differences are applied to the index in
+ * place once the sink has acknowledged everything recorded up to the end
+ * of the walk (treeidx_poll); without a trusted index, the walk writes a
+ * new one that replaces it then.  The rules, in short (details
  * in doc/ARCHITECTURE.md):
  *
  * - trusted: the previous index was finished, for this journal (id) and
@@ -44,10 +45,12 @@ void treeidx_free(struct treeidx *t);   /* NULL is a no-op; unfinished index dro
 bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
 		   char *why, size_t why_len);
 
-/* Walk rootfd (with so's excludes) into a new index; with a trusted old
- * index, changed(ctx, path, len, dir) for every difference, dir for a
- * directory now on disk (returning <0 stops the walk), and tick(ctx) every
- * few thousand entries (drain events).
+/* Walk rootfd (with so's excludes, idxwalk.h); with a trusted old index,
+ * merged with its rows in path order: changed(ctx, path, len, dir) for
+ * every difference, dir for a directory now on disk (returning <0 stops
+ * the walk), the differences staged in the old index for an update in
+ * place; without one, into a new index.  tick(ctx) every few thousand
+ * entries (drain events).
  * 0, or -errno when the walk was incomplete (then do not trust it). */
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
@@ -59,13 +62,18 @@ void treeidx_set_seq(struct treeidx *t, uint64_t seq);
 /* The first session's sink: false if a trusted start was for another. */
 bool treeidx_sink_ok(struct treeidx *t, uint64_t sink_id);
 
-/* Finish the new index when acked >= its seq and >= pass_seq (the last
- * full pass), for sink_id (non-zero).  1 when it did, 0, or -errno. */
+/* Finish the new index, or apply the changes staged in the old one, when
+ * acked >= the walk's seq and >= pass_seq (the last full pass), for
+ * sink_id (non-zero).  1 when it wrote a new one, 2 when it updated the
+ * old one in place, 0 when not yet, or -errno.  Until then the index on
+ * disk stays as it was. */
 int treeidx_poll(struct treeidx *t, uint64_t journal_id, uint64_t acked, uint64_t pass_seq,
 		 uint64_t sink_id);
 
 /* A full reconciliation: the index on disk no longer tells what the sink
- * has; remove it (the pending new one is finished as usual). */
-void treeidx_forget(struct treeidx *t);
+ * has; remove it (a new one being written is finished as usual).  True
+ * when that dropped the changes staged in the old one by a walk: then no
+ * index will be saved unless the tree is walked again. */
+bool treeidx_forget(struct treeidx *t);
 
 #endif

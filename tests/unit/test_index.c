@@ -67,21 +67,12 @@ static void build(struct fx *f, unsigned n)
 	index_close(ix);
 }
 
-static int collect(void *ctx, const char *path, size_t len)
-{
-	char *buf = ctx;
-	strncat(buf, path, len);
-	strcat(buf, ";");
-	return 0;
-}
-
 static void test_roundtrip(void **state)
 {
 	struct fx *f = *state;
 	struct index *ix = NULL;
 	struct index_meta m;
 	struct index_rec r;
-	char seen[256] = "";
 
 	assert_int_equal(index_open(f->file, &ix), -ENOENT);
 	build(f, 1000);
@@ -106,19 +97,98 @@ static void test_roundtrip(void **state)
 	}
 	assert_int_equal(index_lookup(ix, "d/nope", 6, &r), 0);
 
-	struct index *nx = NULL;            /* a new one without d/f3, d/f500 */
-	assert_int_equal(index_create(f->file, &nx), 0);
-	for (unsigned i = 0; i < 1000; i++) {
-		char p[32];
-		int len = snprintf(p, sizeof(p), "d/f%u", i);
-		r = rec(i);
-		if (i != 3 && i != 500)
-			assert_int_equal(index_put(nx, p, (size_t)len, &r), 0);
+	/* every row, in path order (bytewise) */
+	const char *p, *prev = NULL;
+	size_t len, n = 0;
+	char last[32] = "";
+	assert_int_equal(index_rows_begin(ix), 0);
+	assert_int_equal(index_rows_begin(ix), -EINVAL);
+	while (index_rows_next(ix, &p, &len, &r) == 1) {
+		char cur[32];
+		assert_true(len < sizeof(cur));
+		memcpy(cur, p, len);
+		cur[len] = '\0';
+		if (prev)
+			assert_true(strcmp(last, cur) < 0);
+		prev = last;
+		strcpy(last, cur);
+		n++;
 	}
-	assert_int_equal(index_put(nx, "d/g", 3, &r), 0);
-	assert_int_equal(index_each_missing(ix, nx, collect, seen), 0);
-	assert_string_equal(seen, ";d/f3;d/f500;");   /* "" (the root) too */
-	index_close(nx);
+	assert_int_equal(n, 1001);
+	assert_int_equal(index_rows_end(ix, false), 0);
+	index_close(ix);
+}
+
+static int stage_some(struct index *ix)
+{
+	struct index_rec r = rec(12345);
+	const char *p;
+	size_t len;
+	int rc;
+
+	assert_int_equal(index_rows_begin(ix), 0);
+	assert_int_equal(index_rows_next(ix, &p, &len, &r), 1);
+	assert_int_equal(len, 0);                  /* the root first */
+	r = rec(12345);
+	if ((rc = index_stage(ix, "d/f1", 4, &r, true)) < 0 ||
+	    (rc = index_stage(ix, "d/new", 5, &r, false)) < 0 ||
+	    (rc = index_stage(ix, "d/f3", 4, NULL, true)) < 0 ||
+	    (rc = index_stage(ix, "d/f4", 4, NULL, true)) < 0)
+		return rc;
+	return 0;
+}
+
+static void test_apply_in_place(void **state)
+{
+	struct fx *f = *state;
+	struct index *ix = NULL;
+	struct index_meta m;
+	struct index_rec r;
+
+	build(f, 10);
+	/* staged, not applied (a crash before the sink acknowledged): as before */
+	assert_int_equal(index_open(f->file, &ix), 0);
+	assert_int_equal(stage_some(ix), 0);
+	assert_int_equal(index_rows_end(ix, true), 0);
+	index_close(ix);
+	assert_int_equal(index_open(f->file, &ix), 0);
+	assert_int_equal(index_meta(ix, &m), 0);
+	assert_int_equal(m.seq, 42);
+	assert_int_equal(m.rows, 11);
+	assert_int_equal(index_lookup(ix, "d/f3", 4, &r), 1);
+	assert_int_equal(index_lookup(ix, "d/new", 5, &r), 0);
+	assert_int_equal(index_lookup(ix, "d/f1", 4, &r), 1);
+	assert_int_equal(r.size, 1);
+	/* dropped at the end of the read: applying changes nothing but meta */
+	assert_int_equal(stage_some(ix), 0);
+	assert_int_equal(index_rows_end(ix, false), 0);
+	m.seq = 43;
+	assert_int_equal(index_apply(ix, &m), 0);
+	assert_int_equal(index_lookup(ix, "d/f3", 4, &r), 1);
+	index_close(ix);
+	/* applied: rows and meta in place */
+	assert_int_equal(index_open(f->file, &ix), 0);
+	assert_int_equal(stage_some(ix), 0);
+	assert_int_equal(index_apply(ix, &m), -EINVAL);      /* still reading */
+	assert_int_equal(index_rows_end(ix, true), 0);
+	m.seq = 50;
+	m.sink_id = 77;
+	assert_int_equal(index_apply(ix, &m), 0);
+	index_close(ix);
+	assert_int_equal(index_open(f->file, &ix), 0);
+	assert_int_equal(index_meta(ix, &m), 0);
+	assert_int_equal(m.seq, 50);
+	assert_int_equal(m.sink_id, 77);
+	assert_true(m.journal_id == 0xfedcba9876543210ull);
+	assert_int_equal(m.rows, 10);              /* 11 + 1 new - 2 gone */
+	assert_int_equal(index_lookup(ix, "d/f3", 4, &r), 0);
+	assert_int_equal(index_lookup(ix, "d/f4", 4, &r), 0);
+	assert_int_equal(index_lookup(ix, "d/new", 5, &r), 1);
+	assert_int_equal(r.size, 12345);
+	assert_int_equal(index_lookup(ix, "d/f1", 4, &r), 1);
+	assert_int_equal(r.size, 12345);
+	assert_int_equal(index_lookup(ix, "d/f2", 4, &r), 1);
+	assert_int_equal(r.size, 2);
 	index_close(ix);
 }
 
@@ -154,6 +224,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apply_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unfinished_is_not_an_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
 	};

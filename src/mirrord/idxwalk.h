@@ -1,0 +1,30 @@
+/* idxwalk: walk a tree in the tree index's order (src/lib/index.h), one
+ * index record per path, for a merge with the index's rows.
+ *
+ * The index sorts full paths bytewise; a depth-first walk yields that order
+ * when each directory's children are sorted by the key name for the child
+ * itself and name + "/" for a subdirectory's subtree (so "a", "a.txt",
+ * "a/x": '.' sorts before '/').  Each directory is read whole (getdents in
+ * one reused buffer, fstatat on its fd) into buffers reused at each depth:
+ * no allocation per path, memory bounded by the largest directory and the
+ * depth.  Excluded paths are skipped with their subtree; with one_fs,
+ * directories on another file system are reported but not entered.  A
+ * regular file is always ENT_FILE (no hardlink detection). */
+#ifndef MIRRORD_IDXWALK_H
+#define MIRRORD_IDXWALK_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "exclude.h"
+#include "index.h"
+
+/* fn(ctx, path, len, rec) for every path beneath rootfd (borrowed), the
+ * root ("") first; path lives until fn returns.  Stops at fn's first
+ * non-zero return and returns it; 0 when done; -errno when a directory or
+ * a path could not be read (the walk is incomplete).  Paths that vanish
+ * during the walk are skipped. */
+int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
+	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec),
+	    void *ctx);
+
+#endif
