@@ -1655,8 +1655,9 @@ static void index_walk(struct live *l, bool trusted)
 	treeidx_set_seq(l->ti, js.synced_seq);
 	l->tree_paths = st.entries;
 	l->tree_from = PROGRESS_TOTAL_PREVIOUS;
-	log_notice("mirror %s: %llu paths walked in %llu ms; %s", l->m->name,
+	log_notice("mirror %s: %llu paths walked in %llu ms (%llu ms of CPU); %s", l->m->name,
 		   (unsigned long long)st.entries, (unsigned long long)st.ms,
+		   (unsigned long long)st.cpu_ms,
 		   trusted ? "compared with the tree index, no full reconciliation" :
 			     "tree index written");
 	if (trusted)

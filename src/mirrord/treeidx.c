@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,17 @@ static bool rec_same(const struct index_rec *a, const struct index_rec *b)
 	return a->type == b->type && a->mode == b->mode && a->uid == b->uid &&
 	       a->gid == b->gid && a->size == b->size && a->mtime_ns == b->mtime_ns &&
 	       a->ino == b->ino;
+}
+
+/* CPU time of this thread (user and system), ms. */
+static uint64_t cpu_ms(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) < 0)
+		return 0;
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 }
 
 static uint64_t ms_now(void)
@@ -239,7 +251,7 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 {
 	struct merge g = { .t = t, .changed = changed, .tick = tick, .ctx = ctx };
 	struct index_meta im = { 0 };
-	uint64_t t0 = ms_now();
+	uint64_t t0 = ms_now(), c0 = cpu_ms();
 	int rc;
 
 	index_close(t->fresh);
@@ -259,6 +271,7 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 	t->walking = false;
 	free(g.last);
 	g.st.ms = ms_now() - t0;
+	g.st.cpu_ms = cpu_ms() - c0;
 	*ret_st = g.st;
 	if (rc < 0 || t->dropped) {
 		index_close(t->fresh);

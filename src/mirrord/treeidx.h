@@ -34,6 +34,7 @@ struct treeidx_stats {
 	uint64_t changed;      /* reported: differ or new */
 	uint64_t gone;         /* reported: in the old index, not on disk */
 	uint64_t ms;
+	uint64_t cpu_ms;       /* of the thread (draining events included) */
 };
 
 /* For mirror m, index file in dir (the mirror's state directory). */
