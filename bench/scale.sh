@@ -148,7 +148,7 @@ src_run() { # src_run NAME: start the source, time until "in sync"
 	t0=$(now_ms)
 	start_bg master "$1" "$MIRRORD" -f -c "$T_DIR/master.conf"
 	SRC_PID=$(eval echo "\$PID_$1")
-	wait_for "$BOUND" grep -q "in sync" "$T_DIR/$1.log" || fail "$1: not in sync in $BOUND s"
+	wait_for "$BOUND" grep -q ": in sync with " "$T_DIR/$1.log" || fail "$1: not in sync in $BOUND s"
 	res "${1}_ms" $(( $(now_ms) - t0 ))
 	res "${1}_hwm_kb" "$(hwm_kb "$SRC_PID")"
 }
