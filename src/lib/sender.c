@@ -64,6 +64,7 @@ struct sender {
 	struct sender_feed feed;
 	struct slot *slots;         /* ring of SENDER_WINDOW, index id % window */
 	uint64_t base, next;        /* oldest incomplete id, next id */
+	uint64_t acked;             /* highest ACK so far: nothing SENT up to it */
 	uint64_t *ready;            /* FIFO of ids whose content can be sent */
 	size_t ready_head, ready_n;
 	struct retry *retry;        /* files to send again */
@@ -236,7 +237,12 @@ static int on_ack(struct sender *s, const uint8_t *p, size_t n)
 
 	if (proto_get_id(p, n, &id) < 0 || id >= s->next)
 		return -EBADMSG;
-	for (uint64_t i = s->base; i <= id; i++) {
+	/* ids up to an earlier ACK were answered then (files waiting for
+	 * DONE keep base back: do not walk them again for every ACK) */
+	uint64_t from = s->acked >= s->base ? s->acked + 1 : s->base;
+	if (id > s->acked)
+		s->acked = id;
+	for (uint64_t i = from; i <= id; i++) {
 		struct slot *sl = slot_of(s, i);
 		if (sl->state != SLOT_SENT)
 			continue;
