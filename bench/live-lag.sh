@@ -75,9 +75,13 @@ wait_port slave 192.0.2.12 8730 10
 cat "$T_DIR/src"/* >/dev/null
 
 names() { find "$1" -mindepth 1 -maxdepth 1 ! -name '.mirrord.tmp.*' 2>/dev/null | wc -l; }
+# The directory's mtime first: two stats, where counting 10,000 names takes
+# ~10 ms of CPU (~40 ms at a load of 14) that the daemons would compete for
+# at every poll.  The sink sets a directory's mtime after its content is in
+# place, so the count is taken about once.
 burst_there() {
-	[ "$(names "$S/$1")" -eq 10000 ] &&
-		[ "$(stat -c %y "$M/$1")" = "$(stat -c %y "$S/$1" 2>/dev/null)" ]
+	[ "$(stat -c %y "$M/$1")" = "$(stat -c %y "$S/$1" 2>/dev/null)" ] &&
+		[ "$(names "$S/$1")" -eq 10000 ]
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
