@@ -39,6 +39,7 @@ static const struct proto_row proto_table[] = {
 	[MSG_ACK] = { "ACK", TO_SOURCE, 8, 8, 0 },
 	[MSG_DONE] = { "DONE", TO_SOURCE, 12, 12, 0 },
 	[MSG_END_OK] = { "END_OK", TO_SOURCE, 48, 48, 0 },
+	[MSG_FAILED] = { "FAILED", TO_SOURCE, 8, 4 + PATH_FIELD, 0 },
 	[MSG_PING] = { "PING", BOTH, 8, 8, 0 },
 	[MSG_PONG] = { "PONG", BOTH, 8, 8, 0 },
 	[MSG_CHANGES] = { "CHANGES", TO_SOURCE, 25, 25, 0 },
@@ -235,6 +236,15 @@ void proto_put_done(struct wbuf *out, uint64_t id, int32_t status)
 	wbuf_put_u64(out, id);
 	wbuf_put_u32(out, (uint32_t)status);
 	frame_end(out, at, MSG_DONE, 0);
+}
+
+void proto_put_failed(struct wbuf *out, int32_t status, const char *p, size_t len)
+{
+	size_t at = frame_begin(out);
+
+	wbuf_put_u32(out, (uint32_t)status);
+	wbuf_put_bytes(out, p, len);
+	frame_end(out, at, MSG_FAILED, 0);
 }
 
 void proto_put_append(struct wbuf *out, const struct proto_append *m)
@@ -490,6 +500,23 @@ int proto_get_done(const uint8_t *p, size_t n, uint64_t *ret_id, int32_t *ret_st
 	*ret_id = rbuf_get_u64(&r);
 	*ret_status = (int32_t)rbuf_get_u32(&r);
 	return rbuf_end(&r);
+}
+
+int proto_get_failed(const uint8_t *p, size_t n, int32_t *ret_status, char **ret_path,
+		     size_t *ret_len)
+{
+	struct rbuf r;
+	const uint8_t *path;
+	size_t len;
+
+	rbuf_init(&r, p, n);
+	*ret_status = (int32_t)rbuf_get_u32(&r);
+	rbuf_get_bytes(&r, PATH_WIRE_MAX, &path, &len);
+	if (rbuf_end(&r) < 0)
+		return -EBADMSG;
+	*ret_path = dup_path(path, len);
+	*ret_len = len;
+	return *ret_path ? 0 : -EBADMSG;
 }
 
 int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret)

@@ -37,6 +37,12 @@
 #define PROTO_FEATURE_AUDIT 0x20     /* drift audit: the client asks for listings
 					and digests (AUDIT_REQ...); read-only, it
 					does not claim the mirror */
+#define PROTO_FEATURE_REPORT 0x40    /* push: the sink reports every operation it
+					could not apply (FAILED), so the source
+					can send it again */
+/* Features a source may ask for and do without: a sink that does not echo
+ * them still serves the session, only without them. */
+#define PROTO_FEATURES_OPTIONAL PROTO_FEATURE_REPORT
 #define PROTO_BATCH_MAX 262144       /* payload of one CHANGE/PATHS/DIGESTS frame */
 
 enum proto_msg {
@@ -58,6 +64,8 @@ enum proto_msg {
 	MSG_ACK = 33,        /* id: every op <= id durable (files: see DONE) */
 	MSG_DONE = 34,       /* id, status: a file's content is durable (or failed) */
 	MSG_END_OK = 35,     /* id, stats */
+	MSG_FAILED = 36,     /* sink -> source: status, path: an operation on path
+				could not be applied (PROTO_FEATURE_REPORT) */
 	MSG_PING = 40,
 	MSG_PONG = 41,
 	MSG_CHANGES = 50,    /* sink side -> client: journal id, first, last, status */
@@ -148,6 +156,7 @@ void proto_put_file_end(struct wbuf *out, const struct proto_file_end *m);
 void proto_put_need(struct wbuf *out, uint64_t id, uint8_t mode);
 void proto_put_done(struct wbuf *out, uint64_t id, int32_t status);
 void proto_put_end_ok(struct wbuf *out, const struct proto_end_ok *m);
+void proto_put_failed(struct wbuf *out, int32_t status, const char *p, size_t len);
 void proto_put_append(struct wbuf *out, const struct proto_append *m);
 /* A frame whose payload the caller built (the record batches of
  * restlist.h, and their headers). */
@@ -174,6 +183,9 @@ int proto_get_file_end(const uint8_t *p, size_t n, struct proto_file_end *ret);
 int proto_get_need(const uint8_t *p, size_t n, uint64_t *ret_id, uint8_t *ret_mode);
 int proto_get_done(const uint8_t *p, size_t n, uint64_t *ret_id, int32_t *ret_status);
 int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret);
+/* *ret_path as proto_get_path's (checked, NUL-terminated, the caller frees). */
+int proto_get_failed(const uint8_t *p, size_t n, int32_t *ret_status, char **ret_path,
+		     size_t *ret_len);
 /* ret->path is a checked heap copy (caller frees it on 0); tail_len must be
  * min(base, PROTO_TAIL_MAX) and base + length must not overflow. */
 int proto_get_append(const uint8_t *p, size_t n, struct proto_append *ret);

@@ -210,6 +210,8 @@ static void op_error(struct receiver *r, const char *what, const char *path, int
 {
 	r->stats.errors++;
 	log_err("mirror %s: %s '%s': %s", r->opts.mirror, what, path, strerror(-err));
+	if (r->opts.report)     /* the source sends it again (file content: DONE) */
+		proto_put_failed(r->out, err, path, strlen(path));
 }
 
 /* Ask opts.before about a change; true when it may go ahead. */
@@ -799,7 +801,9 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 			  r->opts.mirror, r->cur.e.path);
 		proto_put_done(r->out, m.id, -ESTALE);
 	} else if ((rc = file_finish(r, &m)) < 0) {
-		op_error(r, "cannot write", r->cur.e.path, rc);
+		r->stats.errors++;      /* reported by DONE */
+		log_err("mirror %s: cannot write '%s': %s", r->opts.mirror, r->cur.e.path,
+			strerror(-rc));
 		proto_put_done(r->out, m.id, rc);
 	}
 	mark_dirty(r);
@@ -968,10 +972,13 @@ static int on_rename(struct receiver *r, const uint8_t *p, size_t n)
 	    !change_ok(r, to, tlen, RECEIVER_RENAME_OVER, NULL))
 		goto out;
 	held_links_settle(r, to, tlen);
-	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0)
+	if ((rc = apply_rename(r->apply, from, flen, to, tlen)) < 0) {
 		op_error(r, "cannot rename", from, rc);
-	else
+		if (r->opts.report)     /* and the name it should have now */
+			proto_put_failed(r->out, rc, to, tlen);
+	} else {
 		r->stats.renames++;
+	}
 	/* held entries follow the name even when it was not here yet (a
 	 * hardlink still held): applied at from, they would bring it back */
 	if (rc == 0 || rc == -ENOENT) {

@@ -51,6 +51,8 @@ struct receiver_opts {
 	unsigned meta_flags;           /* enum fsmeta_flags */
 	const struct exclude *ex;      /* excluded names are never pruned; borrowed */
 	struct retain *retain;         /* versions kept (apply_opts); borrowed, may be NULL */
+	bool report;                   /* send FAILED for every operation not applied
+					* (the source asked for PROTO_FEATURE_REPORT) */
 	/* Optional (NULL: no call, no extra lookups): called before the
 	 * receiver creates, changes or removes a path; want is the entry the
 	 * source sent (NULL for DELETE and RENAME_OVER).  Return 0 to go on,

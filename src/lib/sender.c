@@ -350,6 +350,25 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* FAILED: the sink could not apply an operation on path (not file
+ * content, which DONE reports). */
+static int on_failed(struct sender *s, const uint8_t *p, size_t n)
+{
+	int32_t status;
+	char *path;
+	size_t len;
+
+	if (proto_get_failed(p, n, &status, &path, &len) < 0 || status >= 0)
+		return -EBADMSG;
+	s->stats.errors++;
+	log_warn("mirror %s: the sink could not apply a change to '%s': %s", s->opts.mirror,
+		 path, strerror(-status));
+	if (s->opts.on_sink_failed)
+		s->opts.on_sink_failed(s->opts.ctx, path, len, status);
+	free(path);
+	return 0;
+}
+
 static int on_end_ok(struct sender *s, const uint8_t *p, size_t n)
 {
 	struct proto_end_ok m;
@@ -382,6 +401,7 @@ int sender_frame(struct sender *s, const struct wire_hdr *h, const uint8_t *p)
 	case MSG_SIG_END: return on_sig_end(s, p, h->len);
 	case MSG_DONE: return on_done(s, p, h->len);
 	case MSG_END_OK: return on_end_ok(s, p, h->len);
+	case MSG_FAILED: return on_failed(s, p, h->len);
 	case MSG_ERROR: return on_error(s, p, h->len);
 	case MSG_PONG: return 0;
 	default: return -EPROTO;

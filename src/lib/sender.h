@@ -106,6 +106,11 @@ struct sender_opts {
 	 * other than its change or its name going away (err < 0, e.g.
 	 * -EACCES); counted in errors.  May be NULL. */
 	void (*on_read_error)(void *ctx, const struct entry *e, int err);
+	/* Called when the sink reports (FAILED, PROTO_FEATURE_REPORT) that an
+	 * operation on path could not be applied there (err < 0); counted in
+	 * errors.  The sender sends nothing again for it: the caller may
+	 * (path is borrowed for the call).  May be NULL. */
+	void (*on_sink_failed)(void *ctx, const char *path, size_t len, int err);
 	void *ctx;
 };
 

@@ -68,7 +68,8 @@ static int hello_answer(struct stream *s, uint64_t features, char *why, size_t w
 	}
 	if (rc == 1 && h.type == MSG_HELLO_OK && proto_get_hello_ok(p, h.len, &ok) == 0 &&
 	    ok.version == PROTO_VERSION) {
-		if ((ok.features & features) == features) {
+		uint64_t need = features & ~(uint64_t)PROTO_FEATURES_OPTIONAL;
+		if ((ok.features & need) == need) {
 			*ret_id = ok.journal_id;
 			return 0;
 		}

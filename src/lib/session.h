@@ -32,7 +32,8 @@ int session_security(const struct conf *c, bool server, struct tls_ctx **ret, ch
 
 /* Connect to m's peer and exchange TLS (as [security] says) and HELLO /
  * HELLO_OK within timeout_ms in total, asking for features (PROTO_FEATURE_*,
- * 0 for a plain source session); the peer must grant all of them.  Returns
+ * 0 for a plain source session); the peer must grant all of them but
+ * PROTO_FEATURES_OPTIONAL.  Returns
  * the stream (blocking; replies checked as from a sink, or as from a source
  * when PROTO_FEATURE_PULL was asked for), or NULL with *ret_err set and a
  * one-line reason in why (for the caller's log line). */

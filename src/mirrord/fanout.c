@@ -291,7 +291,7 @@ static void *connect_thread(void *arg)
 	char why[256] = "";
 	uint64_t one = 1;
 	int rc = 0;
-	struct stream *s = session_connect(fo->c, &p->m, 0, CONNECT_MS, &rc, why, sizeof(why));
+	struct stream *s = session_connect(fo->c, &p->m, PROTO_FEATURE_REPORT, CONNECT_MS, &rc, why, sizeof(why));
 
 	if (s && (rc = stream_set_nonblock(s, true)) < 0) {
 		snprintf(why, sizeof(why), "%s", strerror(-rc));

@@ -32,6 +32,7 @@
 #include "scan.h"
 #include "sender.h"
 #include "session.h"
+#include "sinkfail.h"
 #include "status.h"
 #include "stream.h"
 #include "treeidx.h"
@@ -68,6 +69,7 @@ struct live {
 	struct watch *w;
 	struct coverage *cv;       /* is every directory watched */
 	struct coalesce *co;
+	struct sinkfail *sf;       /* rescans after the sink's failures */
 	struct scan *scan;         /* non-NULL while a RESCAN record is expanded */
 	int scan_fd;               /* its directory (the subtree), or -1 */
 	char *scan_pre;            /* its path ("" = whole tree) */
@@ -1400,6 +1402,58 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 			touch(l, g->v[i], g->lens[i], 0);
 }
 
+/* ---- the sink's failures (FAILED) ---- */
+
+/* Length of the nearest directory above path that still exists here. */
+static size_t existing_dir(struct live *l, const char *path, size_t len)
+{
+	while (len > 0) {
+		len = path_dirlen(path, len);
+		int fd = len > 0 ? path_open_dir(l->rootfd, path, len) : -1;
+		if (fd >= 0) {
+			close(fd);
+			break;
+		}
+	}
+	return len;
+}
+
+/* sender's on_sink_failed: the sink could not apply a change to path (its
+ * directory missing there, a link's target missing, a name it may not
+ * write).  The nearest directory above it that still exists here is
+ * rescanned (sinkfail.h says when), which reconciles its listing with the
+ * sink's: whatever it lacks is sent again. */
+static void sink_failed(void *ctx, const char *path, size_t len, int err)
+{
+	struct live *l = ctx;
+	size_t dlen = existing_dir(l, path, len);
+	int rc = sinkfail_note(l->sf, path, dlen, now_ms());
+
+	if (rc < 0) {
+		want_rescan(l, "", 0, "the sink failed changes in too many directories");
+	} else if (rc == SINKFAIL_GIVEN_UP) {
+		log_err("mirror %s: the sink keeps failing to apply changes beneath '%.*s' "
+			"(last '%s': %s), given up for now", l->m->name, (int)dlen, path, path,
+			strerror(-err));
+		status_error(l->m->name, "the sink cannot apply '%s': %s", path, strerror(-err));
+	}
+}
+
+/* Rescans due after the sink's failures go into the journal. */
+static void sinkfail_tick(struct live *l, uint64_t now)
+{
+	const char *dir;
+	size_t len;
+	bool any = false;
+
+	while (sinkfail_due(l->sf, now, &dir, &len)) {
+		want_rescan(l, dir, len, "the sink failed to apply a change beneath it");
+		any = true;
+	}
+	if (any && l->j && jr_unsynced(l))
+		l->jsync_owed = true;
+}
+
 /* ---- watcher records ---- */
 
 static void on_record(struct live *l, const struct watch_rec *r)
@@ -1564,6 +1618,7 @@ static void housekeeping(struct live *l)
 	jr_reopen(l, now, "journal reopened");
 	grow_tick(l, now);
 	take_repairs(l);
+	sinkfail_tick(l, now);
 	flush_dirty(l, now);
 	maybe_ack(l, now, false);
 }
@@ -1724,7 +1779,7 @@ static struct stream *handshake(struct live *l, bool quiet)
 	const struct conf_mirror *m = l->m;
 	char why[256];
 	int rc;
-	struct stream *s = session_connect_id(l->c, m, 0, CONNECT_MS, &rc, why, sizeof(why),
+	struct stream *s = session_connect_id(l->c, m, PROTO_FEATURE_REPORT, CONNECT_MS, &rc, why, sizeof(why),
 					      &l->sink_id);
 
 	if (s && (rc = stream_set_nonblock(s, true)) < 0) {
@@ -1742,7 +1797,7 @@ static bool in_sync(struct live *l, struct sender *snd)
 	struct journal_stats st;
 
 	if (!l->j || l->scan || l->pend_n > 0 || coalesce_count(l->co) > 0 ||
-	    l->jsync_owed || (snd && sender_in_flight(snd) > 0))
+	    l->jsync_owed || (snd && sender_in_flight(snd) > 0) || sinkfail_waiting(l->sf))
 		return false;
 	journal_get_stats(l->j, &st);
 	return l->fed_seq == st.synced_seq;
@@ -1823,6 +1878,7 @@ static int poll_timeout(struct live *l, uint64_t due, uint64_t now)
 	int64_t t = min_wait(TICK_MS, coalesce_wait_ms(l->co, now));
 	t = min_wait(t, grow_wait_ms(l->grow, now));
 	t = min_wait(t, jsync_wait_ms(l, now));
+	t = min_wait(t, sinkfail_wait_ms(l->sf, now));
 	struct journal_stats st;
 
 	t = min_wait(t, due > now ? (int64_t)(due - now) : 0);
@@ -1905,7 +1961,7 @@ static int run_session(struct live *l, struct stream *s, bool *ret_synced)
 	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
 				  .on_settled = pend_settled, .on_file = grow_on_file,
 				  .on_unsent = pend_unsent, .on_read_error = read_error,
-				  .ctx = l };
+				  .on_sink_failed = sink_failed, .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 	struct sender *snd = sender_new(l->rootfd, &so, &feed);
 	uint64_t last_in = now_ms(), ping_at = 0, nonce = 0;
@@ -2059,6 +2115,7 @@ static void live_free(struct live *l)
 		log_warn("mirror %s: cannot sync the journal at exit", l->m->name);
 	journal_close(l->j);
 	coalesce_free(l->co);
+	sinkfail_free(l->sf);
 	links_free(l->links);
 	free(l->pend);
 	if (l->moved)
@@ -2099,6 +2156,8 @@ static int live_init(struct live *l)
 	    !(l->gone = calloc(GONE_MAX, sizeof(*l->gone))) ||
 	    !(l->rq = calloc(LIVE_REPAIR_MAX, sizeof(*l->rq))) ||
 	    !(l->grow = grow_new(GROW_MAX, 1 + m->n_more_peers, m->append_interval_ms)))
+		return -ENOMEM;
+	if (!(l->sf = sinkfail_new()))
 		return -ENOMEM;
 	for (size_t i = 0; i < m->n_excludes; i++)
 		if ((rc = exclude_add(l->ex, m->excludes[i])) < 0)
@@ -2271,7 +2330,8 @@ struct sender *live_sender_new(struct live *l)
 {
 	struct sender_opts so = { .mirror = l->m->name, .compress_level = 1,
 				  .on_settled = pend_settled, .on_file = grow_on_file,
-				  .on_unsent = pend_unsent, .ctx = l };
+				  .on_unsent = pend_unsent, .on_sink_failed = sink_failed,
+				  .ctx = l };
 	struct sender_feed feed = { feed_next, l };
 
 	return sender_new(l->rootfd, &so, &feed);

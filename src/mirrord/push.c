@@ -37,7 +37,7 @@ static struct stream *handshake(const struct conf *c, const struct conf_mirror *
 	if (!c->security.cert && !c->security.psk_file && c->security.insecure_plaintext)
 		log_warn("INSECURE: insecure_plaintext = yes: mirror %s is sent to %s "
 			 "unauthenticated and unencrypted", m->name, m->peer.text);
-	s = session_connect(c, m, 0, CONNECT_MS, ret_err, why, sizeof(why));
+	s = session_connect(c, m, PROTO_FEATURE_REPORT, CONNECT_MS, ret_err, why, sizeof(why));
 	if (!s)
 		log_err("mirror %s: %s: %s", m->name, m->peer.text, why);
 	return s;

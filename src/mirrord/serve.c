@@ -186,7 +186,8 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 	unsigned flags = (m->xattrs ? FSMETA_XATTRS : 0) |
 			 (m->owner && geteuid() == 0 ? FSMETA_OWNER : 0);
 	struct receiver_opts ro = { .mirror = m->name, .meta_flags = flags, .ex = se->sv->ex[i],
-				    .retain = se->sv->rt[i] };
+				    .retain = se->sv->rt[i],
+				    .report = features & PROTO_FEATURE_REPORT };
 	if (features & PULL_FEATURES) {
 		(void)pull_run(c, m, rootfd, s, se->peer, se->sv->ex[i], features);
 	} else if (promote_active(m->name)) {
@@ -200,7 +201,8 @@ static void session_run(struct session *se, struct stream *s, bool *counted)
 	} else if (!(r = receiver_new(rootfd, &ro, stream_out(s)))) {
 		send_error(s, ENOMEM, "out of memory");
 	} else {
-		struct proto_hello_ok ok = { .version = PROTO_VERSION };
+		struct proto_hello_ok ok = { .version = PROTO_VERSION,
+					     .features = features & PROTO_FEATURE_REPORT };
 		int idrc = sinkid_get(c->state_dir, m->name, &ok.journal_id);
 		if (idrc < 0)
 			log_warn("mirror %s: cannot keep the copy's id in %s: %s (the source "
