@@ -1404,17 +1404,24 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 
 /* ---- the sink's failures (FAILED) ---- */
 
-/* Length of the nearest directory above path that still exists here. */
+/* Length of the nearest directory above path that still exists here (0,
+ * the root, when none does or there is no memory to look). */
 static size_t existing_dir(struct live *l, const char *path, size_t len)
 {
+	char *p = strndup(path, len);
+
+	if (!p)
+		return 0;
 	while (len > 0) {
-		len = path_dirlen(path, len);
-		int fd = len > 0 ? path_open_dir(l->rootfd, path, len) : -1;
+		len = path_dirlen(p, len);
+		p[len] = '\0';
+		int fd = len > 0 ? path_open_dir(l->rootfd, p, len) : -1;
 		if (fd >= 0) {
 			close(fd);
 			break;
 		}
 	}
+	free(p);
 	return len;
 }
 

@@ -31,7 +31,7 @@ grep -q "cannot apply 'd/e/sub': No such file or directory" "$T_DIR/sink.log" ||
 	fail "the sink did not fail as this test means it to"
 grep -q "the sink could not apply a change to 'd/e/sub'" "$T_DIR/source.log" ||
 	fail "the source did not log the sink's failure"
-grep -q "the sink failed to apply a change beneath it, reconciling" "$T_DIR/source.log" ||
+grep -q "the sink failed to apply a change beneath it, reconciling 'd/e'" "$T_DIR/source.log" ||
 	fail "the source did not rescan the directory above the failure"
 n=$(grep -c "connected to 192.0.2.12" "$T_DIR/source.log")
 [ "$n" -eq 1 ] || fail "the source connected $n times: a new session's reconciliation did the work"
