@@ -687,6 +687,22 @@ static void test_need_done_end_ok(void **state)
 	assert_true(id == 9);
 	assert_int_equal(st, -ELOOP);
 
+	char *path;
+	size_t len;
+	wbuf_reset(&b);
+	proto_put_failed(&b, -ENOENT, "a/b", 3);
+	one_frame(&b, &f);
+	expect_dir(&f.h, TO_SOURCE);
+	assert_int_equal(proto_get_failed(f.payload, f.h.len, &st, &path, &len), 0);
+	assert_int_equal(st, -ENOENT);
+	assert_string_equal(path, "a/b");
+	assert_int_equal(len, 3);
+	free(path);
+	wbuf_reset(&b);
+	proto_put_failed(&b, -EPERM, "a/../b", 6);     /* paths are checked */
+	one_frame(&b, &f);
+	assert_int_equal(proto_get_failed(f.payload, f.h.len, &st, &path, &len), -EBADMSG);
+
 	wbuf_reset(&b);
 	proto_put_end_ok(&b, &in);
 	one_frame(&b, &f);
@@ -1025,6 +1041,16 @@ static int decode_as(uint8_t type, const uint8_t *p, size_t n)
 	case MSG_END_OK: {
 		struct proto_end_ok m;
 		rc = proto_get_end_ok(p, n, &m);
+		break;
+	}
+	case MSG_FAILED: {
+		int32_t st;
+		char *path;
+		size_t len;
+		if ((rc = proto_get_failed(p, n, &st, &path, &len)) == 0) {
+			assert_wire_path(path, len);
+			free(path);
+		}
 		break;
 	}
 	default:
