@@ -1425,6 +1425,20 @@ static size_t existing_dir(struct live *l, const char *path, size_t len)
 	return len;
 }
 
+/* A rescan after the sink's failure goes into the journal behind what is
+ * recorded already, never superseding it (want_rescan does for the whole
+ * tree): a deletion still to be sent must reach the sink before the pass,
+ * or a hardlink the sink holds back would outlive both. */
+static void failed_rescan(struct live *l, const char *dir, size_t len)
+{
+	if (len > 0 && l->m->n_excludes > 0)
+		len = 0;                /* anchored patterns need the whole tree */
+	log_notice("mirror %s: the sink failed to apply a change beneath it, reconciling '%.*s'",
+		   l->m->name, (int)len, dir);
+	if (jr_append(l, JOURNAL_RESCAN, dir, len, NULL, 0, NULL) == 0 && jr_unsynced(l))
+		l->jsync_owed = true;
+}
+
 /* sender's on_sink_failed: the sink could not apply a change to path (its
  * directory missing there, a link's target missing, a name it may not
  * write).  The nearest directory above it that still exists here is
@@ -1437,7 +1451,7 @@ static void sink_failed(void *ctx, const char *path, size_t len, int err)
 	int rc = sinkfail_note(l->sf, path, dlen, now_ms());
 
 	if (rc < 0) {
-		want_rescan(l, "", 0, "the sink failed changes in too many directories");
+		failed_rescan(l, "", 0);        /* too many directories: all of them */
 	} else if (rc == SINKFAIL_GIVEN_UP) {
 		log_err("mirror %s: the sink keeps failing to apply changes beneath '%.*s' "
 			"(last '%s': %s), given up for now", l->m->name, (int)dlen, path, path,
@@ -1451,14 +1465,9 @@ static void sinkfail_tick(struct live *l, uint64_t now)
 {
 	const char *dir;
 	size_t len;
-	bool any = false;
 
-	while (sinkfail_due(l->sf, now, &dir, &len)) {
-		want_rescan(l, dir, len, "the sink failed to apply a change beneath it");
-		any = true;
-	}
-	if (any && l->j && jr_unsynced(l))
-		l->jsync_owed = true;
+	while (sinkfail_due(l->sf, now, &dir, &len))
+		failed_rescan(l, dir, len);
 }
 
 /* ---- watcher records ---- */
