@@ -168,7 +168,8 @@ static int list_dir(struct walk *w, struct frame *f)
 	}
 	if (n < 0)
 		return -errno;
-	qsort_r(f->it, f->n, sizeof(*f->it), item_cmp, f->names);
+	if (f->n > 1)   /* an empty directory has no array yet */
+		qsort_r(f->it, f->n, sizeof(*f->it), item_cmp, f->names);
 	return 0;
 }
 
