@@ -22,7 +22,9 @@
 #define LINKS_NAMES_MAX 64
 
 /* The names of one inode, oldest first; NUL-terminated.  Borrowed from the
- * map: valid until the next call that changes it. */
+ * map: valid until the next links_get or the next call that changes the
+ * map, but for links_doubt and links_drop of that inode (its group stays
+ * where it is while it has a name). */
 struct links_group {
 	char **v;
 	size_t *lens;
@@ -40,7 +42,7 @@ void links_clear(struct links *k);
 size_t links_count(const struct links *k);     /* inodes */
 
 /* The names of (dev, ino), or NULL when none is known. */
-const struct links_group *links_get(const struct links *k, uint64_t dev, uint64_t ino);
+const struct links_group *links_get(struct links *k, uint64_t dev, uint64_t ino);
 /* Add path as a name of (dev, ino), last, unless it is one already.
  * 0, -ENOSPC (too many inodes), -E2BIG (too many names), -ENOMEM, -EINVAL. */
 int links_add(struct links *k, uint64_t dev, uint64_t ino, const char *path, size_t len);
