@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,11 +50,15 @@ _Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define LOST_MAX 256            /* directories not watched as an ancestor moved */
 #define GATHER_MS 1             /* while events flow, read them this often */
 
+/* A watched directory (or a ghost: see the map below). */
 struct wnode {
-	int wd;
-	char *path;             /* relative to the root, "" for the root */
-	size_t len;
-	struct wnode *next;
+	struct wnode *next;     /* in its hash chain, or the ghost list */
+	struct wnode *parent;   /* NULL for the root */
+	int wd;                 /* -1: a ghost */
+	uint32_t kids;          /* nodes whose parent this is */
+	uint16_t nlen;
+	bool mark;              /* map_all */
+	char name[];            /* nlen bytes, no NUL; "" for the root */
 };
 
 struct pending_mv {
@@ -78,8 +83,10 @@ struct watch {
 	char *root;
 	size_t root_len;
 	const struct exclude *ex;
-	struct wnode **tab;     /* (hub) wd -> path */
+	struct wnode **tab;     /* (hub) wd -> directory */
 	size_t nb;
+	struct wnode *rootn;    /* (hub) the root's node, always there */
+	struct wnode *ghosts;   /* (hub) nodes without a watch, kept as parents */
 	atomic_size_t count;
 	int root_wd;
 	struct pending_mv mv[MV_MAX];   /* (hub) */
@@ -124,7 +131,26 @@ static struct hub {
 	.ifd = -1, .wake_rfd = -1, .wake_wfd = -1,
 };
 
-/* ---- wd -> path map ---- */
+/* ---- wd -> directory: a tree of names ----
+ *
+ * One node per watched directory: its wd, its name and its parent, so a
+ * directory's path is built when an event needs it and a directory rename
+ * is one node moved, whatever lies beneath it.  Nodes are found by wd (a
+ * hash of chains, one pointer per node) or, for renames and moves out of
+ * the tree, by path (a scan of the nodes, as rare as those events).
+ *
+ * A node whose watch went while nodes below it are still watched (the
+ * kernel dropped it first, another root took its wd, a watch was put on
+ * it again under another name) stays as a ghost (wd -1, on the ghost list,
+ * not in the hash) until its last child goes, so what lies below keeps
+ * its path.  The root's node stays until the map is freed.  Paths are
+ * thus exactly those a map of full paths would hold. */
+
+/* path equals prefix or lies below it. */
+static bool under(const char *path, size_t len, const char *pre, size_t plen)
+{
+	return len >= plen && !memcmp(path, pre, plen) && (len == plen || path[plen] == '/');
+}
 
 static size_t map_slot(const struct watch *w, int wd)
 {
@@ -165,7 +191,120 @@ static int map_grow(struct watch *w)
 	return 0;
 }
 
-static void map_unlink(struct watch *w, struct wnode **pp);
+/* Is n's path (relative to the root) path? */
+static bool node_is(const struct wnode *n, const char *path, size_t len)
+{
+	for (; n->parent; n = n->parent) {
+		if (len < n->nlen || memcmp(path + len - n->nlen, n->name, n->nlen))
+			return false;
+		len -= n->nlen;
+		if (n->parent->parent) {
+			if (!len || path[len - 1] != '/')
+				return false;
+			len--;
+		}
+	}
+	return len == 0;
+}
+
+/* The node at path, or n's ancestor there (n itself included); NULL. */
+static struct wnode *node_above(struct wnode *n, const char *path, size_t len)
+{
+	for (; n; n = n->parent)
+		if (node_is(n, path, len))
+			return n;
+	return NULL;
+}
+
+/* n's path plus, with nlen, "/" and name; heap, NUL-terminated. */
+static char *node_path(const struct wnode *n, const char *name, size_t nlen, size_t *ret_len)
+{
+	size_t len = nlen;
+	char *p;
+
+	for (const struct wnode *k = n; k->parent; k = k->parent)
+		len += k->nlen + (len ? 1 : 0);
+	p = malloc(len + 1);
+	if (!p)
+		return NULL;
+	p[len] = 0;
+	*ret_len = len;
+	memcpy(p + len - nlen, name, nlen);
+	len -= nlen;
+	for (const struct wnode *k = n; k->parent; k = k->parent) {
+		if (len < *ret_len)
+			p[--len] = '/';
+		len -= k->nlen;
+		memcpy(p + len, k->name, k->nlen);
+	}
+	return p;
+}
+
+/* A node of no watch and no children goes, and so do the ghosts above it
+ * that it was the last child of. */
+static void node_release(struct watch *w, struct wnode *n)
+{
+	while (n && n != w->rootn && n->wd < 0 && !n->kids) {
+		struct wnode *up = n->parent;
+
+		for (struct wnode **pp = &w->ghosts; *pp; pp = &(*pp)->next) {
+			if (*pp == n) {
+				*pp = n->next;
+				break;
+			}
+		}
+		free(n);
+		if (up)
+			up->kids--;
+		n = up;
+	}
+}
+
+/* Bytes of a node with an nlen-byte name. */
+static size_t node_size(size_t nlen)
+{
+	size_t n = offsetof(struct wnode, name) + nlen;
+
+	return n < sizeof(struct wnode) ? sizeof(struct wnode) : n;
+}
+
+/* A node under parent (NULL: the root's own), not in the hash yet. */
+static struct wnode *node_new(struct watch *w, struct wnode *parent, const char *name,
+			      size_t nlen)
+{
+	struct wnode *n;
+
+	if (nlen > UINT16_MAX || !(n = malloc(node_size(nlen))))
+		return NULL;
+	n->next = NULL;
+	n->parent = parent;
+	n->wd = -1;
+	n->kids = 0;
+	n->nlen = (uint16_t)nlen;
+	n->mark = false;
+	memcpy(n->name, name, nlen);
+	if (parent)
+		parent->kids++;
+	(void)w;
+	return n;
+}
+
+/* wd's watch went: its node leaves the hash (and goes, or stays a ghost). */
+static void node_unwatch(struct watch *w, struct wnode **pp)
+{
+	struct wnode *n = *pp;
+
+	*pp = n->next;
+	n->wd = -1;
+	atomic_fetch_sub(&w->count, 1);
+	if (n->kids && n != w->rootn) {
+		n->next = w->ghosts;
+		w->ghosts = n;
+	} else {
+		n->next = NULL;
+		node_release(w, n);
+	}
+}
 
 static void map_del(struct watch *w, int wd)
 {
@@ -173,7 +312,7 @@ static void map_del(struct watch *w, int wd)
 
 	for (pp = &w->tab[map_slot(w, wd)]; *pp; pp = &(*pp)->next) {
 		if ((*pp)->wd == wd) {
-			map_unlink(w, pp);
+			node_unwatch(w, pp);
 			return;
 		}
 	}
@@ -189,90 +328,208 @@ static void map_steal(struct watch *w, int wd)
 			map_del(o, wd);
 }
 
-/* Set wd's path (copied). */
-static int map_put(struct watch *w, int wd, const char *path, size_t len)
+/* The first node at path (a watched one if there is one, a ghost else),
+ * NULL when none. */
+static struct wnode *map_find(struct watch *w, const char *path, size_t len)
 {
-	struct wnode *n = map_get(w, wd);
-	char *p = malloc(len + 1);
+	struct wnode *ghost = NULL;
 
-	if (!p)
-		return -ENOMEM;
-	memcpy(p, path, len);
-	p[len] = 0;
-	if (n) {
-		free(n->path);
-		n->path = p;
-		n->len = len;
-		return 0;
+	if (node_is(w->rootn, path, len))
+		return w->rootn;
+	for (size_t i = 0; i < w->nb; i++) {
+		for (struct wnode *n = w->tab[i]; n; n = n->next) {
+			struct wnode *a = node_above(n, path, len);
+
+			if (a == n)
+				return n;
+			if (a && !ghost)
+				ghost = a;
+		}
 	}
-	if (atomic_load(&w->count) >= w->nb && map_grow(w) < 0) {
-		free(p);
-		return -ENOMEM;
-	}
-	n = malloc(sizeof(*n));
+	return ghost;
+}
+
+/* The node at path, made (a ghost without children yet) when there is
+ * none, with those above it; NULL on ENOMEM.  Release it if unused. */
+static struct wnode *map_make(struct watch *w, const char *path, size_t len)
+{
+	struct wnode *n = map_find(w, path, len), *up;
+	const char *slash;
+	size_t ulen;
+
+	if (n)
+		return n;
+	slash = memrchr(path, '/', len);
+	ulen = slash ? (size_t)(slash - path) : 0;
+	up = map_make(w, path, ulen);
+	n = up ? node_new(w, up, path + len - (len - ulen - (slash ? 1 : 0)),
+			  len - ulen - (slash ? 1 : 0)) : NULL;
 	if (!n) {
-		free(p);
-		return -ENOMEM;
+		node_release(w, up);
+		return NULL;
 	}
+	n->next = w->ghosts;
+	w->ghosts = n;
+	return n;
+}
+
+/* Directory rel is watched as wd; its parent's node is hint when hint is
+ * not NULL and at the parent's path.  A wd already mapped elsewhere (the
+ * directory was renamed before its events came) is mapped anew, the old
+ * node left to what lies below it, as that may be stale too.  The node,
+ * or NULL on ENOMEM. */
+static struct wnode *map_put(struct watch *w, int wd, const char *rel, size_t len,
+			     struct wnode *hint)
+{
+	const char *slash = memrchr(rel, '/', len);
+	size_t ulen = slash ? (size_t)(slash - rel) : 0;
+	const char *name = slash ? slash + 1 : rel;
+	struct wnode *n = map_get(w, wd), *up;
+
+	if (n && node_is(n, rel, len))
+		return n;
+	if (atomic_load(&w->count) >= w->nb && map_grow(w) < 0)
+		return NULL;
+	if (!len) {
+		n = w->rootn;
+		if (n->wd >= 0)
+			map_del(w, n->wd);
+	} else {
+		up = hint && node_is(hint, rel, ulen) ? hint : map_make(w, rel, ulen);
+		n = up ? node_new(w, up, name, len - ulen - (slash ? 1 : 0)) : NULL;
+		if (!n) {
+			node_release(w, up);
+			return NULL;
+		}
+	}
+	/* after the new node is in: up and what is above it have a child,
+	 * so the old node's going frees none of them */
+	map_del(w, wd);
 	map_steal(w, wd);
 	n->wd = wd;
-	n->path = p;
-	n->len = len;
 	n->next = w->tab[map_slot(w, wd)];
 	w->tab[map_slot(w, wd)] = n;
 	atomic_fetch_add(&w->count, 1);
-	return 0;
+	return n;
 }
 
-static void map_unlink(struct watch *w, struct wnode **pp)
+/* Every node whose path is path, each once (mark set); NULL on ENOMEM
+ * (*ret_n 0 and nothing found is not an error). */
+static int map_all(struct watch *w, const char *path, size_t len, struct wnode ***ret_v,
+		   size_t *ret_n)
 {
-	struct wnode *n = *pp;
+	struct wnode **v = NULL;
+	size_t cnt = 0, cap = 0;
 
-	*pp = n->next;
-	free(n->path);
-	free(n);
-	atomic_fetch_sub(&w->count, 1);
-}
-
-
-/* path equals prefix or lies below it. */
-static bool under(const char *path, size_t len, const char *pre, size_t plen)
-{
-	return len >= plen && !memcmp(path, pre, plen) && (len == plen || path[plen] == '/');
-}
-
-/* A directory moved inside the tree: rewrite every path below it. */
-static int map_rename(struct watch *w, const char *from, size_t flen, const char *to, size_t tlen)
-{
 	for (size_t i = 0; i < w->nb; i++) {
 		for (struct wnode *n = w->tab[i]; n; n = n->next) {
-			char *p;
+			struct wnode *a = node_above(n, path, len);
 
-			if (!under(n->path, n->len, from, flen))
+			if (!a || a->mark)
 				continue;
-			p = malloc(tlen + n->len - flen + 1);
-			if (!p)
-				return -ENOMEM;
-			memcpy(p, to, tlen);
-			memcpy(p + tlen, n->path + flen, n->len - flen + 1);
-			free(n->path);
-			n->path = p;
-			n->len = tlen + n->len - flen;
+			if (cnt == cap) {
+				struct wnode **nv = realloc(v, (cap = cap ? 2 * cap : 4) * sizeof(*v));
+				if (!nv) {
+					for (size_t k = 0; k < cnt; k++)
+						v[k]->mark = false;
+					free(v);
+					return -ENOMEM;
+				}
+				v = nv;
+			}
+			a->mark = true;
+			v[cnt++] = a;
 		}
 	}
+	*ret_v = v;
+	*ret_n = cnt;
 	return 0;
 }
 
-/* A directory left the tree: drop every watch below it. */
+/* n gets a new name (and, when it had no room for it, a new place: what
+ * points to it is pointed to the new one).  false on ENOMEM. */
+static bool node_rename(struct watch *w, struct wnode **np, const char *name, size_t nlen)
+{
+	struct wnode *o = *np, *n;
+
+	if (malloc_usable_size(o) < node_size(nlen)) {
+		if (nlen > UINT16_MAX || !(n = malloc(node_size(nlen))))
+			return false;
+		memcpy(n, o, offsetof(struct wnode, name));
+		struct wnode **pp = o->wd < 0 ? &w->ghosts : &w->tab[map_slot(w, o->wd)];
+		while (*pp != o)
+			pp = &(*pp)->next;
+		*pp = n;
+		for (size_t i = 0; i < w->nb; i++)
+			for (struct wnode *k = w->tab[i]; k; k = k->next)
+				if (k->parent == o)
+					k->parent = n;
+		for (struct wnode *k = w->ghosts; k; k = k->next)
+			if (k->parent == o)
+				k->parent = n;
+		free(o);
+		*np = n;
+	}
+	n = *np;
+	n->nlen = (uint16_t)nlen;
+	memcpy(n->name, name, nlen);
+	return true;
+}
+
+/* A directory moved inside the tree: every node at from now is at to
+ * (hint: to's parent, as map_put).  -ELOOP when the map has to's parent
+ * below from (it is behind the tree: the caller rescans). */
+static int map_rename(struct watch *w, const char *from, size_t flen, const char *to,
+		      size_t tlen, struct wnode *hint)
+{
+	const char *slash = memrchr(to, '/', tlen);
+	size_t ulen = slash ? (size_t)(slash - to) : 0;
+	size_t nlen = tlen - ulen - (slash ? 1 : 0);
+	struct wnode **v, *up;
+	size_t cnt;
+	int r = 0;
+
+	if (under(to, tlen, from, flen))
+		return flen == tlen ? 0 : -ELOOP;
+	if (map_all(w, from, flen, &v, &cnt) < 0)
+		return -ENOMEM;
+	up = cnt ? (hint && node_is(hint, to, ulen) ? hint : map_make(w, to, ulen)) : NULL;
+	if (cnt && !up)
+		r = -ENOMEM;
+	for (size_t i = 0; i < cnt; i++) {
+		struct wnode *n = v[i], *old = n->parent;
+
+		n->mark = false;
+		if (r < 0)
+			continue;
+		if (node_above(up, from, flen)) {
+			r = -ELOOP;
+			continue;
+		}
+		if (!node_rename(w, &n, to + tlen - nlen, nlen)) {
+			r = -ENOMEM;
+			continue;
+		}
+		n->parent = up;
+		up->kids++;
+		old->kids--;
+		node_release(w, old);
+	}
+	free(v);
+	node_release(w, up);    /* made for nothing */
+	return r;
+}
+
+/* A directory left the tree: drop every watch at or below it. */
 static void map_unwatch(struct watch *w, const char *pre, size_t plen)
 {
 	for (size_t i = 0; i < w->nb; i++) {
 		struct wnode **pp = &w->tab[i];
 
 		while (*pp) {
-			if (under((*pp)->path, (*pp)->len, pre, plen)) {
+			if (node_above(*pp, pre, plen)) {
 				(void)inotify_rm_watch(hub.ifd, (*pp)->wd);
-				map_unlink(w, pp);
+				node_unwatch(w, pp);
 			} else {
 				pp = &(*pp)->next;
 			}
@@ -284,8 +541,14 @@ static void map_free(struct watch *w)
 {
 	for (size_t i = 0; w->tab && i < w->nb; i++)
 		while (w->tab[i])
-			map_unlink(w, &w->tab[i]);
+			node_unwatch(w, &w->tab[i]);
+	while (w->ghosts) {     /* none left but after a failure */
+		struct wnode *n = w->ghosts;
+		w->ghosts = n->next;
+		free(n);
+	}
 	free(w->tab);
+	free(w->rootn);
 }
 
 /* ---- records: thread side ---- */
@@ -379,7 +642,8 @@ static bool excluded(const struct watch *w, const char *path, size_t len, bool i
 
 /* ---- adding watches ---- */
 
-static int add_tree(struct watch *w, const char *rel, size_t len, bool report);
+static int add_tree(struct watch *w, const char *rel, size_t len, bool report,
+		    struct wnode *up);
 static int lost_push(struct watch *w, const char *rel, size_t len);
 
 /* A watch could not be added.  0 to carry on, -ENOSPC in the initial walk,
@@ -400,7 +664,7 @@ static int watch_failed(struct watch *w, const char *rel, size_t len, int err)
 }
 
 /* One directory entry found while scanning dir fd: recurse or report. */
-static int add_entry(struct watch *w, int dfd, const char *rel, size_t len,
+static int add_entry(struct watch *w, int dfd, struct wnode *dir, const char *rel, size_t len,
 		     const struct dirent *de, bool report)
 {
 	size_t clen, nlen = strlen(de->d_name);
@@ -427,18 +691,18 @@ static int add_entry(struct watch *w, int dfd, const char *rel, size_t len,
 		if (report)
 			r = emit(w, WATCH_DIR_CREATED, true, 0, 0, child, clen);
 		if (r == 0)
-			r = add_tree(w, child, clen, report);
+			r = add_tree(w, child, clen, report, dir);
 	}
 	free(child);
 	return r;
 }
 
-/* List directory rel, watched as wd.  When it moved (or went) between its
+/* List directory rel, watched as wd (node dir).  When it moved (or went) between its
  * watch and this, the watch is dropped again: kept, it would make the
  * queued rename look like one of a directory already listed, and what the
  * directory holds would never be reported. */
-static int scan_dir(struct watch *w, int wd, const char *full, const char *rel, size_t len,
-		    bool report)
+static int scan_dir(struct watch *w, struct wnode *dir, const char *full, const char *rel,
+		    size_t len, bool report)
 {
 	struct dirent *de;
 	DIR *d;
@@ -448,6 +712,7 @@ static int scan_dir(struct watch *w, int wd, const char *full, const char *rel, 
 	if (fd < 0) {
 		int err = errno;
 		if (len > 0 && (err == ENOENT || err == ENOTDIR)) {
+			int wd = dir->wd;
 			(void)inotify_rm_watch(hub.ifd, wd);
 			map_del(w, wd);
 		}
@@ -461,7 +726,7 @@ static int scan_dir(struct watch *w, int wd, const char *full, const char *rel, 
 	}
 	while (r == 0 && (errno = 0, de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			r = add_entry(w, dirfd(d), rel, len, de, report);
+			r = add_entry(w, dirfd(d), dir, rel, len, de, report);
 	}
 	if (r == 0 && errno)
 		r = watch_failed(w, rel, len, errno);
@@ -470,9 +735,12 @@ static int scan_dir(struct watch *w, int wd, const char *full, const char *rel, 
 }
 
 /* Watch rel, then list it (so entries created before the watch landed are
- * seen), recursively.  With report, every entry found is reported. */
-static int add_tree(struct watch *w, const char *rel, size_t len, bool report)
+ * seen), recursively.  With report, every entry found is reported.  up:
+ * the node of rel's parent if the caller has it (else it is looked up). */
+static int add_tree(struct watch *w, const char *rel, size_t len, bool report,
+		    struct wnode *up)
 {
+	struct wnode *n;
 	size_t flen;
 	char *full;
 	int wd, r;
@@ -490,11 +758,12 @@ static int add_tree(struct watch *w, const char *rel, size_t len, bool report)
 		free(full);
 		return len ? watch_failed(w, rel, len, r) : -r;
 	}
-	r = map_put(w, wd, rel, len);
+	n = map_put(w, wd, rel, len, up);
+	r = n ? 0 : -ENOMEM;
 	if (r == 0 && !len)
 		w->root_wd = wd;
 	if (r == 0)
-		r = scan_dir(w, wd, full, rel, len, report);
+		r = scan_dir(w, n, full, rel, len, report);
 	free(full);
 	return r;
 }
@@ -576,7 +845,7 @@ static int lost_moved(struct watch *w, const char *from, size_t flen, const char
 			return -ENOMEM;
 		r = emit(w, WATCH_DIR_CREATED, true, 0, 0, p, n);
 		if (r == 0)
-			r = add_tree(w, p, n, true);
+			r = add_tree(w, p, n, true, NULL);
 		free(p);
 	}
 	return r;
@@ -635,8 +904,8 @@ static bool mv_watched(struct watch *w, const char *from, size_t flen, const cha
 	size_t n;
 
 	for (size_t i = 0; wd < 0 && i < w->nb; i++)
-		for (struct wnode *k = w->tab[i]; k; k = k->next)
-			if (k->len == flen && memcmp(k->path, from, flen) == 0)
+		for (struct wnode *k = w->tab[i]; wd < 0 && k; k = k->next)
+			if (node_is(k, from, flen))
 				wd = k->wd;
 	char *full = join(w->root, w->root_len, to, tlen, &n);
 	if (!full)
@@ -646,7 +915,9 @@ static bool mv_watched(struct watch *w, const char *from, size_t flen, const cha
 	return now < 0 || now == wd;
 }
 
-static int dir_moved_to(struct watch *w, uint32_t cookie, const char *path, size_t len, bool skip)
+/* Directory path (in the directory watched as pwd) moved to. */
+static int dir_moved_to(struct watch *w, int pwd, uint32_t cookie, const char *path, size_t len,
+			bool skip)
 {
 	struct pending_mv *m = mv_find(w, cookie);
 	int r;
@@ -655,21 +926,21 @@ static int dir_moved_to(struct watch *w, uint32_t cookie, const char *path, size
 		map_unwatch(w, m->path, m->len);
 	if (m && !skip) {
 		bool same = mv_watched(w, m->path, m->len, path, len);
-		r = same ? map_rename(w, m->path, m->len, path, len) : 0;
+		r = same ? map_rename(w, m->path, m->len, path, len, map_get(w, pwd)) : 0;
 		if (r == 0)
 			r = emit(w, WATCH_MOVED_TO, true, cookie, 0, path, len);
 		if (r == 0)
 			r = lost_moved(w, m->path, m->len, path, len, same);
 		mv_clear(m);
 		/* not watched yet: watch it and report what it holds */
-		return r < 0 || same ? r : add_tree(w, path, len, true);
+		return r < 0 || same ? r : add_tree(w, path, len, true, map_get(w, pwd));
 	}
 	if (m)
 		mv_clear(m);
 	if (skip)
 		return 0;
 	r = emit(w, WATCH_DIR_CREATED, true, 0, 0, path, len);
-	return r < 0 ? r : add_tree(w, path, len, true);
+	return r < 0 ? r : add_tree(w, path, len, true, map_get(w, pwd));
 }
 
 /* ---- events ---- */
@@ -680,7 +951,7 @@ static int on_named(struct watch *w, const struct inotify_event *ev, const char 
 	bool skip = excluded(w, path, len, is_dir);
 
 	if (ev->mask & IN_MOVED_TO && is_dir)
-		return dir_moved_to(w, ev->cookie, path, len, skip);
+		return dir_moved_to(w, ev->wd, ev->cookie, path, len, skip);
 	if (ev->mask & IN_MOVED_FROM && is_dir && !skip)
 		mv_push(w, ev->cookie, path, len);
 	if (skip)
@@ -688,7 +959,7 @@ static int on_named(struct watch *w, const struct inotify_event *ev, const char 
 	if (ev->mask & IN_CREATE && is_dir) {
 		int r = emit(w, WATCH_DIR_CREATED, true, 0, 0, path, len);
 
-		return r < 0 ? r : add_tree(w, path, len, true);
+		return r < 0 ? r : add_tree(w, path, len, true, map_get(w, ev->wd));
 	}
 	if (ev->mask & IN_CREATE)
 		return emit(w, WATCH_CREATE, false, 0, 0, path, len);
@@ -730,7 +1001,7 @@ static int on_event(struct watch *w, const struct inotify_event *ev)
 		return emit(w, WATCH_ATTRIB, true, 0, 0, "", 0);
 	if (!nlen)
 		return 0;       /* the directory itself: its parent reports it */
-	path = join(n->path, n->len, ev->name, nlen, &plen);
+	path = node_path(n, ev->name, nlen, &plen);
 	if (!path)
 		return -ENOMEM;
 	r = on_named(w, ev, path, plen);
@@ -875,7 +1146,7 @@ static void map_unwatch_all(struct watch *w)
 		while (w->tab[i]) {
 			/* EINVAL: the kernel dropped it already (IN_IGNORED queued) */
 			(void)inotify_rm_watch(hub.ifd, w->tab[i]->wd);
-			map_unlink(w, &w->tab[i]);
+			node_unwatch(w, &w->tab[i]);
 		}
 	}
 }
@@ -953,7 +1224,7 @@ static int root_add(struct watch *w)
 	int r;
 
 	w->initial = true;
-	r = add_tree(w, "", 0, false);
+	r = add_tree(w, "", 0, false, NULL);
 	w->initial = false;
 	if (r == 0 && w->init_fail)
 		r = emit(w, WATCH_FAILED, true, 0, w->init_err, w->init_fail, strlen(w->init_fail));
@@ -1167,9 +1438,10 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 	w->root = strndup(root, w->root_len);
 	w->nb = 64;
 	w->tab = calloc(w->nb, sizeof(*w->tab));
+	w->rootn = node_new(w, NULL, "", 0);
 	w->rbuf = malloc(RBUF_CAP);
 	w->obuf = malloc(OBUF_CAP);
-	if (!w->root || !w->tab || !w->rbuf || !w->obuf)
+	if (!w->root || !w->tab || !w->rootn || !w->rbuf || !w->obuf)
 		return -ENOMEM;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
