@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,16 +49,24 @@ _Static_assert(OBUF_CAP >= REC_MAX, "a record fits in an empty batch");
 #define LOST_MAX 256            /* directories not watched as an ancestor moved */
 #define GATHER_MS 1             /* while events flow, read them this often */
 
-/* A watched directory (or a ghost: see the map below). */
+#define NAME_INLINE 10          /* longer names are on the heap */
+#define NAME_MAX_LEN 0x7fff
+#define BLOCK_NODES 2048        /* nodes per block (64 KiB) */
+
+/* A watched directory (or a ghost, or a free node: see the map below).
+ * Ids are 1-based, 0 is none. */
 struct wnode {
-	struct wnode *next;     /* in its hash chain, or the ghost list */
-	struct wnode *parent;   /* NULL for the root */
-	int wd;                 /* -1: a ghost */
+	uint32_t next;          /* hash chain, ghost list or free list */
+	uint32_t parent;        /* 0 for the root */
+	uint32_t id;            /* its own */
+	int32_t wd;             /* -1: a ghost */
 	uint32_t kids;          /* nodes whose parent this is */
-	uint16_t nlen;
-	bool mark;              /* map_all */
-	char name[];            /* nlen bytes, no NUL; "" for the root */
+	uint16_t nlen : 15;
+	uint16_t mark : 1;      /* map_all */
+	char name[NAME_INLINE]; /* nlen bytes, no NUL (or a char * to them) */
 };
+_Static_assert(sizeof(struct wnode) == 32, "a node is 32 bytes");
+_Static_assert(NAME_INLINE >= sizeof(char *), "a name's pointer fits in a node");
 
 struct pending_mv {
 	uint32_t cookie;
@@ -83,10 +90,13 @@ struct watch {
 	char *root;
 	size_t root_len;
 	const struct exclude *ex;
-	struct wnode **tab;     /* (hub) wd -> directory */
+	uint32_t *tab;          /* (hub) wd -> directory */
 	size_t nb;
+	struct wnode **blocks;  /* (hub) the nodes */
+	uint32_t used;          /* (hub) ids handed out */
+	uint32_t free_ids;      /* (hub) freed nodes */
+	uint32_t ghosts;        /* (hub) nodes without a watch, kept as parents */
 	struct wnode *rootn;    /* (hub) the root's node, always there */
-	struct wnode *ghosts;   /* (hub) nodes without a watch, kept as parents */
 	atomic_size_t count;
 	int root_wd;
 	struct pending_mv mv[MV_MAX];   /* (hub) */
@@ -136,8 +146,12 @@ static struct hub {
  * One node per watched directory: its wd, its name and its parent, so a
  * directory's path is built when an event needs it and a directory rename
  * is one node moved, whatever lies beneath it.  Nodes are found by wd (a
- * hash of chains, one pointer per node) or, for renames and moves out of
- * the tree, by path (a scan of the nodes, as rare as those events).
+ * hash of chains) or, for renames and moves out of the tree, by path (a
+ * scan of the nodes, as rare as those events).
+ *
+ * Nodes are 32 bytes in blocks that never move (freed ones are reused),
+ * linked by 32-bit ids; a name of up to NAME_INLINE bytes is in the node,
+ * a longer one on the heap.  100,000 directories cost about 3.5 MB.
  *
  * A node whose watch went while nodes below it are still watched (the
  * kernel dropped it first, another root took its wd, a watch was put on
@@ -152,6 +166,26 @@ static bool under(const char *path, size_t len, const char *pre, size_t plen)
 	return len >= plen && !memcmp(path, pre, plen) && (len == plen || path[plen] == '/');
 }
 
+static struct wnode *node_of(const struct watch *w, uint32_t id)
+{
+	return id ? &w->blocks[(id - 1) / BLOCK_NODES][(id - 1) % BLOCK_NODES] : NULL;
+}
+
+static struct wnode *parent_of(const struct watch *w, const struct wnode *n)
+{
+	return node_of(w, n->parent);
+}
+
+static const char *node_name(const struct wnode *n)
+{
+	const char *p;
+
+	if (n->nlen <= NAME_INLINE)
+		return n->name;
+	memcpy(&p, n->name, sizeof(p));
+	return p;
+}
+
 static size_t map_slot(const struct watch *w, int wd)
 {
 	return ((unsigned)wd * 2654435761u) & (w->nb - 1);
@@ -161,7 +195,7 @@ static struct wnode *map_get(struct watch *w, int wd)
 {
 	struct wnode *n;
 
-	for (n = w->tab[map_slot(w, wd)]; n; n = n->next)
+	for (n = node_of(w, w->tab[map_slot(w, wd)]); n; n = node_of(w, n->next))
 		if (n->wd == wd)
 			return n;
 	return NULL;
@@ -170,7 +204,7 @@ static struct wnode *map_get(struct watch *w, int wd)
 static int map_grow(struct watch *w)
 {
 	size_t onb = w->nb;
-	struct wnode **old = w->tab;
+	uint32_t *old = w->tab;
 
 	w->tab = calloc(onb * 2, sizeof(*w->tab));
 	if (!w->tab) {
@@ -180,11 +214,11 @@ static int map_grow(struct watch *w)
 	w->nb = onb * 2;
 	for (size_t i = 0; i < onb; i++) {
 		while (old[i]) {
-			struct wnode *n = old[i];
+			struct wnode *n = node_of(w, old[i]);
 
 			old[i] = n->next;
 			n->next = w->tab[map_slot(w, n->wd)];
-			w->tab[map_slot(w, n->wd)] = n;
+			w->tab[map_slot(w, n->wd)] = n->id;
 		}
 	}
 	free(old);
@@ -192,13 +226,13 @@ static int map_grow(struct watch *w)
 }
 
 /* Is n's path (relative to the root) path? */
-static bool node_is(const struct wnode *n, const char *path, size_t len)
+static bool node_is(const struct watch *w, const struct wnode *n, const char *path, size_t len)
 {
-	for (; n->parent; n = n->parent) {
-		if (len < n->nlen || memcmp(path + len - n->nlen, n->name, n->nlen))
+	for (const struct wnode *up; (up = parent_of(w, n)); n = up) {
+		if (len < n->nlen || memcmp(path + len - n->nlen, node_name(n), n->nlen))
 			return false;
 		len -= n->nlen;
-		if (n->parent->parent) {
+		if (up->parent) {
 			if (!len || path[len - 1] != '/')
 				return false;
 			len--;
@@ -208,21 +242,23 @@ static bool node_is(const struct wnode *n, const char *path, size_t len)
 }
 
 /* The node at path, or n's ancestor there (n itself included); NULL. */
-static struct wnode *node_above(struct wnode *n, const char *path, size_t len)
+static struct wnode *node_above(const struct watch *w, struct wnode *n, const char *path,
+				size_t len)
 {
-	for (; n; n = n->parent)
-		if (node_is(n, path, len))
+	for (; n; n = parent_of(w, n))
+		if (node_is(w, n, path, len))
 			return n;
 	return NULL;
 }
 
 /* n's path plus, with nlen, "/" and name; heap, NUL-terminated. */
-static char *node_path(const struct wnode *n, const char *name, size_t nlen, size_t *ret_len)
+static char *node_path(const struct watch *w, const struct wnode *n, const char *name,
+		       size_t nlen, size_t *ret_len)
 {
 	size_t len = nlen;
 	char *p;
 
-	for (const struct wnode *k = n; k->parent; k = k->parent)
+	for (const struct wnode *k = n; k->parent; k = parent_of(w, k))
 		len += k->nlen + (len ? 1 : 0);
 	p = malloc(len + 1);
 	if (!p)
@@ -231,13 +267,54 @@ static char *node_path(const struct wnode *n, const char *name, size_t nlen, siz
 	*ret_len = len;
 	memcpy(p + len - nlen, name, nlen);
 	len -= nlen;
-	for (const struct wnode *k = n; k->parent; k = k->parent) {
+	for (const struct wnode *k = n; k->parent; k = parent_of(w, k)) {
 		if (len < *ret_len)
 			p[--len] = '/';
 		len -= k->nlen;
-		memcpy(p + len, k->name, k->nlen);
+		memcpy(p + len, node_name(k), k->nlen);
 	}
 	return p;
+}
+
+/* Give n the name name (copied); false on ENOMEM. */
+static bool node_set_name(struct wnode *n, const char *name, size_t nlen)
+{
+	char *heap = NULL;
+
+	if (nlen > NAME_MAX_LEN)
+		return false;
+	if (nlen > NAME_INLINE && !(heap = malloc(nlen)))
+		return false;
+	if (n->nlen > NAME_INLINE)
+		free((void *)node_name(n));
+	n->nlen = (uint16_t)(nlen & NAME_MAX_LEN);
+	if (heap) {
+		memcpy(heap, name, nlen);
+		memcpy(n->name, &heap, sizeof(heap));
+	} else {
+		memcpy(n->name, name, nlen);
+	}
+	return true;
+}
+
+static void node_free(struct watch *w, struct wnode *n)
+{
+	if (n->nlen > NAME_INLINE)
+		free((void *)node_name(n));
+	n->nlen = 0;
+	n->next = w->free_ids;
+	w->free_ids = n->id;
+}
+
+/* Take n off the ghost list. */
+static void ghost_unlink(struct watch *w, struct wnode *n)
+{
+	for (uint32_t *pp = &w->ghosts; *pp; pp = &node_of(w, *pp)->next) {
+		if (*pp == n->id) {
+			*pp = n->next;
+			return;
+		}
+	}
 }
 
 /* A node of no watch and no children goes, and so do the ghosts above it
@@ -245,73 +322,88 @@ static char *node_path(const struct wnode *n, const char *name, size_t nlen, siz
 static void node_release(struct watch *w, struct wnode *n)
 {
 	while (n && n != w->rootn && n->wd < 0 && !n->kids) {
-		struct wnode *up = n->parent;
+		struct wnode *up = parent_of(w, n);
 
-		for (struct wnode **pp = &w->ghosts; *pp; pp = &(*pp)->next) {
-			if (*pp == n) {
-				*pp = n->next;
-				break;
-			}
-		}
-		free(n);
+		ghost_unlink(w, n);
+		node_free(w, n);
 		if (up)
 			up->kids--;
 		n = up;
 	}
 }
 
-/* Bytes of a node with an nlen-byte name. */
-static size_t node_size(size_t nlen)
+/* A fresh node (from the free list or a new block); NULL on ENOMEM. */
+static struct wnode *node_alloc(struct watch *w)
 {
-	size_t n = offsetof(struct wnode, name) + nlen;
+	struct wnode *n;
 
-	return n < sizeof(struct wnode) ? sizeof(struct wnode) : n;
+	if (w->free_ids) {
+		n = node_of(w, w->free_ids);
+		w->free_ids = n->next;
+		return n;
+	}
+	if (w->used == UINT32_MAX - 1)
+		return NULL;
+	if (w->used % BLOCK_NODES == 0) {
+		size_t nbl = w->used / BLOCK_NODES;
+		struct wnode **v = realloc(w->blocks, (nbl + 1) * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		w->blocks = v;
+		if (!(v[nbl] = malloc(BLOCK_NODES * sizeof(**v))))
+			return NULL;
+	}
+	n = node_of(w, ++w->used);
+	n->id = w->used;
+	n->nlen = 0;
+	return n;
 }
 
 /* A node under parent (NULL: the root's own), not in the hash yet. */
 static struct wnode *node_new(struct watch *w, struct wnode *parent, const char *name,
 			      size_t nlen)
 {
-	struct wnode *n;
+	struct wnode *n = nlen <= NAME_MAX_LEN ? node_alloc(w) : NULL;
 
-	if (nlen > UINT16_MAX || !(n = malloc(node_size(nlen))))
+	if (!n)
 		return NULL;
-	n->next = NULL;
-	n->parent = parent;
+	n->next = 0;
+	n->parent = parent ? parent->id : 0;
 	n->wd = -1;
 	n->kids = 0;
-	n->nlen = (uint16_t)nlen;
 	n->mark = false;
-	memcpy(n->name, name, nlen);
+	if (!node_set_name(n, name, nlen)) {
+		node_free(w, n);
+		return NULL;
+	}
 	if (parent)
 		parent->kids++;
-	(void)w;
 	return n;
 }
 
-/* wd's watch went: its node leaves the hash (and goes, or stays a ghost). */
-static void node_unwatch(struct watch *w, struct wnode **pp)
+/* n's watch went: it leaves the hash (*pp, the link to it) and goes, or
+ * stays a ghost. */
+static void node_unwatch(struct watch *w, uint32_t *pp)
 {
-	struct wnode *n = *pp;
+	struct wnode *n = node_of(w, *pp);
 
 	*pp = n->next;
 	n->wd = -1;
+	n->next = 0;
 	atomic_fetch_sub(&w->count, 1);
 	if (n->kids && n != w->rootn) {
 		n->next = w->ghosts;
-		w->ghosts = n;
+		w->ghosts = n->id;
 	} else {
-		n->next = NULL;
 		node_release(w, n);
 	}
 }
 
 static void map_del(struct watch *w, int wd)
 {
-	struct wnode **pp;
-
-	for (pp = &w->tab[map_slot(w, wd)]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->wd == wd) {
+	for (uint32_t *pp = &w->tab[map_slot(w, wd)]; *pp; pp = &node_of(w, *pp)->next) {
+		if (node_of(w, *pp)->wd == wd) {
 			node_unwatch(w, pp);
 			return;
 		}
@@ -334,11 +426,11 @@ static struct wnode *map_find(struct watch *w, const char *path, size_t len)
 {
 	struct wnode *ghost = NULL;
 
-	if (node_is(w->rootn, path, len))
+	if (node_is(w, w->rootn, path, len))
 		return w->rootn;
 	for (size_t i = 0; i < w->nb; i++) {
-		for (struct wnode *n = w->tab[i]; n; n = n->next) {
-			struct wnode *a = node_above(n, path, len);
+		for (struct wnode *n = node_of(w, w->tab[i]); n; n = node_of(w, n->next)) {
+			struct wnode *a = node_above(w, n, path, len);
 
 			if (a == n)
 				return n;
@@ -355,21 +447,21 @@ static struct wnode *map_make(struct watch *w, const char *path, size_t len)
 {
 	struct wnode *n = map_find(w, path, len), *up;
 	const char *slash;
-	size_t ulen;
+	size_t ulen, nlen;
 
 	if (n)
 		return n;
 	slash = memrchr(path, '/', len);
 	ulen = slash ? (size_t)(slash - path) : 0;
+	nlen = len - ulen - (slash ? 1 : 0);
 	up = map_make(w, path, ulen);
-	n = up ? node_new(w, up, path + len - (len - ulen - (slash ? 1 : 0)),
-			  len - ulen - (slash ? 1 : 0)) : NULL;
+	n = up ? node_new(w, up, path + len - nlen, nlen) : NULL;
 	if (!n) {
 		node_release(w, up);
 		return NULL;
 	}
 	n->next = w->ghosts;
-	w->ghosts = n;
+	w->ghosts = n->id;
 	return n;
 }
 
@@ -383,20 +475,20 @@ static struct wnode *map_put(struct watch *w, int wd, const char *rel, size_t le
 {
 	const char *slash = memrchr(rel, '/', len);
 	size_t ulen = slash ? (size_t)(slash - rel) : 0;
-	const char *name = slash ? slash + 1 : rel;
+	size_t nlen = len - ulen - (slash ? 1 : 0);
 	struct wnode *n = map_get(w, wd), *up;
 
-	if (n && node_is(n, rel, len))
+	if (n && node_is(w, n, rel, len))
 		return n;
-	if (atomic_load(&w->count) >= w->nb && map_grow(w) < 0)
+	if (atomic_load(&w->count) >= 2 * w->nb && map_grow(w) < 0)
 		return NULL;
 	if (!len) {
 		n = w->rootn;
 		if (n->wd >= 0)
 			map_del(w, n->wd);
 	} else {
-		up = hint && node_is(hint, rel, ulen) ? hint : map_make(w, rel, ulen);
-		n = up ? node_new(w, up, name, len - ulen - (slash ? 1 : 0)) : NULL;
+		up = hint && node_is(w, hint, rel, ulen) ? hint : map_make(w, rel, ulen);
+		n = up ? node_new(w, up, rel + len - nlen, nlen) : NULL;
 		if (!n) {
 			node_release(w, up);
 			return NULL;
@@ -408,13 +500,13 @@ static struct wnode *map_put(struct watch *w, int wd, const char *rel, size_t le
 	map_steal(w, wd);
 	n->wd = wd;
 	n->next = w->tab[map_slot(w, wd)];
-	w->tab[map_slot(w, wd)] = n;
+	w->tab[map_slot(w, wd)] = n->id;
 	atomic_fetch_add(&w->count, 1);
 	return n;
 }
 
-/* Every node whose path is path, each once (mark set); NULL on ENOMEM
- * (*ret_n 0 and nothing found is not an error). */
+/* Every node whose path is path, each once (mark set): 0 (*ret_n may be
+ * 0) or -ENOMEM. */
 static int map_all(struct watch *w, const char *path, size_t len, struct wnode ***ret_v,
 		   size_t *ret_n)
 {
@@ -422,8 +514,8 @@ static int map_all(struct watch *w, const char *path, size_t len, struct wnode *
 	size_t cnt = 0, cap = 0;
 
 	for (size_t i = 0; i < w->nb; i++) {
-		for (struct wnode *n = w->tab[i]; n; n = n->next) {
-			struct wnode *a = node_above(n, path, len);
+		for (struct wnode *n = node_of(w, w->tab[i]); n; n = node_of(w, n->next)) {
+			struct wnode *a = node_above(w, n, path, len);
 
 			if (!a || a->mark)
 				continue;
@@ -446,36 +538,6 @@ static int map_all(struct watch *w, const char *path, size_t len, struct wnode *
 	return 0;
 }
 
-/* n gets a new name (and, when it had no room for it, a new place: what
- * points to it is pointed to the new one).  false on ENOMEM. */
-static bool node_rename(struct watch *w, struct wnode **np, const char *name, size_t nlen)
-{
-	struct wnode *o = *np, *n;
-
-	if (malloc_usable_size(o) < node_size(nlen)) {
-		if (nlen > UINT16_MAX || !(n = malloc(node_size(nlen))))
-			return false;
-		memcpy(n, o, offsetof(struct wnode, name));
-		struct wnode **pp = o->wd < 0 ? &w->ghosts : &w->tab[map_slot(w, o->wd)];
-		while (*pp != o)
-			pp = &(*pp)->next;
-		*pp = n;
-		for (size_t i = 0; i < w->nb; i++)
-			for (struct wnode *k = w->tab[i]; k; k = k->next)
-				if (k->parent == o)
-					k->parent = n;
-		for (struct wnode *k = w->ghosts; k; k = k->next)
-			if (k->parent == o)
-				k->parent = n;
-		free(o);
-		*np = n;
-	}
-	n = *np;
-	n->nlen = (uint16_t)nlen;
-	memcpy(n->name, name, nlen);
-	return true;
-}
-
 /* A directory moved inside the tree: every node at from now is at to
  * (hint: to's parent, as map_put).  -ELOOP when the map has to's parent
  * below from (it is behind the tree: the caller rescans). */
@@ -493,24 +555,24 @@ static int map_rename(struct watch *w, const char *from, size_t flen, const char
 		return flen == tlen ? 0 : -ELOOP;
 	if (map_all(w, from, flen, &v, &cnt) < 0)
 		return -ENOMEM;
-	up = cnt ? (hint && node_is(hint, to, ulen) ? hint : map_make(w, to, ulen)) : NULL;
+	up = cnt ? (hint && node_is(w, hint, to, ulen) ? hint : map_make(w, to, ulen)) : NULL;
 	if (cnt && !up)
 		r = -ENOMEM;
 	for (size_t i = 0; i < cnt; i++) {
-		struct wnode *n = v[i], *old = n->parent;
+		struct wnode *n = v[i], *old = parent_of(w, n);
 
 		n->mark = false;
 		if (r < 0)
 			continue;
-		if (node_above(up, from, flen)) {
+		if (node_above(w, up, from, flen)) {
 			r = -ELOOP;
 			continue;
 		}
-		if (!node_rename(w, &n, to + tlen - nlen, nlen)) {
+		if (!node_set_name(n, to + tlen - nlen, nlen)) {
 			r = -ENOMEM;
 			continue;
 		}
-		n->parent = up;
+		n->parent = up->id;
 		up->kids++;
 		old->kids--;
 		node_release(w, old);
@@ -524,14 +586,16 @@ static int map_rename(struct watch *w, const char *from, size_t flen, const char
 static void map_unwatch(struct watch *w, const char *pre, size_t plen)
 {
 	for (size_t i = 0; i < w->nb; i++) {
-		struct wnode **pp = &w->tab[i];
+		uint32_t *pp = &w->tab[i];
 
 		while (*pp) {
-			if (node_above(*pp, pre, plen)) {
-				(void)inotify_rm_watch(hub.ifd, (*pp)->wd);
+			struct wnode *n = node_of(w, *pp);
+
+			if (node_above(w, n, pre, plen)) {
+				(void)inotify_rm_watch(hub.ifd, n->wd);
 				node_unwatch(w, pp);
 			} else {
-				pp = &(*pp)->next;
+				pp = &n->next;
 			}
 		}
 	}
@@ -539,16 +603,18 @@ static void map_unwatch(struct watch *w, const char *pre, size_t plen)
 
 static void map_free(struct watch *w)
 {
-	for (size_t i = 0; w->tab && i < w->nb; i++)
-		while (w->tab[i])
-			node_unwatch(w, &w->tab[i]);
-	while (w->ghosts) {     /* none left but after a failure */
-		struct wnode *n = w->ghosts;
-		w->ghosts = n->next;
-		free(n);
+	size_t nbl = (w->used + BLOCK_NODES - 1) / BLOCK_NODES;
+
+	for (uint32_t id = 1; id <= w->used; id++) {
+		struct wnode *n = node_of(w, id);
+
+		if (n->nlen > NAME_INLINE)
+			free((void *)node_name(n));
 	}
+	for (size_t i = 0; i < nbl; i++)
+		free(w->blocks[i]);
+	free(w->blocks);
 	free(w->tab);
-	free(w->rootn);
 }
 
 /* ---- records: thread side ---- */
@@ -904,8 +970,8 @@ static bool mv_watched(struct watch *w, const char *from, size_t flen, const cha
 	size_t n;
 
 	for (size_t i = 0; wd < 0 && i < w->nb; i++)
-		for (struct wnode *k = w->tab[i]; wd < 0 && k; k = k->next)
-			if (node_is(k, from, flen))
+		for (struct wnode *k = node_of(w, w->tab[i]); wd < 0 && k; k = node_of(w, k->next))
+			if (node_is(w, k, from, flen))
 				wd = k->wd;
 	char *full = join(w->root, w->root_len, to, tlen, &n);
 	if (!full)
@@ -1001,7 +1067,7 @@ static int on_event(struct watch *w, const struct inotify_event *ev)
 		return emit(w, WATCH_ATTRIB, true, 0, 0, "", 0);
 	if (!nlen)
 		return 0;       /* the directory itself: its parent reports it */
-	path = node_path(n, ev->name, nlen, &plen);
+	path = node_path(w, n, ev->name, nlen, &plen);
 	if (!path)
 		return -ENOMEM;
 	r = on_named(w, ev, path, plen);
@@ -1145,7 +1211,7 @@ static void map_unwatch_all(struct watch *w)
 	for (size_t i = 0; i < w->nb; i++) {
 		while (w->tab[i]) {
 			/* EINVAL: the kernel dropped it already (IN_IGNORED queued) */
-			(void)inotify_rm_watch(hub.ifd, w->tab[i]->wd);
+			(void)inotify_rm_watch(hub.ifd, node_of(w, w->tab[i])->wd);
 			node_unwatch(w, &w->tab[i]);
 		}
 	}

@@ -5,7 +5,7 @@
  * shares one hub owned by this module (this is the only file that includes
  * <inotifytools/inotifytools.h>): the library's instance and one thread
  * that reads it, started with the first root and stopped with the last.
- * The thread keeps a wd -> path map per root and routes each kernel event
+ * The thread keeps a wd -> directory map per root and routes each kernel event
  * to the root whose map holds its watch descriptor; it turns events into
  * small records and writes them to that root's pipe, batched (each time
  * the kernel queue is drained, or every 8 KiB); each root's owner polls
@@ -37,15 +37,17 @@
  * Renames: WATCH_MOVED_FROM and WATCH_MOVED_TO carry the kernel cookie; the
  * daemon pairs them.  An unpaired MOVED_FROM is a move out of the tree
  * (delete), an unpaired MOVED_TO a move in (create).  For directories the
- * thread pairs them itself to keep its wd -> path map right, so later
+ * thread pairs them itself to keep its map right, so later
  * events under the moved directory carry the new path; a directory moved
  * out loses its watches, one moved in is reported as WATCH_DIR_CREATED
  * plus its contents instead of MOVED_TO.
  *
- * The wd -> path maps are our own, one per root (libinotifytools' map
+ * The wd -> directory maps are our own, one per root (libinotifytools' map
  * keeps stale entries for removed watches and cannot rename reliably once
- * a name is reused).  A wd belongs to one root: events for a wd no root
- * maps (a stopped root's, a dropped watch's) are discarded.
+ * a name is reused): a tree of names (a node per directory: wd, name,
+ * parent), so a directory rename moves one node.  A wd belongs to one
+ * root: events for a wd no root maps (a stopped root's, a dropped
+ * watch's) are discarded.
  *
  * Excludes: paths matching the exclude list (if any) produce no records
  * and excluded directories get no watches.

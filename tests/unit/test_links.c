@@ -145,6 +145,51 @@ static void test_rename(void **state)
 	links_free(k);
 }
 
+/* One-name inodes are kept compact: what links_get shows of them, their
+ * doubt and renames behave as for groups. */
+static void test_one_name(void **state)
+{
+	struct links *k = links_new(8);
+	const struct links_group *g;
+	(void)state;
+
+	ADD(k, 1, "d/a");
+	ADD(k, 2, "d/sub/b");
+	ADD(k, 3, "dd/c");
+	g = links_get(k, 1, 1);
+	assert_true(links_doubt(k, 1, 1, 0));
+	assert_true(g->doubt[0]);               /* the view shows the map */
+	assert_false(links_doubt(k, 1, 1, 0));
+	assert_false(links_doubt(k, 1, 1, 1));
+	assert_int_equal(links_set(k, 1, 1, "d/a", 3), 0);     /* same name: kept */
+	assert_true(links_get(k, 1, 1)->doubt[0]);
+	/* longer and shorter names; not the look-alike directory */
+	assert_int_equal(links_rename(k, "d", 1, "a/much/longer/directory", 23), 0);
+	expect_names(k, 1, (const char *[]){ "a/much/longer/directory/a" }, 1);
+	assert_false(links_get(k, 1, 1)->doubt[0]);
+	expect_names(k, 2, (const char *[]){ "a/much/longer/directory/sub/b" }, 1);
+	expect_names(k, 3, (const char *[]){ "dd/c" }, 1);
+	assert_int_equal(links_rename(k, "a/much/longer/directory/sub", 27, "s", 1), 0);
+	expect_names(k, 2, (const char *[]){ "s/b" }, 1);
+	/* a second name makes a group of both, doubt kept */
+	assert_true(links_doubt(k, 1, 3, 0));
+	ADD(k, 3, "e");
+	expect_names(k, 3, (const char *[]){ "dd/c", "e" }, 2);
+	g = links_get(k, 1, 3);
+	assert_true(g->doubt[0]);
+	assert_false(g->doubt[1]);
+	/* a group walked while its names are dropped stays in place */
+	links_drop(k, 1, 3, 0);
+	assert_int_equal(g->n, 1);
+	assert_string_equal(g->v[0], "e");
+	links_drop(k, 1, 3, 0);
+	assert_null(links_get(k, 1, 3));
+	links_drop(k, 1, 2, 0);
+	assert_null(links_get(k, 1, 2));
+	assert_int_equal(links_count(k), 1);
+	links_free(k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_find_name),
 		cmocka_unit_test(test_doubt),
 		cmocka_unit_test(test_rename),
+		cmocka_unit_test(test_one_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -299,6 +299,51 @@ static void test_rename_dir_then_write(void **state)
 	EXPECT(f, WATCH_CLOSE_WRITE, "other/d2/inner/f");
 }
 
+/* A directory rename moves what lies below it: to a longer name, to a
+ * shorter one elsewhere, and two renames queued before either is read. */
+static void test_rename_deep(void **state)
+{
+	struct fx *f = *state;
+	char a[8192];
+	const char *lng = "a-directory-name-longer-than-the-first";
+
+	assert_int_equal(mkdir(at(f, "a"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "a/b"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "a/b/c"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "p"), 0755), 0);
+	assert_int_equal(mkdir(at(f, "p/r"), 0755), 0);
+	start(f);
+	assert_int_equal(watch_count(f->w), 6);
+	snprintf(a, sizeof(a), "%s", at(f, "a"));
+	assert_int_equal(rename(a, at(f, lng)), 0);
+	put(f, "a-directory-name-longer-than-the-first/b/c/f", "1");
+	EXPECT(f, WATCH_CLOSE_WRITE, "a-directory-name-longer-than-the-first/b/c/f");
+	snprintf(a, sizeof(a), "%s", at(f, "a-directory-name-longer-than-the-first/b"));
+	assert_int_equal(rename(a, at(f, "x")), 0);
+	put(f, "x/c/g", "2");
+	EXPECT(f, WATCH_CLOSE_WRITE, "x/c/g");
+	put(f, "a-directory-name-longer-than-the-first/h", "3");
+	EXPECT(f, WATCH_CLOSE_WRITE, "a-directory-name-longer-than-the-first/h");
+	assert_int_equal(rmdir(at(f, "x/c")), -1);     /* not empty */
+	assert_int_equal(unlink(at(f, "x/c/f")), 0);
+	assert_int_equal(unlink(at(f, "x/c/g")), 0);
+	assert_int_equal(rmdir(at(f, "x/c")), 0);
+	EXPECT(f, WATCH_DELETE, "x/c");
+	for (long d = now_ms() + WAIT_MS; watch_count(f->w) != 5 && now_ms() < d;)
+		usleep(1000);
+	assert_int_equal(watch_count(f->w), 5);
+	/* both renames queued before the first is read */
+	snprintf(a, sizeof(a), "%s", at(f, "p"));
+	assert_int_equal(rename(a, at(f, "q")), 0);
+	snprintf(a, sizeof(a), "%s", at(f, "q/r"));
+	assert_int_equal(rename(a, at(f, "r2")), 0);
+	put(f, "r2/i", "4");
+	EXPECT(f, WATCH_CLOSE_WRITE, "r2/i");
+	put(f, "q/j", "5");
+	EXPECT(f, WATCH_CLOSE_WRITE, "q/j");
+	assert_int_equal(watch_count(f->w), 5);
+}
+
 static void test_move_dir_out_and_in(void **state)
 {
 	struct fx *f = *state;
@@ -584,6 +629,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rename_file_cookie, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_dir_then_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_dir_out_and_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_deep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_and_attrib, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newline_and_high_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude, setup, teardown),
