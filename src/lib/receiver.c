@@ -59,8 +59,9 @@ struct receiver {
 	struct apply *apply;
 	struct compress *zstd;
 	uint8_t *buf;           /* decompression / patch output scratch */
-	struct await *await;    /* FIFO ring of RECEIVER_MAX_AWAIT */
-	size_t await_head, await_n;
+	struct await *await;    /* FIFO ring of await_cap, grown up to
+				 * RECEIVER_MAX_AWAIT as files are in flight */
+	size_t await_head, await_n, await_cap;
 	struct current cur;
 	bool have_cur;
 	uint64_t *done_ids;     /* files closed, DONE after the next commit */
@@ -85,6 +86,8 @@ struct receiver {
 };
 
 #define SCRATCH (PROTO_CHUNK + 65536)
+#define AWAIT_FIRST 64          /* the ring's first size; a power of 2 */
+_Static_assert(RECEIVER_MAX_AWAIT % AWAIT_FIRST == 0, "the ring grows to its bound");
 
 static uint64_t now_ms(void)
 {
@@ -107,7 +110,8 @@ struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, stru
 	r->apply = apply_new(rootfd, &ao);
 	r->zstd = compress_new(1);
 	r->buf = malloc(SCRATCH);
-	r->await = calloc(RECEIVER_MAX_AWAIT, sizeof(*r->await));
+	r->await_cap = AWAIT_FIRST;
+	r->await = calloc(r->await_cap, sizeof(*r->await));
 	if (!r->apply || !r->zstd || !r->buf || !r->await) {
 		receiver_free(r);
 		return NULL;
@@ -147,7 +151,7 @@ void receiver_free(struct receiver *r)
 		return;
 	current_clear(r);
 	for (size_t i = 0; r->await && i < r->await_n; i++)
-		entry_clear(&r->await[(r->await_head + i) % RECEIVER_MAX_AWAIT].e);
+		entry_clear(&r->await[(r->await_head + i) % r->await_cap].e);
 	free(r->await);
 	names_reset(&r->names);
 	free(r->names.v);
@@ -356,11 +360,33 @@ static bool content_same(const struct entry *have, const struct entry *want)
 	       have->mtime_sec == want->mtime_sec && have->mtime_nsec == want->mtime_nsec;
 }
 
+/* The ring is full: twice its size, in order from its head. */
+static int await_grow(struct receiver *r)
+{
+	size_t cap = r->await_cap * 2;
+	struct await *v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->await_n; i++)
+		v[i] = r->await[(r->await_head + i) % r->await_cap];
+	free(r->await);
+	r->await = v;
+	r->await_cap = cap;
+	r->await_head = 0;
+	return 0;
+}
+
 static int await_push(struct receiver *r, uint64_t id, uint8_t mode, struct entry *e)
 {
 	if (r->await_n == RECEIVER_MAX_AWAIT)
 		return -EPROTO;
-	struct await *a = &r->await[(r->await_head + r->await_n) % RECEIVER_MAX_AWAIT];
+	if (r->await_n == r->await_cap) {
+		int rc = await_grow(r);
+		if (rc < 0)
+			return rc;
+	}
+	struct await *a = &r->await[(r->await_head + r->await_n) % r->await_cap];
 	a->id = id;
 	a->mode = mode;
 	a->e = *e;              /* takes ownership */
@@ -442,7 +468,7 @@ static int need_content(struct receiver *r, uint64_t id, struct entry *want,
 static bool awaited(const struct receiver *r, const char *path, size_t len)
 {
 	for (size_t i = 0; r->listed_open == 0 && i < r->await_n; i++) {
-		const struct entry *a = &r->await[(r->await_head + i) % RECEIVER_MAX_AWAIT].e;
+		const struct entry *a = &r->await[(r->await_head + i) % r->await_cap].e;
 		if (a->path_len == len && memcmp(a->path, path, len) == 0)
 			return true;
 	}
@@ -655,7 +681,7 @@ static int current_open(struct receiver *r, uint64_t id)
 	r->cur.mode = a->mode;
 	r->cur.e = a->e;
 	memset(&a->e, 0, sizeof(a->e));
-	r->await_head = (r->await_head + 1) % RECEIVER_MAX_AWAIT;
+	r->await_head = (r->await_head + 1) % r->await_cap;
 	r->await_n--;
 	r->have_cur = true;
 	rc = apply_file_open(r->apply, &r->cur.e, &r->cur.f);
