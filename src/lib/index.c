@@ -71,9 +71,12 @@ static int ix_db(struct index *ix, const char *file, int flags)
 
 	if (rc != SQLITE_OK)
 		return err_of(rc);
-	/* a small page cache: the index is read once per start-up; one lock
-	 * for the whole handle instead of a lock and a check per statement */
-	return exec(ix, "PRAGMA cache_size = -4096; PRAGMA locking_mode = EXCLUSIVE");
+	/* a small page cache (1 MiB): the index is read once per start-up,
+	 * in its own order, and written in that order, so a larger cache is
+	 * no faster, and 4 MiB of it were a quarter of the source's peak at
+	 * a restart.  One lock for the whole handle instead of a lock and a
+	 * check per statement. */
+	return exec(ix, "PRAGMA cache_size = -1024; PRAGMA locking_mode = EXCLUSIVE");
 }
 
 static int meta_get(struct index *ix, const char *key, uint64_t *ret_v)
