@@ -403,21 +403,28 @@ int proto_get_entry(const uint8_t *p, size_t n, uint64_t *ret_id, struct entry *
 	return rc;
 }
 
-int proto_get_path(const uint8_t *p, size_t n, uint64_t *ret_id, char **ret_path,
-		   size_t *ret_len)
+/* The frame's last field, a path: copied out, the frame fully read. */
+static int get_last_path(struct rbuf *r, char **ret_path, size_t *ret_len)
 {
-	struct rbuf r;
 	const uint8_t *path;
 	size_t len;
 
-	rbuf_init(&r, p, n);
-	*ret_id = rbuf_get_u64(&r);
-	rbuf_get_bytes(&r, PATH_WIRE_MAX, &path, &len);
-	if (rbuf_end(&r) < 0)
+	rbuf_get_bytes(r, PATH_WIRE_MAX, &path, &len);
+	if (rbuf_end(r) < 0)
 		return -EBADMSG;
 	*ret_path = dup_path(path, len);
 	*ret_len = len;
 	return *ret_path ? 0 : -EBADMSG;
+}
+
+int proto_get_path(const uint8_t *p, size_t n, uint64_t *ret_id, char **ret_path,
+		   size_t *ret_len)
+{
+	struct rbuf r;
+
+	rbuf_init(&r, p, n);
+	*ret_id = rbuf_get_u64(&r);
+	return get_last_path(&r, ret_path, ret_len);
 }
 
 int proto_get_rename(const uint8_t *p, size_t n, uint64_t *ret_id, char **ret_from,
@@ -506,17 +513,10 @@ int proto_get_failed(const uint8_t *p, size_t n, int32_t *ret_status, char **ret
 		     size_t *ret_len)
 {
 	struct rbuf r;
-	const uint8_t *path;
-	size_t len;
 
 	rbuf_init(&r, p, n);
 	*ret_status = (int32_t)rbuf_get_u32(&r);
-	rbuf_get_bytes(&r, PATH_WIRE_MAX, &path, &len);
-	if (rbuf_end(&r) < 0)
-		return -EBADMSG;
-	*ret_path = dup_path(path, len);
-	*ret_len = len;
-	return *ret_path ? 0 : -EBADMSG;
+	return get_last_path(&r, ret_path, ret_len);
 }
 
 int proto_get_end_ok(const uint8_t *p, size_t n, struct proto_end_ok *ret)
