@@ -115,6 +115,21 @@ pair_confs() {
 	done
 }
 
+# fanout_slave_confs: slave1.conf and slave2.conf, one mirror www each at
+# $T_DIR/slaveN/www, listening on 192.0.2.12 and .13 (the fan-out tests).
+fanout_slave_confs() {
+	local n
+	for n in 1 2; do
+		{
+			printf '[node]\nname = slave%s\nlisten = 192.0.2.1%s:7770\n' $n $((n + 1))
+			printf 'control_socket = %s/slave%s.sock\nstate_dir = %s/slave%s-state\n\n' \
+				"$T_DIR" $n "$T_DIR" $n
+			printf '[mirror www]\npath = %s/slave%s/www\n\n' "$T_DIR" $n
+			printf '[security]\ninsecure_plaintext = yes\n'
+		} >"$T_DIR/slave$n.conf"
+	done
+}
+
 # link_down HOST / link_up HOST: cut or restore a host's cable at the bridge.
 host_port() {
 	local i=11 h

@@ -12,15 +12,7 @@ need_tools "$TREECMP"
 net_setup master slave1 slave2
 M=$T_DIR/master/www S1=$T_DIR/slave1/www S2=$T_DIR/slave2/www
 mkdir -p "$M" "$S1" "$S2"
-for n in 1 2; do
-	{
-		printf '[node]\nname = slave%s\nlisten = 192.0.2.1%s:7770\n' $n $((n + 1))
-		printf 'control_socket = %s/slave%s.sock\nstate_dir = %s/slave%s-state\n\n' \
-			"$T_DIR" $n "$T_DIR" $n
-		printf '[mirror www]\npath = %s/slave%s/www\n\n' "$T_DIR" $n
-		printf '[security]\ninsecure_plaintext = yes\n'
-	} >"$T_DIR/slave$n.conf"
-done
+fanout_slave_confs
 {
 	printf '[node]\nname = master\nlisten = 192.0.2.11:7770\n'
 	printf 'control_socket = %s/master.sock\nstate_dir = %s/master-state\n\n' "$T_DIR" "$T_DIR"
