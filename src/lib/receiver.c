@@ -76,6 +76,9 @@ struct receiver {
 	struct entry *links;    /* hardlinks held until no content is in flight */
 	size_t links_n, links_cap;
 	size_t held_hl;         /* how many of them are hardlinks */
+	size_t loose_end;       /* links[] before it may predate the current
+				 * listing (see held_links_unlisted) */
+	size_t list_hl;         /* hardlinks held since the names noted began */
 	uint64_t last_id, acked_id;
 	bool dirty;
 	uint64_t dirty_since;   /* ms (monotonic) of the first uncommitted change */
@@ -300,6 +303,17 @@ static bool names_foreign(const struct receiver *r, const char *path, size_t len
 	       !same_dir(&r->names, path, path_dirlen(path, len));
 }
 
+/* The names noted end without their directory's DIR_DONE (operations of
+ * the journal, not a listing): the links held meanwhile, and any before
+ * them, are looked at by the listings to come (held_links_unlisted). */
+static void names_abandon(struct receiver *r)
+{
+	if (r->list_hl > 0)
+		r->loose_end = r->links_n;
+	r->list_hl = 0;
+	names_reset(&r->names);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -330,6 +344,94 @@ static bool prune_keep(void *ctx, const char *name, size_t nlen, bool is_dir)
 	return keep;
 }
 
+static void held_recount(struct receiver *r)
+{
+	if (r->loose_end > r->links_n)
+		r->loose_end = r->links_n;     /* more to check, never less */
+	r->held_hl = 0;
+	for (size_t i = 0; i < r->links_n; i++)
+		r->held_hl += r->links[i].type == ENT_HARDLINK;
+}
+
+/* Close the gaps entry_clear() left in links[] (ENT_NONE), in order. */
+static void held_compact(struct receiver *r)
+{
+	size_t kept = 0, end = 0;
+
+	for (size_t i = 0; i < r->links_n; i++) {
+		if (r->links[i].type == ENT_NONE)
+			continue;
+		r->links[kept++] = r->links[i];
+		if (i < r->loose_end)
+			end = kept;
+	}
+	r->links_n = kept;
+	r->loose_end = end;
+	held_recount(r);
+}
+
+/* ns (sorted) has the name of nlen bytes at name (not NUL-terminated). */
+static bool names_have(const struct names *ns, const char *name, size_t nlen)
+{
+	size_t lo = 0, hi = ns->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *v = ns->v[mid];
+		int c = strncmp(name, v, nlen);
+		if (c == 0 && v[nlen] == '\0')
+			return true;
+		if (c < 0 || (c == 0 && v[nlen] != '\0'))
+			hi = mid;       /* name sorts before v (or is its prefix) */
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+/* path lies beneath dir and its name in dir is not among the listed ones
+ * (have_names false: dir was listed empty). */
+static bool unlisted_under(const struct names *ns, bool have_names, const char *path,
+			   size_t plen, const char *dir, size_t dlen)
+{
+	if (plen <= dlen || memcmp(path, dir, dlen) != 0 || (dlen > 0 && path[dlen] != '/'))
+		return false;
+	const char *name = path + dlen + (dlen > 0);
+	const char *slash = memchr(name, '/', plen - (size_t)(name - path));
+	size_t nlen = slash ? (size_t)(slash - name) : plen - (size_t)(name - path);
+
+	return !have_names || !names_have(ns, name, nlen);
+}
+
+/* A listing names every child its directory has on the source now, so a
+ * hardlink held beneath dir under a name the listing lacks was removed
+ * after it was sent (a pass superseded the removal).  Made later, it would
+ * stay for good: the listing's pruning cannot remove a name that does not
+ * exist yet.  Links held since the listing began are named by it: only
+ * those before loose_end, held earlier, are looked at. */
+static void held_links_unlisted(struct receiver *r, const char *dir, size_t len,
+				bool have_names)
+{
+	size_t dropped = 0;
+
+	for (size_t i = 0; r->held_hl > 0 && i < r->loose_end; i++) {
+		struct entry *e = &r->links[i];
+		if (e->type == ENT_HARDLINK &&
+		    unlisted_under(&r->names, have_names, e->path, e->path_len, dir, len)) {
+			if (dropped++ == 0)
+				log_info("mirror %s: held hardlink '%s' dropped: the listing of "
+					 "'%.*s' does not name it", r->opts.mirror, e->path,
+					 (int)len, dir);
+			entry_clear(e);
+		}
+	}
+	if (dropped > 1)
+		log_info("mirror %s: %zu held hardlinks beneath '%.*s' dropped in all",
+			 r->opts.mirror, dropped, (int)len, dir);
+	if (dropped > 0)
+		held_compact(r);
+}
+
 static int on_dir_done(struct receiver *r, const char *dir, size_t len)
 {
 	struct prune_ctx pc = { r, dir, len, same_dir(&r->names, dir, len) };
@@ -340,7 +442,7 @@ static int on_dir_done(struct receiver *r, const char *dir, size_t len)
 		 * in the middle of the listing (a retried file) took over the
 		 * list; pruning with it would delete every child */
 		log_info("mirror %s: listing of '%s' interleaved, not pruned", r->opts.mirror, dir);
-		names_reset(&r->names);
+		names_abandon(r);
 		return 0;
 	}
 	if (pc.have_names)
@@ -348,6 +450,8 @@ static int on_dir_done(struct receiver *r, const char *dir, size_t len)
 	rc = apply_prune(r->apply, dir, len, prune_keep, &pc);
 	if (rc < 0 && rc != -ENOENT)
 		op_error(r, "cannot prune", dir, rc);
+	held_links_unlisted(r, dir, len, pc.have_names);
+	r->list_hl = 0;
 	names_reset(&r->names);
 	return 0;
 }
@@ -568,6 +672,7 @@ static void held_apply(struct receiver *r)
 	}
 	r->links_n = 0;
 	r->held_hl = 0;
+	r->loose_end = 0;
 }
 
 /* True when the sink already has exactly this symlink or special file, so
@@ -593,32 +698,24 @@ static void mark_dirty(struct receiver *r)
 	r->dirty = true;
 }
 
-static void held_recount(struct receiver *r)
-{
-	r->held_hl = 0;
-	for (size_t i = 0; i < r->links_n; i++)
-		r->held_hl += r->links[i].type == ENT_HARDLINK;
-}
-
 /* A later entry at a held hardlink's name replaces it: applying the link
- * afterwards would undo that entry.  Within a listing (a pass over the
- * tree) every name comes once, and the held list may be long: skipped. */
+ * afterwards would undo that entry.  Within a LISTED pass every name comes
+ * once, and the held list may be long: only links held before the pass
+ * (before loose_end) are looked at. */
 static void held_links_forget(struct receiver *r, const char *path, size_t len)
 {
-	size_t kept = 0;
+	size_t dropped = 0;
+	size_t upto = r->listed_open > 0 ? r->loose_end : r->links_n;
 
-	if (r->held_hl == 0 || r->listed_open > 0)
-		return;
-
-	for (size_t i = 0; i < r->links_n; i++) {
+	for (size_t i = 0; r->held_hl > 0 && i < upto; i++) {
 		struct entry *e = &r->links[i];
-		if (e->type == ENT_HARDLINK && e->path_len == len && memcmp(e->path, path, len) == 0)
+		if (e->type == ENT_HARDLINK && e->path_len == len && memcmp(e->path, path, len) == 0) {
 			entry_clear(e);
-		else
-			r->links[kept++] = *e;
+			dropped++;
+		}
 	}
-	r->links_n = kept;
-	held_recount(r);
+	if (dropped > 0)
+		held_compact(r);
 }
 
 static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t n)
@@ -632,11 +729,15 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 	r->last_id = id;
 	mark_dirty(r);
 	r->stats.entries++;
-	bool pass_root = e.type == ENT_DIR && (flags & ENTRY_LISTED) && r->listed_open == 0;
-	if (pass_root)
-		names_reset(&r->names);         /* a pass starts at this directory */
-	else if (e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
-		 (rc = names_add(&r->names, e.path, e.path_len)) < 0)
+	/* a pass starts at this directory (a live pass, not LISTED, at the
+	 * root: names noted before are not the root's listing) */
+	bool pass_root = e.type == ENT_DIR && r->listed_open == 0 &&
+			 ((flags & ENTRY_LISTED) || e.path_len == 0);
+	if (pass_root || (e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
+			  !same_dir(&r->names, e.path, path_dirlen(e.path, e.path_len))))
+		names_abandon(r);
+	if (!pass_root && e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
+	    (rc = names_add(&r->names, e.path, e.path_len)) < 0)
 		goto out;
 	held_links_forget(r, e.path, e.path_len);
 	if (e.type == ENT_FILE) {
@@ -644,6 +745,8 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 	} else if (e.type == ENT_HARDLINK) {
 		if ((rc = hold(r, &e)) < 0)
 			op_error(r, "cannot queue hardlink", e.path, rc);
+		else
+			r->list_hl++;
 		rc = 0;
 	} else if (e.type == ENT_DIR) {
 		enum receiver_change what = r->opts.before ? dir_change(r, &e) : 0;
