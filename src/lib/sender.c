@@ -205,14 +205,20 @@ static void file_answered(struct sender *s, const struct slot *sl, int status)
 		s->opts.on_file(s->opts.ctx, &sl->e, status);
 }
 
-static void retry_push(struct sender *s, struct slot *sl)
+/* Send sl's file again, or give it up after SENDER_TRIES tries.  sink:
+ * the sink refused this try (DONE), already reported with on_unsent, so a
+ * give-up is left to the caller's handling of that (bounded rescans in the
+ * live source) instead of a new record at once. */
+static void retry_push(struct sender *s, struct slot *sl, bool sink)
 {
 	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
 		s->stats.errors++;
 		log_err("mirror %s: giving up on '%s' after %u tries%s", s->opts.mirror,
-			sl->e.path, sl->tries + 1, s->opts.on_unsent ?
-			", the feed sends it again later" : "");
-		unsent(s, sl->tag, &sl->e, -ETIMEDOUT);
+			sl->e.path, sl->tries + 1, !s->opts.on_unsent ? "" : sink ?
+			", the sink's failures are retried later" :
+			", the feed sends it again later");
+		if (!sink)
+			unsent(s, sl->tag, &sl->e, -ETIMEDOUT);
 		return;
 	}
 	char *p = strndup(sl->e.path, sl->e.path_len);
@@ -336,14 +342,17 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 		log_info("mirror %s: the sink's copy of '%s' does not end where the append "
 			 "starts, sending the file", s->opts.mirror, sl->e.path);
 		s->stats.appends_refused++;
-		retry_push(s, sl);
+		retry_push(s, sl, false);
 	} else if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
 		log_warn("mirror %s: sink could not apply '%s': %s, sending it again",
 			 s->opts.mirror, sl->e.path, strerror(-status));
 		/* the sink lacks it: a rename of its directory sent meanwhile
 		 * moved what the retry at this name no longer reaches */
 		unsent(s, sl->tag, &sl->e, status);
-		retry_push(s, sl);
+		/* a name missing there is made by its directory's listing, which
+		 * the caller asks for; anything else the sink refuses (full,
+		 * EPERM) is not sent again at once when given up */
+		retry_push(s, sl, status != -ENOENT && status != -ENOTDIR);
 	}
 	complete(s, id);
 	advance_base(s);
@@ -467,7 +476,7 @@ static void finish_current(struct sender *s, struct wbuf *out, int err)
 	if (err == -ESTALE) {
 		log_info("mirror %s: '%s' changed while being sent, sending it again",
 			 s->opts.mirror, sl->e.path);
-		retry_push(s, sl);
+		retry_push(s, sl, false);
 	} else if (err && err != -ENOENT && err != -ENOTDIR) {
 		log_err("mirror %s: cannot read '%s': %s", s->opts.mirror, sl->e.path,
 			strerror(-err));

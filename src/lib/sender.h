@@ -95,10 +95,13 @@ struct sender_opts {
 	 * reach the sink for a reason on this side: the file changed while it
 	 * was read (err -ESTALE: it is sent again under the same name), its
 	 * name is gone (-ENOENT, -ENOTDIR: nothing more is sent for it), or
-	 * the sender gave up on it after SENDER_TRIES tries (-ETIMEDOUT:
-	 * nothing more is sent for it); or for a reason on the sink's side
-	 * (err is the sink's status from DONE: it is sent again under the
-	 * same name, but what the sink moved meanwhile is not reached).  e is
+	 * the sender gave up on it after SENDER_TRIES tries, the last of
+	 * which failed here (-ETIMEDOUT: nothing more is sent for it); or for
+	 * a reason on the sink's side (err is the sink's status from DONE: it
+	 * is sent again under the same name, up to SENDER_TRIES tries in all,
+	 * but what the sink moved meanwhile is not reached; when the last try
+	 * fails so, other than with -ENOENT or -ENOTDIR, nothing more is sent
+	 * and no -ETIMEDOUT follows).  e is
 	 * the file as last sent (path; local dev, ino and nlink), borrowed for
 	 * the call.  May be NULL; called from sender_frame or sender_produce. */
 	void (*on_unsent)(void *ctx, uint64_t tag, const struct entry *e, int err);

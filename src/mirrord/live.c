@@ -1361,13 +1361,26 @@ static int feed_next(void *ctx, struct sender_op *op)
 	return 0;
 }
 
+static void sink_failed(void *ctx, const char *path, size_t len, int err);
+
+/* The sink's own status from DONE, not a reason on this side (sender.h);
+ * a missing name there (ENOENT) is made by the parent's listing. */
+static bool sink_refused(int err)
+{
+	return err != -ESTALE && err != -ENOENT && err != -ENOTDIR && err != -ETIMEDOUT;
+}
+
 /* sender's on_unsent: a file's content did not reach the sink.  When a
  * later directory rename moved it, it is sent under its new name (a rename
- * not recorded yet finds it among the paths gone); one the sender gave up
- * on is recorded again, so a file that kept changing is not left stale on
- * the sink; a file with other names is sent again as a group (the links
- * follow the content that finally arrives), or, when this name is gone,
- * under the names left. */
+ * not recorded yet finds it among the paths gone); one the sink refused
+ * (cannot write it: full, read-only, EPERM) is left to the sender's tries
+ * and the bounded rescans after the sink's failures (sinkfail.h), never
+ * sent again at once, which a sink that cannot write it would refuse
+ * without end; one the sender gave up on for a reason here is recorded
+ * again, so a file that kept changing is not left stale on the sink; a
+ * file with other names is sent again as a group (the links follow the
+ * content that finally arrives), or, when this name is gone, under the
+ * names left. */
 static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 {
 	struct live *l = ctx;
@@ -1381,6 +1394,12 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 	}
 	if (err != -ESTALE)
 		gone_add(l, e->path, e->path_len);
+	if (sink_refused(err)) {
+		/* the rescan of its directory also sets that directory's
+		 * mtime there after a retry that went through */
+		sink_failed(l, e->path, e->path_len, err);
+		return;
+	}
 	/* the retry lands in its directory after that went out, changing
 	 * its mtime on the sink (the sink's failures too: its directory was
 	 * missing there, say) */
