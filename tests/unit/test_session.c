@@ -1615,6 +1615,77 @@ static void raw_file(struct raw *rw, uint64_t id, const struct entry *e, const c
 	assert_int_equal(raw_feed(rw), 0);
 }
 
+enum relisted { NOT_LISTED, LISTED_LINK, LISTED_FILE };
+
+/* A hardlink the sink holds (T's content is still to come) and then a
+ * live pass, superseding the records that removed the link on the source:
+ * the listing of d does not name d/X, so the held link must not be made
+ * after it; one the listing names again is; a file the listing sends at
+ * that name keeps its own content. */
+static void held_link_then_pass(struct fixture *fx, enum relisted how)
+{
+	struct raw rw;
+	struct entry t, x, root, d;
+	const char *data = "new content\n";
+
+	mkfile_text(fx->dstfd, "T", "old\n");
+	mkdir_p(fx->dstfd, "d");
+	raw_open(&rw, fx);
+	file_entry(&t, "T", strlen(data));
+	x = (struct entry){ .path = "d/X", .path_len = 3, .type = ENT_HARDLINK, .mode = 0644,
+			    .link = "T", .link_len = 1 };
+	root = (struct entry){ .path = "", .type = ENT_DIR, .mode = 0755 };
+	d = (struct entry){ .path = "d", .path_len = 1, .type = ENT_DIR, .mode = 0755 };
+	proto_put_entry(&rw.in, 1, &t);         /* NEEDed */
+	proto_put_entry(&rw.in, 2, &x);         /* held */
+	proto_put_entry(&rw.in, 3, &root);      /* the pass */
+	proto_put_entry(&rw.in, 4, &t);
+	proto_put_entry(&rw.in, 5, &d);
+	proto_put_path(&rw.in, MSG_DIR_DONE, 6, "", 0);
+	struct entry xf;
+	file_entry(&xf, "d/X", 4);
+	if (how == LISTED_LINK)
+		proto_put_entry(&rw.in, 7, &x);
+	else if (how == LISTED_FILE)
+		proto_put_entry(&rw.in, 7, &xf);
+	proto_put_path(&rw.in, MSG_DIR_DONE, 8, "d", 1);
+	for (uint64_t id = 1; id <= 7; id += 3) {      /* each one NEEDed */
+		if (id == 7 && how != LISTED_FILE)
+			break;
+		const char *c = id == 7 ? "own\n" : data;
+		proto_put_chunk(&rw.in, MSG_DATA, 0, id, c, strlen(c));
+		put_file_end(&rw.in, id, c, strlen(c));
+	}
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_false(receiver_awaiting(rw.r));
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_int_equal(receiver_idle(rw.r), 0);
+	assert_true(exists_at(fx->dstfd, "T"));
+	assert_int_equal(exists_at(fx->dstfd, "d/X"), how != NOT_LISTED);
+	if (how != NOT_LISTED) {
+		struct stat a, b;
+		assert_int_equal(fstatat(fx->dstfd, "T", &a, 0), 0);
+		assert_int_equal(fstatat(fx->dstfd, "d/X", &b, 0), 0);
+		assert_int_equal(a.st_ino == b.st_ino, how == LISTED_LINK);
+	}
+	raw_close(&rw);
+}
+
+static void test_held_link_unlisted_dropped(void **state)
+{
+	held_link_then_pass(*state, NOT_LISTED);
+}
+
+static void test_held_link_listed_kept(void **state)
+{
+	held_link_then_pass(*state, LISTED_LINK);
+}
+
+static void test_held_link_listed_as_file(void **state)
+{
+	held_link_then_pass(*state, LISTED_FILE);
+}
+
 static const char *const bad_paths[] = {
 	"..", "../outside/evil", "a/../../outside/evil", "/evil", "a//b", "./x", "x/",
 	"a/./b", "../dst2",
@@ -1752,6 +1823,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink_outside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_link_unlisted_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_link_listed_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_link_listed_as_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
