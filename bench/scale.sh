@@ -27,24 +27,37 @@
 #                  time to "in sync", then treecmp until converged
 # Each time is printed with the ratio to the cold start and to rsync -a.
 #
-# Needs root, iproute2, rsync, lsyncd; a build tree with tests/tools/treecmp.
+# --cold-only [--runs R]: only the cold starts, rsync -a and mirrord
+# alternating R times (default 3; the slave tree and both daemons' state
+# removed before each), with the CPU time (user + system) of each side:
+# rsync's client, and its daemon's children (the connection's receiver
+# and generator); mirrord's source (all threads) from its start to "in
+# sync", the sink's over the same time.  Prints every run, the medians and
+# the ratio of the medians.
+#
+# Needs root, iproute2, rsync, lsyncd (not for --cold-only); a build tree with tests/tools/treecmp.
 # Raises fs.inotify.max_user_watches for the run if it is below 2 x N/10 +
 # 10,000 (restored at exit).
 set -u
 N=1000000
 KEEP=0
+COLD_ONLY=0
+RUNS=3
 while [ $# -gt 0 ]; do
 	case $1 in
 	--files) N=$2; shift ;;
 	--keep-going) KEEP=1 ;;
-	*) echo "usage: $0 [--files N] [--keep-going]" >&2; exit 2 ;;
+	--cold-only) COLD_ONLY=1 ;;
+	--runs) RUNS=$2; shift ;;
+	*) echo "usage: $0 [--files N] [--keep-going] [--cold-only [--runs R]]" >&2; exit 2 ;;
 	esac
 	shift
 done
 export TMPDIR=/dev/shm
 
 . "$(dirname "$0")/lib.sh"
-bench_need rsync lsyncd perl
+bench_need rsync perl
+[ $COLD_ONLY = 1 ] || bench_need lsyncd
 bench_built "$MIRRORD" "$TREECMP"
 
 NDIRS=$((N / 10))
@@ -86,6 +99,7 @@ perl -e '
 		}
 	}' "$SRC" "$N" "$NDIRS" || fail "generating the tree"
 log "generated in $(( $(now_ms) - t0 )) ms; $(du -sm "$SRC" | cut -f1) MiB"
+sleep 1         # rsync -a leaves a directory's mtime of the current second unset
 
 cat >"$T_DIR/rsyncd.conf" <<CONF
 uid = root
@@ -99,6 +113,74 @@ CONF
 start_bg slave rsyncd rsync --daemon --no-detach --config="$T_DIR/rsyncd.conf" \
 	--address=192.0.2.12 --port=8730
 wait_port slave 192.0.2.12 8730 10
+
+# mirrord's configurations: plaintext on the namespaces' link, defaults
+# otherwise (xattrs, owner, compression)
+for role in slave master; do
+	{
+		printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
+			"$role" "$T_DIR" "$role" "$T_DIR" "$role"
+		[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
+		printf '\n[mirror m]\n'
+		if [ $role = slave ]; then printf 'path = %s\n' "$DST"
+		else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
+		printf '\n[security]\ninsecure_plaintext = yes\n'
+	} >"$T_DIR/$role.conf"
+done
+
+src_run() { # src_run NAME: start the source, time until "in sync"
+	local t0
+	t0=$(now_ms)
+	start_bg master "$1" "$MIRRORD" -f -c "$T_DIR/master.conf"
+	SRC_PID=$(eval echo "\$PID_$1")
+	wait_for "$BOUND" grep -q ": in sync with " "$T_DIR/$1.log" || fail "$1: not in sync in $BOUND s"
+	res "${1}_ms" $(( $(now_ms) - t0 ))
+	res "${1}_hwm_kb" "$(hwm_kb "$SRC_PID")"
+}
+converged() { "$TREECMP" "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1; }
+
+# CPU time (user + system, ms) of a process, and of its children it waited for
+TICK=$(getconf CLK_TCK)
+cpu_ms() { echo $(( ($(proc_field "$1" 14) + $(proc_field "$1" 15)) * 1000 / TICK )); }
+ccpu_ms() { echo $(( ($(proc_field "$1" 16) + $(proc_field "$1" 17)) * 1000 / TICK )); }
+
+if [ $COLD_ONLY = 1 ]; then
+	median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+	for run in $(seq 1 "$RUNS"); do
+		empty_dst
+		c0=$(ccpu_ms "$PID_rsyncd")
+		t0=$(now_ms)
+		cli=$(in_ns master perl -e 'system(@ARGV) == 0 or exit 1; my @t = times;
+			printf "%d\n", 1000 * ($t[2] + $t[3])' \
+			rsync -a "$SRC/" rsync://192.0.2.12:8730/t/ 2>"$T_DIR/rsync.log") ||
+			fail "rsync -a (see rsync.log)"
+		t=$(( $(now_ms) - t0 ))
+		sleep 0.2       # the daemon reaps its connection's processes
+		res rsync_ms "$t"; res rsync_cli_cpu_ms "$cli"
+		res rsync_daemon_cpu_ms $(( $(ccpu_ms "$PID_rsyncd") - c0 ))
+		"$TREECMP" "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1 || bad "rsync -a run $run: trees differ"
+
+		empty_dst
+		rm -rf "$T_DIR/master-state" "$T_DIR/slave-state"
+		start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
+		wait_port slave 192.0.2.12 7770 10
+		s0=$(cpu_ms "$PID_sink")
+		src_run "mirrord_cold$run"
+		res mirrord_src_cpu_ms "$(cpu_ms "$SRC_PID")"
+		res mirrord_sink_cpu_ms $(( $(cpu_ms "$PID_sink") - s0 ))
+		res mirrord_ms "$(awk -v k="mirrord_cold${run}_ms" '$1 == k {print $2}' "$T_DIR/results")"
+		stop_pid "$SRC_PID" TERM
+		stop_pid "$PID_sink" TERM
+		converged || bad "mirrord cold run $run: trees differ: $(head -n 3 "$T_DIR/cmp.log")"
+	done
+	m() { awk -v k="$1" '$1 == k {print $2}' "$T_DIR/results" | median; }
+	echo "scale --cold-only: $N files in $NDIRS directories on tmpfs, $RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	for k in rsync_ms rsync_cli_cpu_ms rsync_daemon_cpu_ms mirrord_ms mirrord_src_cpu_ms mirrord_sink_cpu_ms; do
+		printf '%-22s %s   (median %s)\n' "$k" "$(awk -v k="$k" '$1 == k {printf "%s ", $2}' "$T_DIR/results")" "$(m "$k")"
+	done
+	awk -v r="$(m rsync_ms)" -v mc="$(m mirrord_ms)" 'BEGIN { printf "cold start: mirrord/rsync %.2f (medians)\n", mc / r }'
+	exit $BAD
+fi
 
 # ---- rsync -a ----
 t0=$(now_ms)
@@ -129,30 +211,9 @@ lsyncd_run lsyncd_restart
 # ---- mirrord ----
 empty_dst
 rm -f "$DST/.mirrord"* 2>/dev/null
-for role in slave master; do
-	{
-		printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
-			"$role" "$T_DIR" "$role" "$T_DIR" "$role"
-		[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
-		printf '\n[mirror m]\n'
-		if [ $role = slave ]; then printf 'path = %s\n' "$DST"
-		else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
-		printf '\n[security]\ninsecure_plaintext = yes\n'
-	} >"$T_DIR/$role.conf"
-done
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10
 
-src_run() { # src_run NAME: start the source, time until "in sync"
-	local t0
-	t0=$(now_ms)
-	start_bg master "$1" "$MIRRORD" -f -c "$T_DIR/master.conf"
-	SRC_PID=$(eval echo "\$PID_$1")
-	wait_for "$BOUND" grep -q ": in sync with " "$T_DIR/$1.log" || fail "$1: not in sync in $BOUND s"
-	res "${1}_ms" $(( $(now_ms) - t0 ))
-	res "${1}_hwm_kb" "$(hwm_kb "$SRC_PID")"
-}
-converged() { "$TREECMP" "$SRC" "$DST" >"$T_DIR/cmp.log" 2>&1; }
 
 src_run mirrord_cold
 res mirrord_sink_hwm_kb "$(hwm_kb "$PID_sink")"
