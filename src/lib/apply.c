@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "apply.h"
@@ -38,6 +39,8 @@ struct dir_cache {
 	int fd;
 	char *dir;
 	size_t dlen;
+	bool known;              /* plain was looked at (see dir_plain) */
+	bool plain;
 };
 
 struct pend_file {
@@ -64,6 +67,17 @@ struct apply {
 	 * dropped by every change that could move or remove a directory
 	 * (entries, deletes, renames, prunes, commits) */
 	struct dir_cache pc;
+	/* the same for the files whose content arrives (lent to the file
+	 * being written, given back when it is done unless the caches were
+	 * dropped meanwhile: gen counts the drops), so that lookups of
+	 * entries further on do not take it away from them */
+	struct dir_cache fc;
+	uint64_t gen;
+	uid_t uid;               /* owner of the files we create */
+	gid_t gid;
+	int umask;               /* of the process, -1 when unknown */
+	struct hash *spare_h;    /* the last file's digest state and block, */
+	uint8_t *spare_blk;      /* for the next one */
 	bool unsynced;           /* changes made visible since the last syncfs */
 	struct apply_stats st;
 };
@@ -73,6 +87,9 @@ struct apply_file {
 	struct apply_file *next, *prev;
 	struct entry e;
 	const char *name;        /* last component, inside e.path */
+	struct dir_cache dc;     /* its directory, lent by a->fc */
+	uint64_t gen;            /* a->gen when it was lent */
+	bool fresh;              /* created with e's owner and mode (FSMETA_FRESH) */
 	int dirfd, fd, basis;
 	char tmp[TMP_NAME_LEN + 1];
 	struct hash *h;
@@ -179,9 +196,10 @@ static int make_temp(struct apply *a, int dfd, char tmp[TMP_NAME_LEN + 1],
 
 static int mk_file(int dfd, const char *tmp, const void *ctx)
 {
-	int fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+	const mode_t *mode = ctx;
+	int fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+			mode ? *mode : 0600);
 
-	(void)ctx;
 	return fd < 0 ? -errno : fd;
 }
 
@@ -318,6 +336,7 @@ static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, siz
 		return -ENOMEM;
 	}
 	c->dlen = dlen;
+	c->known = false;
 	return c->fd = fd;
 }
 
@@ -334,6 +353,48 @@ static void cache_drop(struct dir_cache *c)
 	*c = (struct dir_cache){ .fd = -1 };
 }
 
+/* Both caches, and no file gives its directory back to fc. */
+static void caches_drop(struct apply *a)
+{
+	cache_drop(&a->pc);
+	cache_drop(&a->fc);
+	a->gen++;
+}
+
+/* Is the cached directory one in which a file we create gets no xattrs (no
+ * default ACL, no security label: the directory has none either), our
+ * fsuid and fsgid as owner (no set-group-ID bit) and the mode asked for
+ * less the umask?  Looked at once per directory opened. */
+static bool dir_plain(struct dir_cache *c)
+{
+	struct stat st;
+	ssize_t n;
+
+	if (!c->known)
+		c->plain = fstat(c->fd, &st) == 0 && !(st.st_mode & S_ISGID) &&
+			   ((n = flistxattr(c->fd, NULL, 0)) == 0 || (n < 0 && errno == ENOTSUP));
+	c->known = true;
+	return c->plain;
+}
+
+/* The process's umask from /proc (umask() would change it for the other
+ * threads while it is read); -1 when it cannot be read. */
+static int read_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[128];
+	unsigned m;
+	int r = -1;
+
+	if (!f)
+		return -1;
+	while (r < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			r = (int)(m & 0777);
+	fclose(f);
+	return r;
+}
+
 /* ---- object ---- */
 
 struct apply *apply_new(int rootfd, const struct apply_opts *opts)
@@ -343,7 +404,10 @@ struct apply *apply_new(int rootfd, const struct apply_opts *opts)
 	if (!a)
 		return NULL;
 	a->rootfd = rootfd;
-	a->pc.fd = -1;
+	a->pc.fd = a->fc.fd = -1;
+	a->uid = geteuid();
+	a->gid = getegid();
+	a->umask = read_umask();
 	a->flags = opts ? opts->meta_flags : 0;
 	a->retain = opts ? opts->retain : NULL;
 	if (getrandom(&a->rnd, sizeof(a->rnd), GRND_NONBLOCK) != sizeof(a->rnd))
@@ -399,6 +463,9 @@ void apply_free(struct apply *a)
 		apply_file_abort(a->open);
 	drop_queues(a, 1);
 	cache_done(&a->pc);
+	cache_done(&a->fc);
+	hash_free(a->spare_h);
+	free(a->spare_blk);
 	free(a->files);
 	free(a->links);
 	free(a->dirs);
@@ -553,7 +620,7 @@ int apply_commit_visible(struct apply *a)
 {
 	int r, err = 0;
 
-	cache_drop(&a->pc);
+	caches_drop(a);
 	if (syncfs(a->rootfd) < 0)
 		err = -errno;
 	else
@@ -975,7 +1042,7 @@ int apply_entry(struct apply *a, const struct entry *e)
 		return -EINVAL;
 	if (e->path_len == 0 && e->type != ENT_DIR)
 		return -EINVAL;
-	cache_drop(&a->pc);
+	caches_drop(a);
 	if (e->type == ENT_HARDLINK)
 		r = entry_hardlink(a, e);
 	else if (e->path_len == 0)
@@ -1006,12 +1073,33 @@ static void file_free(struct apply_file *f)
 		close(f->fd);
 	if (f->basis >= 0)
 		close(f->basis);
-	if (f->dirfd >= 0)
-		close(f->dirfd);
-	hash_free(f->h);
-	free(f->blk);
+	/* the directory back to the cache for the next file, unless the
+	 * caches were dropped meanwhile (a change may have moved it) */
+	if (f->dc.fd >= 0 && f->a->fc.fd < 0 && f->gen == f->a->gen)
+		f->a->fc = f->dc;
+	else
+		cache_done(&f->dc);
+	if (!f->a->spare_h) {
+		f->a->spare_h = f->h;
+		f->a->spare_blk = f->blk;
+	} else {
+		hash_free(f->h);
+		free(f->blk);
+	}
 	entry_clear(&f->e);
 	free(f);
+}
+
+/* The mode to create f's temporary file with, so that it needs neither
+ * chown nor chmod afterwards (f->fresh), else 0600. */
+static mode_t fresh_mode(struct apply *a, struct apply_file *f)
+{
+	mode_t want = f->e.mode & 07777;
+
+	f->fresh = a->umask >= 0 && !(want & ~0777u) && !(want & (mode_t)a->umask) &&
+		   (!(a->flags & FSMETA_OWNER) || (f->e.uid == a->uid && f->e.gid == a->gid)) &&
+		   dir_plain(&f->dc);
+	return f->fresh ? want : 0600;
 }
 
 static int file_init(struct apply *a, struct apply_file *f, const struct entry *e)
@@ -1019,23 +1107,34 @@ static int file_init(struct apply *a, struct apply_file *f, const struct entry *
 	int r;
 
 	f->a = a;
-	f->dirfd = f->fd = f->basis = -1;
+	f->dirfd = f->fd = f->basis = f->dc.fd = -1;
 	f->next = a->open;
 	if (a->open)
 		a->open->prev = f;
 	a->open = f;
-	f->h = hash_new();
-	f->blk = malloc(BLOCK);
+	if (a->spare_h) {
+		f->h = a->spare_h;
+		f->blk = a->spare_blk;
+		a->spare_h = NULL;
+		a->spare_blk = NULL;
+		hash_reset(f->h);
+	} else {
+		f->h = hash_new();
+		f->blk = malloc(BLOCK);
+	}
 	if (!f->h || !f->blk || entry_copy(&f->e, e) < 0)
 		return -ENOMEM;
-	r = cache_parent(a, &a->pc, f->e.path, f->e.path_len);
+	r = cache_parent(a, &a->fc, f->e.path, f->e.path_len);
 	if (r < 0)
 		return r;
 	f->name = f->e.path + path_dirlen(f->e.path, f->e.path_len);
 	f->name += f->name != f->e.path;
-	if ((f->dirfd = fcntl(r, F_DUPFD_CLOEXEC, 0)) < 0)
-		return -errno;
-	r = make_temp(a, f->dirfd, f->tmp, mk_file, NULL);
+	f->dc = a->fc;                  /* lent until the file is done */
+	f->gen = a->gen;
+	a->fc = (struct dir_cache){ .fd = -1 };
+	f->dirfd = f->dc.fd;
+	mode_t mode = fresh_mode(a, f);
+	r = make_temp(a, f->dirfd, f->tmp, mk_file, &mode);
 	if (r < 0)
 		return r;
 	f->fd = r;
@@ -1172,7 +1271,7 @@ static int file_finish(struct apply_file *f, const uint8_t digest[HASH_LEN])
 	/* start writing a big file back now, so the commit's syncfs waits less */
 	if (f->e.size >= (1u << 20))
 		(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	r = fsmeta_apply_fd(f->fd, &f->e, f->a->flags);
+	r = fsmeta_apply_fd(f->fd, &f->e, f->a->flags | (f->fresh ? FSMETA_FRESH : 0));
 	if (r < 0)
 		return r;
 	r = close(f->fd);
@@ -1235,7 +1334,7 @@ int apply_delete(struct apply *a, const char *path, size_t len)
 		return -EINVAL;
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
-	cache_drop(&a->pc);
+	caches_drop(a);
 	dfd = path_open_parent(a->rootfd, path, len, &name);
 	if (dfd < 0 && dfd != -ENOENT && dfd != -ENOTDIR)
 		return dfd;
@@ -1279,7 +1378,7 @@ int apply_rename(struct apply *a, const char *from, size_t flen, const char *to,
 		return -EINVAL;                  /* onto an ancestor of itself */
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
-	cache_drop(&a->pc);
+	caches_drop(a);
 	fdf = path_open_parent(a->rootfd, from, flen, &fname);
 	if (fdf < 0)
 		return fdf;
@@ -1334,6 +1433,7 @@ static int prune_one(struct apply *a, DIR *d, const char *dir, size_t dlen, cons
 
 	if (!child)
 		return -ENOMEM;
+	caches_drop(a);
 	r = commit_if(a, child, clen, 1);
 	if (r == 0)
 		r = remove_node(a, dirfd(d), name, child, clen);
@@ -1350,7 +1450,7 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
 	DIR *d;
 	int fd, r = 0;
 
-	cache_drop(&a->pc);
+	/* the caches are dropped only when something is removed */
 	fd = path_open_dir(a->rootfd, dir, dlen);
 	if (fd < 0)
 		return fd;

@@ -1,16 +1,20 @@
 /* fsmeta: read, compare and apply metadata without following symlinks.
  *
- * Extended attributes of dirfd/name are reached through the path
- * "/proc/self/fd/<dirfd>/<name>" with the l*xattr calls, which follow the
- * magic link to the directory but not a symlink in the last component. */
+ * Extended attributes of dirfd/name are read with listxattrat and
+ * getxattrat (Linux 6.13) without following a symlink; on older kernels
+ * through the path "/proc/self/fd/<dirfd>/<name>" with the l*xattr calls,
+ * which follow the magic link to the directory but not a symlink in the
+ * last component (a lookup of the magic link and a path walk per call). */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -21,22 +25,45 @@
 #define XVALUE_MAX 65536         /* XATTR_SIZE_MAX */
 #define XRETRIES 5               /* the list changed under us: try again */
 
-/* Where xattrs are read or written: an fd, or a path for the l* calls. */
+/* The *xattrat system calls, the same number on every architecture. */
+#ifndef SYS_getxattrat
+#define SYS_getxattrat 464
+#endif
+#ifndef SYS_listxattrat
+#define SYS_listxattrat 465
+#endif
+
+struct xattrat_args {          /* struct xattr_args of linux/xattr.h */
+	uint64_t value;
+	uint32_t size;
+	uint32_t flags;
+};
+
+/* Where xattrs are read or written: an fd; or a directory fd and a name
+ * (xattrat, read only), or a path for the l* calls. */
 struct xsrc {
 	int fd;
 	const char *path;
+	const char *name;       /* with fd: read by the *xattrat calls */
 };
+
+/* Cleared when the kernel lacks the *xattrat calls (ENOSYS). */
+static atomic_bool have_xattrat = true;
 
 static ssize_t xs_list(const struct xsrc *s, char *buf, size_t n)
 {
-	ssize_t r = s->path ? llistxattr(s->path, buf, n) : flistxattr(s->fd, buf, n);
+	ssize_t r = s->name ? syscall(SYS_listxattrat, s->fd, s->name, AT_SYMLINK_NOFOLLOW, buf, n) :
+		    s->path ? llistxattr(s->path, buf, n) : flistxattr(s->fd, buf, n);
 
 	return r < 0 ? -errno : r;
 }
 
 static ssize_t xs_get(const struct xsrc *s, const char *name, void *buf, size_t n)
 {
-	ssize_t r = s->path ? lgetxattr(s->path, name, buf, n) : fgetxattr(s->fd, name, buf, n);
+	struct xattrat_args args = { .value = (uint64_t)(uintptr_t)buf, .size = (uint32_t)n };
+	ssize_t r = s->name ? syscall(SYS_getxattrat, s->fd, s->name, AT_SYMLINK_NOFOLLOW, name,
+				      &args, sizeof(args)) :
+		    s->path ? lgetxattr(s->path, name, buf, n) : fgetxattr(s->fd, name, buf, n);
 
 	return r < 0 ? -errno : r;
 }
@@ -197,6 +224,14 @@ int fsmeta_read_xattrs(int dirfd, const char *name, uint8_t **ret, size_t *ret_l
 
 	if (!*name)
 		return xs_read(&s, ret, ret_len);
+	if (atomic_load_explicit(&have_xattrat, memory_order_relaxed)) {
+		s.name = name;
+		r = xs_read(&s, ret, ret_len);
+		if (r != -ENOSYS)
+			return r;
+		atomic_store(&have_xattrat, false);
+		s.name = NULL;
+	}
 	p = proc_path(dirfd, name);
 	if (!p)
 		return -ENOMEM;
@@ -363,13 +398,18 @@ int fsmeta_apply_fd(int fd, const struct entry *e, unsigned flags)
 
 	if (e->mtime_nsec >= 1000000000u)
 		return -EINVAL;
-	if ((flags & FSMETA_OWNER) && fchown(fd, e->uid, e->gid) < 0)
-		return -errno;
-	if (fchmod(fd, e->mode & 07777) < 0)
-		return -errno;
-	if (flags & FSMETA_XATTRS) {
-		r = xs_apply(&s, e);
+	if (flags & FSMETA_FRESH) {
+		r = !(flags & FSMETA_XATTRS) ? 0 :
+		    fsmeta_xattrs_check(e->xattrs, e->xattrs_len) < 0 ? -EBADMSG :
+		    xs_set_all(&s, e->xattrs, e->xattrs_len);
 		if (r < 0)
+			return r;
+	} else {
+		if ((flags & FSMETA_OWNER) && fchown(fd, e->uid, e->gid) < 0)
+			return -errno;
+		if (fchmod(fd, e->mode & 07777) < 0)
+			return -errno;
+		if ((flags & FSMETA_XATTRS) && (r = xs_apply(&s, e)) < 0)
 			return r;
 	}
 	mtime_of(e, ts);

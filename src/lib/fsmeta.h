@@ -20,6 +20,10 @@
 enum fsmeta_flags {
 	FSMETA_OWNER = 1 << 0,    /* compare/apply uid and gid (root only) */
 	FSMETA_XATTRS = 1 << 1,   /* compare/apply xattrs and ACLs */
+	FSMETA_FRESH = 1 << 2,    /* fsmeta_apply_fd: fd is a file this process
+				   * just created with e's owner and mode and
+				   * no xattrs: only e's xattrs and mtime are
+				   * set (nothing read, no chown, no chmod) */
 };
 
 /* Fill type, mode, uid, gid, size, mtime, rdev, dev, ino, nlink of e from st. */

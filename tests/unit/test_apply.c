@@ -170,6 +170,67 @@ static void test_new_file(void **state)
 	assert_int_equal(count_temps(fx), 0);
 }
 
+/* New files are created with their mode when that makes them right at once
+ * (no chown, chmod or xattr read after), and the usual way when the
+ * directory would give them something else: a default ACL, a set-group-ID
+ * bit, a umask that takes bits away, other owners, setuid bits.  The
+ * directory is looked at again when the next file is in another one. */
+static void test_fresh_files(void **state)
+{
+	struct fixture *fx = *state;
+	mode_t old = umask(022);
+	struct apply_opts o = { .meta_flags = FSMETA_OWNER | FSMETA_XATTRS };
+	struct apply *a = apply_new(fx->rootfd, &o);
+	static const uint8_t xattr[] = { 0, 6, 'u', 's', 'e', 'r', '.', 'x', 0, 0, 0, 1, 'v' };
+	struct {
+		const char *path;
+		unsigned mode, uid, gid;
+		bool with_xattr;
+	} c[] = {
+		{ "plain/a", 0644, 0, 0, false },
+		{ "plain/b", 0600, 0, 0, true },
+		{ "plain/c", 0666, 0, 0, false },        /* the umask would drop 022 */
+		{ "plain/d", 02755, 0, 0, false },       /* setgid */
+		{ "plain/e", 0640, 321, 654, false },    /* another owner */
+		{ "acl/a", 0644, 0, 0, false },          /* the default ACL must go */
+		{ "plain/f", 0444, 0, 0, false },        /* back to a plain one */
+		{ "sgid/a", 0644, 0, 0, false },         /* gid 777 would be inherited */
+		{ "acl/b", 0640, 0, 0, true },
+	};
+
+	umask(old);
+	assert_non_null(a);
+	shell(fx, "mkdir plain acl sgid && setfacl -d -m u:12345:rwx acl && "
+		  "chgrp 777 sgid && chmod 2775 sgid");
+	/* one commit at the end: the directory cache goes from one to the next */
+	for (int pass = 0; pass < 2; pass++)
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct entry e = ent(c[i].path, ENT_FILE, c[i].mode), got = { 0 };
+		e.size = 3;
+		e.uid = c[i].uid;
+		e.gid = c[i].gid;
+		if (c[i].with_xattr) {
+			e.xattrs = (uint8_t *)xattr;
+			e.xattrs_len = sizeof(xattr);
+		}
+		if (pass == 0) {
+			assert_int_equal(put_file(a, &e, "abc", 3, NULL), 0);
+			continue;
+		}
+		if (i == 0)
+			assert_int_equal(apply_commit(a), 0);
+		assert_int_equal(apply_lookup(a, e.path, e.path_len, &got), 0);
+		assert_int_equal(got.mode, c[i].mode);
+		assert_int_equal(got.uid, c[i].uid);
+		assert_int_equal(got.gid, c[i].gid);
+		assert_int_equal(got.xattrs_len, e.xattrs_len);
+		assert_true(fsmeta_equal(&e, &got, FSMETA_OWNER | FSMETA_XATTRS));
+		entry_clear(&got);
+	}
+	apply_free(a);
+	assert_int_equal(count_temps(fx), 0);
+}
+
 static void test_bad_digest(void **state)
 {
 	struct fixture *fx = *state;
@@ -749,6 +810,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fresh_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_visible_then_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_in_place, setup, teardown),
