@@ -1485,7 +1485,7 @@ static bool is_temp_name(const char *path, size_t len)
 
 long apply_clean_temps(int rootfd)
 {
-	struct scan_opts so = { .one_fs = true };
+	struct scan_opts so = { .one_fs = true, .names_only = true };
 	struct scan *s = scan_new(rootfd, &so);
 	struct entry e = { 0 };
 	long n = 0;

@@ -346,9 +346,44 @@ static int scan_root(struct scan *s, struct entry *e)
 	return SCAN_ENTRY;
 }
 
-/* Report the child name of frame f into e.  Returns SCAN_ENTRY, 0 to skip
- * it (vanished or excluded), or -errno with e->path set. */
-static int scan_child(struct scan *s, struct frame *f, const char *name, struct entry *e)
+/* The entry type of a directory listing's d_type; ENT_NONE for unknown. */
+static int dtype_ent(unsigned char t)
+{
+	switch (t) {
+	case DT_REG: return ENT_FILE;
+	case DT_DIR: return ENT_DIR;
+	case DT_LNK: return ENT_SYMLINK;
+	case DT_FIFO: return ENT_FIFO;
+	case DT_CHR: return ENT_CHR;
+	case DT_BLK: return ENT_BLK;
+	case DT_SOCK: return ENT_SOCK;
+	default: return ENT_NONE;
+	}
+}
+
+/* names_only: the child as its directory's listing gives it.  A
+ * subdirectory on another file system is left at scan_descend. */
+static int scan_child_name(struct scan *s, struct frame *f, const char *name, int type,
+			   struct entry *e)
+{
+	bool is_dir = type == ENT_DIR;
+
+	if (s->opts.ex && exclude_match(s->opts.ex, e->path, e->path_len, is_dir))
+		return 0;
+	e->type = (uint8_t)type;
+	if (is_dir) {
+		int r = frame_add_sub(f, name);
+		if (r < 0)
+			return r;
+	}
+	return SCAN_ENTRY;
+}
+
+/* Report the child name of frame f (d_type dtype) into e.  Returns
+ * SCAN_ENTRY, 0 to skip it (vanished or excluded), or -errno with e->path
+ * set. */
+static int scan_child(struct scan *s, struct frame *f, const char *name, unsigned char dtype,
+		      struct entry *e)
 {
 	int dfd = dirfd(f->d);
 	struct stat st;
@@ -358,15 +393,17 @@ static int scan_child(struct scan *s, struct frame *f, const char *name, struct 
 	e->path = join(f->path, f->len, name, &e->path_len);
 	if (!e->path)
 		return -ENOMEM;
+	if (s->opts.names_only && dtype_ent(dtype) != ENT_NONE)
+		return scan_child_name(s, f, name, dtype_ent(dtype), e);
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	is_dir = S_ISDIR(st.st_mode);
 	if (s->opts.ex && exclude_match(s->opts.ex, e->path, e->path_len, is_dir))
 		return 0;
-	r = fill_entry(dfd, name, &st, s->opts.xattrs, e);
+	r = fill_entry(dfd, name, &st, s->opts.xattrs && !s->opts.names_only, e);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+	if (!s->opts.names_only && S_ISREG(st.st_mode) && st.st_nlink > 1) {
 		r = hl_note(&s->hl, e);
 		if (r < 0)
 			return r;
@@ -398,7 +435,7 @@ static int scan_read(struct scan *s, struct frame *f, struct entry *e)
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		r = scan_child(s, f, de->d_name, e);
+		r = scan_child(s, f, de->d_name, de->d_type, e);
 		if (r != 0)
 			return r;
 		entry_clear(e);

@@ -28,6 +28,11 @@ struct scan_opts {
 	bool xattrs;                  /* read xattrs/ACLs into entries */
 	const struct exclude *ex;     /* may be NULL; borrowed */
 	bool one_level;               /* the root and its children only */
+	bool names_only;              /* entries carry path and type only, from
+				       * the directory's listing where it gives
+				       * the type (no stat, no xattrs, no
+				       * hardlink detection): a count, a look
+				       * for names */
 };
 
 struct scan;

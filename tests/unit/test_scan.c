@@ -286,6 +286,42 @@ static void test_hardlinks(void **state)
 	exclude_free(ex);
 }
 
+/* names_only: the same items in the same order as a full walk, each with
+ * its path and type only (hardlinks as files, no xattrs), excludes
+ * applied. */
+static void test_names_only(void **state)
+{
+	struct fixture *fx = *state;
+	struct scan_opts full = { 0 }, names = { .names_only = true };
+	struct exclude *ex = exclude_new();
+	struct walk a, b;
+
+	build_small(fx->rootfd);
+	assert_int_equal(linkat(fx->rootfd, "a", fx->rootfd, "d1/a2", 0), 0);
+	assert_int_equal(mkdirat(fx->rootfd, "skip", 0755), 0);
+	mkfile(fx->rootfd, "skip/inner", "z", 0644);
+	assert_non_null(ex);
+	assert_int_equal(exclude_add(ex, "/skip/"), 0);
+	full.ex = names.ex = ex;
+	walk_run(fx->rootfd, &full, &a);
+	walk_run(fx->rootfd, &names, &b);
+	assert_int_equal(a.n, b.n);
+	for (size_t i = 0; i < a.n; i++) {
+		const struct entry *x = &a.v[i].e, *y = &b.v[i].e;
+		assert_int_equal(a.v[i].kind, b.v[i].kind);
+		assert_string_equal(x->path, y->path);
+		assert_int_equal(x->type == ENT_HARDLINK ? ENT_FILE : x->type, y->type);
+		assert_null(y->xattrs);
+		assert_null(y->link);
+	}
+	assert_null(walk_find(&b, "skip/inner"));
+	assert_int_equal(walk_find(&b, "fifo")->type, ENT_FIFO);
+	assert_int_equal(walk_find(&b, "link")->type, ENT_SYMLINK);
+	walk_free(&a);
+	walk_free(&b);
+	exclude_free(ex);
+}
+
 static void test_exclude_prunes(void **state)
 {
 	struct fixture *fx = *state;
@@ -540,6 +576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exclude_prunes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_fs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_odd_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
