@@ -592,7 +592,9 @@ static int dir_meta_one(struct apply *a, const struct entry *e)
 		return 0;
 	if (fd < 0)
 		return fd;
-	r = fsmeta_apply_fd(fd, e, a->flags);
+	/* held by the receiver, a directory's metadata comes again after
+	 * its content landed: mostly already right by then */
+	r = fsmeta_apply_fd(fd, e, a->flags | FSMETA_CHECK);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	return r;

@@ -390,14 +390,46 @@ static void mtime_of(const struct entry *e, struct timespec ts[2])
 	ts[1].tv_nsec = e->mtime_nsec;
 }
 
+/* Has the regular file or directory dirfd/name (as st; fd alone when name
+ * is NULL) e's metadata already?  Its xattrs are read only when the rest
+ * is equal. */
+static bool meta_current(int fd, const char *name, const struct stat *st,
+			 const struct entry *e, unsigned flags)
+{
+	uint8_t *cur = NULL;
+	size_t clen = 0;
+	bool same;
+
+	if ((st->st_mode & 07777) != (e->mode & 07777) || st->st_mtim.tv_sec != e->mtime_sec ||
+	    (uint32_t)st->st_mtim.tv_nsec != e->mtime_nsec ||
+	    ((flags & FSMETA_OWNER) && (st->st_uid != e->uid || st->st_gid != e->gid)))
+		return false;
+	if (!(flags & FSMETA_XATTRS))
+		return true;
+	if ((name ? fsmeta_read_xattrs(fd, name, &cur, &clen) :
+		    fsmeta_read_xattrs_fd(fd, &cur, &clen)) < 0)
+		return false;
+	same = clen == e->xattrs_len && (clen == 0 || memcmp(cur, e->xattrs, clen) == 0);
+	free(cur);
+	return same;
+}
+
 int fsmeta_apply_fd(int fd, const struct entry *e, unsigned flags)
 {
 	struct xsrc s = { .fd = fd };
 	struct timespec ts[2];
+	struct stat st;
 	int r;
 
 	if (e->mtime_nsec >= 1000000000u)
 		return -EINVAL;
+	bool check = (flags & FSMETA_CHECK) && fstat(fd, &st) == 0;
+	if (check && meta_current(fd, NULL, &st, e, flags))
+		return 0;
+	/* checked: what is equal is left as it is (a chown would clear the
+	 * setuid bits: the mode is set after one) */
+	bool owner = (flags & FSMETA_OWNER) &&
+		     (!check || st.st_uid != e->uid || st.st_gid != e->gid);
 	if (flags & FSMETA_FRESH) {
 		r = !(flags & FSMETA_XATTRS) ? 0 :
 		    fsmeta_xattrs_check(e->xattrs, e->xattrs_len) < 0 ? -EBADMSG :
@@ -405,13 +437,17 @@ int fsmeta_apply_fd(int fd, const struct entry *e, unsigned flags)
 		if (r < 0)
 			return r;
 	} else {
-		if ((flags & FSMETA_OWNER) && fchown(fd, e->uid, e->gid) < 0)
+		if (owner && fchown(fd, e->uid, e->gid) < 0)
 			return -errno;
-		if (fchmod(fd, e->mode & 07777) < 0)
+		if ((owner || !check || (st.st_mode & 07777) != (e->mode & 07777)) &&
+		    fchmod(fd, e->mode & 07777) < 0)
 			return -errno;
 		if ((flags & FSMETA_XATTRS) && (r = xs_apply(&s, e)) < 0)
 			return r;
 	}
+	if (check && st.st_mtim.tv_sec == e->mtime_sec &&
+	    (uint32_t)st.st_mtim.tv_nsec == e->mtime_nsec)
+		return 0;
 	mtime_of(e, ts);
 	return futimens(fd, ts) < 0 ? -errno : 0;
 }
@@ -460,6 +496,10 @@ int fsmeta_apply_at(int dirfd, const char *name, const struct entry *e, unsigned
 		return -errno;
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return apply_at_noopen(dirfd, name, e, flags, S_ISLNK(st.st_mode));
+	/* a directory's metadata is applied again after its content landed
+	 * (held, and sent again after a pass): mostly already right */
+	if (meta_current(dirfd, name, &st, e, flags))
+		return 0;
 	fd = open_same(dirfd, name, &st);
 	if (fd < 0)
 		return fd;

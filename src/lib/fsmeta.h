@@ -24,6 +24,9 @@ enum fsmeta_flags {
 				   * just created with e's owner and mode and
 				   * no xattrs: only e's xattrs and mtime are
 				   * set (nothing read, no chown, no chmod) */
+	FSMETA_CHECK = 1 << 3,    /* fsmeta_apply_fd: nothing is changed when
+				   * the metadata is already e's (an fstat
+				   * and, if that is equal, an xattr read) */
 };
 
 /* Fill type, mode, uid, gid, size, mtime, rdev, dev, ino, nlink of e from st. */

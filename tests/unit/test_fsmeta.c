@@ -101,6 +101,55 @@ static void test_file_roundtrip(void **state)
 	entry_clear(&dst);
 }
 
+/* Metadata already in place is left alone (no change time moved); a
+ * difference in the xattrs alone is still applied, and so is one in the
+ * mtime alone. */
+static void test_apply_current(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned flags = FSMETA_OWNER | FSMETA_XATTRS;
+	struct stat before, after;
+	struct entry want;
+
+	shell(fx, "mkdir cur && chmod 750 cur && setfattr -n user.k -v v cur");
+	set_mtime(fx->dfd, "cur", 1500000000, 5);
+	load(fx->dfd, "cur", &want);
+	assert_int_equal(fstatat(fx->dfd, "cur", &before, 0), 0);
+	usleep(20000);
+	assert_int_equal(fsmeta_apply_at(fx->dfd, "cur", &want, flags), 0);
+	assert_int_equal(fstatat(fx->dfd, "cur", &after, 0), 0);
+	assert_int_equal(after.st_ctim.tv_sec, before.st_ctim.tv_sec);
+	assert_int_equal(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+
+	shell(fx, "setfattr -x user.k cur");
+	assert_int_equal(fsmeta_apply_at(fx->dfd, "cur", &want, flags), 0);
+	shell(fx, "test \"$(getfattr --only-values -n user.k cur)\" = v");
+	set_mtime(fx->dfd, "cur", 1500000000, 6);
+	assert_int_equal(fsmeta_apply_at(fx->dfd, "cur", &want, flags), 0);
+	assert_int_equal(fstatat(fx->dfd, "cur", &after, 0), 0);
+	assert_int_equal(after.st_mtim.tv_nsec, 5);
+
+	/* the same through an fd with FSMETA_CHECK */
+	int fd = openat(fx->dfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &before), 0);
+	usleep(20000);
+	assert_int_equal(fsmeta_apply_fd(fd, &want, flags | FSMETA_CHECK), 0);
+	assert_int_equal(fstat(fd, &after), 0);
+	assert_int_equal(after.st_ctim.tv_nsec, before.st_ctim.tv_nsec);
+	want.mode = 0700;
+	assert_int_equal(fsmeta_apply_fd(fd, &want, flags | FSMETA_CHECK), 0);
+	assert_int_equal(fstat(fd, &after), 0);
+	assert_int_equal(after.st_mode & 07777, 0700);
+	set_mtime(fx->dfd, "cur", 1500000000, 7);
+	assert_int_equal(fsmeta_apply_fd(fd, &want, flags | FSMETA_CHECK), 0);
+	assert_int_equal(fstat(fd, &after), 0);
+	assert_int_equal(after.st_mtim.tv_nsec, 5);
+	assert_int_equal(after.st_mode & 07777, 0700);
+	close(fd);
+	entry_clear(&want);
+}
+
 static void test_dir_and_fd(void **state)
 {
 	struct fixture *fx = *state;
@@ -264,6 +313,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_roundtrip),
+		cmocka_unit_test(test_apply_current),
 		cmocka_unit_test(test_dir_and_fd),
 		cmocka_unit_test(test_symlink_not_followed),
 		cmocka_unit_test(test_special),
