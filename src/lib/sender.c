@@ -78,6 +78,12 @@ struct sender {
 	struct hash *hash;
 	struct compress *zstd;
 	uint8_t *in, *out, *zout;
+	/* the directory of the last file whose content was read, for the
+	 * next one (content is asked for in the order of the entries, so
+	 * runs of files share it); dropped by every RENAME or DELETE sent */
+	int dirfd;
+	char *dir;
+	size_t dlen;
 	struct sender_stats stats;
 };
 
@@ -94,6 +100,7 @@ struct sender *sender_new(int rootfd, const struct sender_opts *opts,
 	if (!s)
 		return NULL;
 	s->rootfd = rootfd;
+	s->dirfd = -1;
 	s->opts = *opts;
 	s->feed = *feed;
 	s->base = s->next = 1;
@@ -131,11 +138,21 @@ static void current_clear(struct sender *s)
 	s->have_cur = false;
 }
 
+static void dir_drop(struct sender *s)
+{
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	free(s->dir);
+	s->dirfd = -1;
+	s->dir = NULL;
+}
+
 void sender_free(struct sender *s)
 {
 	if (!s)
 		return;
 	current_clear(s);
+	dir_drop(s);
 	for (size_t i = 0; s->slots && i < SENDER_WINDOW; i++)
 		slot_clear(&s->slots[i]);
 	for (size_t i = 0; s->retry && i < s->retry_n; i++)
@@ -430,14 +447,37 @@ static bool same_file(const struct entry *e, const struct stat *st)
  * Reading a file to mirror it is no access by a user: O_NOATIME keeps its
  * atime (and spares a write of its inode per file sent); a file we may not
  * open so (another owner, no CAP_FOWNER) is opened the normal way. */
+static int open_in_dir(struct sender *s, const struct entry *e, int flags)
+{
+	size_t dlen = path_dirlen(e->path, e->path_len);
+	const char *name = e->path + dlen + (dlen > 0);
+
+	if (e->path_len == 0 || path_check(e->path, e->path_len) < 0 ||
+	    e->path[e->path_len] != '\0')
+		return -EINVAL;
+	if (s->dirfd < 0 || s->dlen != dlen || memcmp(s->dir, e->path, dlen) != 0) {
+		dir_drop(s);
+		if (!(s->dir = strndup(e->path, dlen)))
+			return -ENOMEM;
+		int dfd = path_open_dir(s->rootfd, s->dir, dlen);
+		if (dfd < 0) {
+			dir_drop(s);
+			return dfd;
+		}
+		s->dirfd = dfd;
+		s->dlen = dlen;
+	}
+	int fd = openat(s->dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 static int open_checked(struct sender *s, const struct entry *e)
 {
 	struct stat st;
-	int fd = path_open_file(s->rootfd, e->path, e->path_len,
-				O_RDONLY | O_NONBLOCK | O_NOATIME);
+	int fd = open_in_dir(s, e, O_RDONLY | O_NONBLOCK | O_NOATIME);
 
 	if (fd == -EPERM)
-		fd = path_open_file(s->rootfd, e->path, e->path_len, O_RDONLY | O_NONBLOCK);
+		fd = open_in_dir(s, e, O_RDONLY | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
 	if (fstat(fd, &st) < 0 || !same_file(e, &st)) {
@@ -750,6 +790,14 @@ static void put_op(struct wbuf *out, uint64_t id, const struct sender_op *op)
 	}
 }
 
+/* An operation that says a name moved or went: the directory kept for
+ * reading content may be one of them. */
+static void dir_note_op(struct sender *s, const struct sender_op *op)
+{
+	if (op->kind == SOP_DELETE || op->kind == SOP_RENAME)
+		dir_drop(s);
+}
+
 /* Send one operation; 1 if sent, 0 if none available, <0 on error. */
 static int send_op(struct sender *s, struct wbuf *out)
 {
@@ -774,6 +822,7 @@ static int send_op(struct sender *s, struct wbuf *out)
 	}
 	if (op.kind == SOP_APPEND)
 		append_fallback(s, &op);
+	dir_note_op(s, &op);
 	put_op(out, id, &op);
 	sl->is_file = op.kind == SOP_ENTRY && op.e.type == ENT_FILE;
 	if (sl->is_file)
