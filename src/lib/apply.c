@@ -1081,7 +1081,7 @@ static void file_free(struct apply_file *f)
 		f->a->fc = f->dc;
 	else
 		cache_done(&f->dc);
-	if (!f->a->spare_h) {
+	if (!f->a->spare_h && f->h && f->blk) {
 		f->a->spare_h = f->h;
 		f->a->spare_blk = f->blk;
 	} else {
