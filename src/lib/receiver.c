@@ -14,6 +14,7 @@
 #include "compress.h"
 #include "delta.h"
 #include "fsmeta.h"
+#include "listing.h"
 #include "log.h"
 #include "path.h"
 #include "proto.h"
@@ -44,13 +45,6 @@ struct current {                /* the file whose content is arriving */
 };
 
 #define CUR_APPEND 2            /* cur.mode of an APPEND (after NEED_*) */
-
-struct names {                  /* children of one directory seen so far */
-	char *dir;
-	size_t dir_len;
-	char **v;
-	size_t n, cap;
-};
 
 struct receiver {
 	int rootfd;
@@ -84,7 +78,7 @@ struct receiver {
 	uint64_t dirty_since;   /* ms (monotonic) of the first uncommitted change */
 	uint64_t commit_cost;   /* ms the last commit took */
 	uint64_t listed_open;   /* ENTRY_LISTED directories without DIR_DONE yet */
-	struct names names;
+	struct listing *ls;     /* children noted per directory, for DIR_DONE */
 	struct receiver_stats stats;
 };
 
@@ -115,21 +109,12 @@ struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, stru
 	r->buf = malloc(SCRATCH);
 	r->await_cap = AWAIT_FIRST;
 	r->await = calloc(r->await_cap, sizeof(*r->await));
-	if (!r->apply || !r->zstd || !r->buf || !r->await) {
+	r->ls = listing_new();
+	if (!r->apply || !r->zstd || !r->buf || !r->await || !r->ls) {
 		receiver_free(r);
 		return NULL;
 	}
 	return r;
-}
-
-static void names_reset(struct names *ns)
-{
-	for (size_t i = 0; i < ns->n; i++)
-		free(ns->v[i]);
-	ns->n = 0;
-	free(ns->dir);
-	ns->dir = NULL;
-	ns->dir_len = 0;
 }
 
 static void current_clear(struct receiver *r)
@@ -156,8 +141,7 @@ void receiver_free(struct receiver *r)
 	for (size_t i = 0; r->await && i < r->await_n; i++)
 		entry_clear(&r->await[(r->await_head + i) % r->await_cap].e);
 	free(r->await);
-	names_reset(&r->names);
-	free(r->names.v);
+	listing_free(r->ls);
 	free(r->done_ids);
 	free(r->owed_ids);
 	for (size_t i = 0; i < r->links_n; i++)
@@ -266,43 +250,6 @@ static enum receiver_change dir_change(struct receiver *r, const struct entry *e
 
 /* ---- directory children, for pruning at DIR_DONE ---- */
 
-static bool same_dir(const struct names *ns, const char *dir, size_t len)
-{
-	return ns->dir && ns->dir_len == len && memcmp(ns->dir, dir, len) == 0;
-}
-
-static int names_add(struct names *ns, const char *path, size_t len)
-{
-	size_t dlen = path_dirlen(path, len);
-	const char *name = path + dlen + (dlen > 0);
-
-	if (!same_dir(ns, path, dlen)) {
-		names_reset(ns);
-		ns->dir = strndup(path, dlen);
-		if (!ns->dir)
-			return -ENOMEM;
-		ns->dir_len = dlen;
-	}
-	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? ns->cap * 2 : 64;
-		char **v = realloc(ns->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ns->v = v;
-		ns->cap = cap;
-	}
-	ns->v[ns->n] = strdup(name);
-	return ns->v[ns->n] ? (ns->n++, 0) : -ENOMEM;
-}
-
-/* Within a listing, an entry outside the directory being listed is an
- * operation sent in between (a retry): it does not take over the list. */
-static bool names_foreign(const struct receiver *r, const char *path, size_t len)
-{
-	return r->listed_open > 0 && r->names.dir &&
-	       !same_dir(&r->names, path, path_dirlen(path, len));
-}
-
 /* The names noted end without their directory's DIR_DONE (operations of
  * the journal, not a listing): the links held meanwhile, and any before
  * them, are looked at by the listings to come (held_links_unlisted). */
@@ -311,27 +258,20 @@ static void names_abandon(struct receiver *r)
 	if (r->list_hl > 0)
 		r->loose_end = r->links_n;
 	r->list_hl = 0;
-	names_reset(&r->names);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 struct prune_ctx {
 	struct receiver *r;
 	const char *dir;
 	size_t dlen;
-	bool have_names;
+	struct listing_names names;
 };
 
 static bool prune_keep(void *ctx, const char *name, size_t nlen, bool is_dir)
 {
 	struct prune_ctx *pc = ctx;
-	struct names *ns = &pc->r->names;
 
-	if (pc->have_names && bsearch(&name, ns->v, ns->n, sizeof(*ns->v), cmp_str))
+	if (listing_names_has(&pc->names, name, nlen))
 		return true;
 	if (!pc->r->opts.ex && !pc->r->opts.before)
 		return false;
@@ -370,28 +310,9 @@ static void held_compact(struct receiver *r)
 	held_recount(r);
 }
 
-/* ns (sorted) has the name of nlen bytes at name (not NUL-terminated). */
-static bool names_have(const struct names *ns, const char *name, size_t nlen)
-{
-	size_t lo = 0, hi = ns->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const char *v = ns->v[mid];
-		int c = strncmp(name, v, nlen);
-		if (c == 0 && v[nlen] == '\0')
-			return true;
-		if (c < 0 || (c == 0 && v[nlen] != '\0'))
-			hi = mid;       /* name sorts before v (or is its prefix) */
-		else
-			lo = mid + 1;
-	}
-	return false;
-}
-
 /* path lies beneath dir and its name in dir is not among the listed ones
  * (have_names false: dir was listed empty). */
-static bool unlisted_under(const struct names *ns, bool have_names, const char *path,
+static bool unlisted_under(const struct listing_names *ns, bool have_names, const char *path,
 			   size_t plen, const char *dir, size_t dlen)
 {
 	if (plen <= dlen || memcmp(path, dir, dlen) != 0 || (dlen > 0 && path[dlen] != '/'))
@@ -400,7 +321,7 @@ static bool unlisted_under(const struct names *ns, bool have_names, const char *
 	const char *slash = memchr(name, '/', plen - (size_t)(name - path));
 	size_t nlen = slash ? (size_t)(slash - name) : plen - (size_t)(name - path);
 
-	return !have_names || !names_have(ns, name, nlen);
+	return !have_names || !listing_names_has(ns, name, nlen);
 }
 
 /* A listing names every child its directory has on the source now, so a
@@ -410,14 +331,14 @@ static bool unlisted_under(const struct names *ns, bool have_names, const char *
  * exist yet.  Links held since the listing began are named by it: only
  * those before loose_end, held earlier, are looked at. */
 static void held_links_unlisted(struct receiver *r, const char *dir, size_t len,
-				bool have_names)
+				const struct listing_names *ns, bool have_names)
 {
 	size_t dropped = 0;
 
 	for (size_t i = 0; r->held_hl > 0 && i < r->loose_end; i++) {
 		struct entry *e = &r->links[i];
 		if (e->type == ENT_HARDLINK &&
-		    unlisted_under(&r->names, have_names, e->path, e->path_len, dir, len)) {
+		    unlisted_under(ns, have_names, e->path, e->path_len, dir, len)) {
 			if (dropped++ == 0)
 				log_info("mirror %s: held hardlink '%s' dropped: the listing of "
 					 "'%.*s' does not name it", r->opts.mirror, e->path,
@@ -434,25 +355,24 @@ static void held_links_unlisted(struct receiver *r, const char *dir, size_t len,
 
 static int on_dir_done(struct receiver *r, const char *dir, size_t len)
 {
-	struct prune_ctx pc = { r, dir, len, same_dir(&r->names, dir, len) };
+	struct prune_ctx pc = { r, dir, len, { 0 } };
+	enum listing_end end = listing_done(r->ls, dir, len, &pc.names);
 	int rc;
 
-	if (r->names.dir && !pc.have_names) {
-		/* the names noted are another directory's: an operation sent
-		 * in the middle of the listing (a retried file) took over the
-		 * list; pruning with it would delete every child */
-		log_info("mirror %s: listing of '%s' interleaved, not pruned", r->opts.mirror, dir);
+	if (end == LISTING_LOST) {
+		/* names of it gave way to those of other directories
+		 * (listing.h): pruning with what is left could delete
+		 * children the source has; the source lists it again */
+		op_error(r, "listing interrupted, not pruned", dir, -EAGAIN);
 		names_abandon(r);
 		return 0;
 	}
-	if (pc.have_names)
-		qsort(r->names.v, r->names.n, sizeof(*r->names.v), cmp_str);
 	rc = apply_prune(r->apply, dir, len, prune_keep, &pc);
 	if (rc < 0 && rc != -ENOENT)
 		op_error(r, "cannot prune", dir, rc);
-	held_links_unlisted(r, dir, len, pc.have_names);
+	held_links_unlisted(r, dir, len, &pc.names, end == LISTING_NAMES);
 	r->list_hl = 0;
-	names_reset(&r->names);
+	listing_names_free(&pc.names);
 	return 0;
 }
 
@@ -733,11 +653,16 @@ static int on_entry(struct receiver *r, uint8_t flags, const uint8_t *p, size_t 
 	 * root: names noted before are not the root's listing) */
 	bool pass_root = e.type == ENT_DIR && r->listed_open == 0 &&
 			 ((flags & ENTRY_LISTED) || e.path_len == 0);
-	if (pass_root || (e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
-			  !same_dir(&r->names, e.path, path_dirlen(e.path, e.path_len))))
+	/* names are kept per directory (listing.h): only a one-shot pass
+	 * forgets them all; an entry of a directory starts its listing anew */
+	if (pass_root && (flags & ENTRY_LISTED))
+		listing_reset(r->ls);
+	if (e.type == ENT_DIR)
+		listing_dir_entry(r->ls, e.path, e.path_len);
+	if (pass_root || (e.path_len > 0 &&
+			  !listing_current(r->ls, e.path, path_dirlen(e.path, e.path_len))))
 		names_abandon(r);
-	if (!pass_root && e.path_len > 0 && !names_foreign(r, e.path, e.path_len) &&
-	    (rc = names_add(&r->names, e.path, e.path_len)) < 0)
+	if (!pass_root && e.path_len > 0 && (rc = listing_note(r->ls, e.path, e.path_len)) < 0)
 		goto out;
 	held_links_forget(r, e.path, e.path_len);
 	if (e.type == ENT_FILE) {

@@ -1586,6 +1586,46 @@ static void test_retry_waits_for_listing_end(void **state)
 	raw_close(&rw);
 }
 
+/* An operation of another directory between a live listing's entries
+ * (no LISTED flag: a live pass) neither cuts the listing's names nor takes
+ * them over: at DIR_DONE the children listed before it are kept, whatever
+ * they hold, and only the one not listed goes. */
+static void test_listing_interleaved_keeps_children(void **state)
+{
+	struct fixture *fx = *state;
+	const char *kids[] = { "D", "D/a", "D/b", "X/y", "D/c" };
+	struct entry e = { .type = ENT_DIR, .mode = 0755, .mtime_sec = 1600000000 };
+	struct raw rw;
+	uint64_t id = 1;
+
+	mkdir_p(fx->dstfd, "D/a/deep");
+	mkfile_text(fx->dstfd, "D/a/deep/f", "kept\n");
+	mkdir_p(fx->dstfd, "D/b");
+	mkdir_p(fx->dstfd, "D/gone/sub");
+	mkdir_p(fx->dstfd, "X");
+	raw_open(&rw, fx);
+	for (size_t i = 0; i < sizeof(kids) / sizeof(*kids); i++) {
+		e.path = (char *)kids[i];
+		e.path_len = strlen(kids[i]);
+		proto_put_entry(&rw.in, id++, &e);
+	}
+	proto_put_path(&rw.in, MSG_DIR_DONE, id++, "D", 1);
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_true(exists_at(fx->dstfd, "D/a/deep/f"));
+	assert_true(exists_at(fx->dstfd, "D/b"));
+	assert_true(exists_at(fx->dstfd, "D/c"));
+	assert_true(exists_at(fx->dstfd, "X/y"));
+	assert_false(exists_at(fx->dstfd, "D/gone"));
+	/* a listing of a directory with no child left prunes all of it */
+	e.path = "X";
+	e.path_len = 1;
+	proto_put_entry(&rw.in, id++, &e);
+	proto_put_path(&rw.in, MSG_DIR_DONE, id++, "X", 1);
+	assert_int_equal(raw_feed(&rw), 0);
+	assert_int_equal(count_children(fx->dstfd, "X"), 0);
+	raw_close(&rw);
+}
+
 /* A file ENTRY and, if the receiver NEEDs it, its content: DATA and
  * FILE_END.  Per-operation failures are fine; the frames must be accepted. */
 static void raw_file(struct raw *rw, uint64_t id, const struct entry *e, const char *data)
@@ -1835,6 +1875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_digest_mismatch_is_per_op, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_force_same_size_and_mtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_waits_for_listing_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listing_interleaved_keeps_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_dotdot_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape_is_per_op, setup, teardown),
 	};
