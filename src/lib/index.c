@@ -94,6 +94,18 @@ static int meta_get(struct index *ix, const char *key, uint64_t *ret_v)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -EBADMSG : err_of(rc);
 }
 
+/* A key that older files lack: 0 then. */
+static int meta_get_opt(struct index *ix, const char *key, uint64_t *ret_v)
+{
+	int rc = meta_get(ix, key, ret_v);
+
+	if (rc == -EBADMSG) {
+		*ret_v = 0;
+		return 0;
+	}
+	return rc;
+}
+
 static int meta_put(struct index *ix, const char *key, uint64_t v)
 {
 	sqlite3_stmt *st;
@@ -175,7 +187,8 @@ int index_meta(struct index *ix, struct index_meta *ret_meta)
 	if ((rc = meta_get(ix, "journal_id", &m.journal_id)) < 0 ||
 	    (rc = meta_get(ix, "seq", &m.seq)) < 0 ||
 	    (rc = meta_get(ix, "sink_id", &m.sink_id)) < 0 ||
-	    (rc = meta_get(ix, "conf_hash", &m.conf_hash)) < 0)
+	    (rc = meta_get(ix, "conf_hash", &m.conf_hash)) < 0 ||
+	    (rc = meta_get_opt(ix, "listed_from", &m.listed_from)) < 0)
 		return rc;
 	*ret_meta = m;
 	return 0;
@@ -286,6 +299,7 @@ int index_apply(struct index *ix, const struct index_meta *meta)
 	    (rc = meta_put(ix, "seq", meta->seq)) < 0 ||
 	    (rc = meta_put(ix, "sink_id", meta->sink_id)) < 0 ||
 	    (rc = meta_put(ix, "conf_hash", meta->conf_hash)) < 0 ||
+	    (rc = meta_put(ix, "listed_from", meta->listed_from)) < 0 ||
 	    (rc = meta_put(ix, "rows", rows)) < 0 ||
 	    (rc = exec(ix, "COMMIT")) < 0) {
 		(void)exec(ix, "ROLLBACK");
@@ -379,6 +393,7 @@ int index_finish(struct index *ix, const struct index_meta *meta)
 	    (rc = meta_put(ix, "seq", meta->seq)) < 0 ||
 	    (rc = meta_put(ix, "sink_id", meta->sink_id)) < 0 ||
 	    (rc = meta_put(ix, "conf_hash", meta->conf_hash)) < 0 ||
+	    (rc = meta_put(ix, "listed_from", meta->listed_from)) < 0 ||
 	    (rc = meta_put(ix, "rows", ix->rows)) < 0 ||
 	    (rc = meta_put(ix, "finished", 1)) < 0 ||
 	    (rc = exec(ix, "COMMIT")) < 0 ||

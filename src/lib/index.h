@@ -43,6 +43,10 @@ struct index_meta {
 	uint64_t seq;           /* the rows are on the sink once it acked seq */
 	uint64_t sink_id;       /* the sink that acknowledged it */
 	uint64_t conf_hash;     /* the settings that decide what is walked */
+	uint64_t listed_from;   /* non-zero: seq ends a listing of every
+				 * directory that began at this record; the
+				 * rows of a directory hold once its record is
+				 * acked (0 in an index without the key) */
 	uint64_t rows;          /* set by index_finish */
 };
 
@@ -74,7 +78,8 @@ int index_apply(struct index *ix, const struct index_meta *meta);
 int index_create(const char *path, struct index **ret_ix);
 int index_put(struct index *ix, const char *path, size_t len, const struct index_rec *rec);
 /* Store meta (rows is counted here), make the file durable and rename it
- * into place.  The handle stays usable for lookups. */
+ * into place.  The handle stays usable for lookups (index_open() the file
+ * again to update it in place). */
 int index_finish(struct index *ix, const struct index_meta *meta);
 
 /* Remove the index at path (and a half-written one): the next start has

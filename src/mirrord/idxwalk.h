@@ -18,13 +18,16 @@
 #include "exclude.h"
 #include "index.h"
 
-/* fn(ctx, path, len, rec) for every path beneath rootfd (borrowed), the
- * root ("") first; path lives until fn returns.  Stops at fn's first
+/* fn(ctx, path, len, rec, enter) for every path beneath rootfd (borrowed),
+ * the root ("") first, enter true for a directory whose subtree the walk
+ * enters (not excluded, not on another file system with one_fs); path
+ * lives until fn returns.  Stops at fn's first
  * non-zero return and returns it; 0 when done; -errno when a directory or
  * a path could not be read (the walk is incomplete).  Paths that vanish
  * during the walk are skipped. */
 int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
-	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec),
+	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
+		      bool enter),
 	    void *ctx);
 
 #endif

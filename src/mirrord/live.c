@@ -84,6 +84,9 @@ struct live {
 	bool synced_once;          /* in sync since the start: passes reconcile */
 	struct progress walk_prog; /* of the index walk; walk_view under mu */
 	struct progress_view walk_view;
+	uint64_t list_from, list_to;   /* LISTDIR records of a start-up listing */
+	uint64_t list_t0;
+	bool walk_lists;           /* the walk records that listing */
 	bool walk_due;             /* the index is written at the first in sync */
 	struct stream *walk_s;     /* the session kept alive during such a walk */
 	uint64_t walk_ping_at;
@@ -756,6 +759,10 @@ static void jr_supersede(struct live *l, const char *why)
 
 	if (l->ti && treeidx_forget(l->ti))
 		l->walk_due = true;     /* the index is walked again once in sync */
+	if (l->ti)              /* its acknowledgements no longer say what the
+				 * sink has: the listing's index is not saved */
+		treeidx_set_listing(l->ti, 0, 0);
+	l->list_to = 0;
 	coalesce_clear(l->co);
 	if (!l->j || (l->pass_seq > l->fed_seq && (!l->fo || fanout_before(l->fo, l->pass_seq))))
 		return;                 /* the reopen or a pass not started covers it */
@@ -1063,7 +1070,7 @@ static void pass_view(struct live *l, uint64_t now, uint64_t unsent)
 {
 	struct progress *p = &l->pass_prog;
 
-	if (!l->scan && l->st.in_flight == 0)
+	if (!l->scan && l->list_to == 0 && l->st.in_flight == 0)
 		p->phase = PROGRESS_NONE;    /* listed and complete, or given up */
 	if (p->phase == PROGRESS_NONE) {
 		l->st.progress = (struct progress_view){ .eta_s = -1, .percent = -1 };
@@ -1077,10 +1084,25 @@ static void pass_view(struct live *l, uint64_t now, uint64_t unsent)
 		      l->st.in_flight, &l->st.progress);
 }
 
+/* The record being expanded is one of a start-up listing's (index_walk). */
+static bool in_listing(const struct live *l)
+{
+	return l->list_to != 0 && l->scan_seq >= l->list_from && l->scan_seq <= l->list_to;
+}
+
+/* The start-up listing's last record was expanded. */
+static void listing_sent(struct live *l)
+{
+	log_info("mirror %s: start-up listing sent in %llu ms", l->m->name,
+		 (unsigned long long)(now_ms() - l->list_t0));
+	l->list_to = 0;
+	pass_end(l);
+}
+
 /* A path of a whole-tree pass was listed. */
 static void pass_progress(struct live *l)
 {
-	if (l->scan_pre_len == 0)
+	if (l->scan_pre_len == 0 || in_listing(l))
 		progress_add(&l->pass_prog, 1);
 }
 
@@ -1108,7 +1130,10 @@ static int scan_item(struct live *l, struct sender_op *op)
 				log_info("mirror %s: reconciliation of '%s' sent in %llu ms",
 					 l->m->name, l->scan_pre,
 					 (unsigned long long)(now_ms() - l->pass_t0));
-			pass_end(l);
+			if (!in_listing(l))
+				pass_end(l);
+			else if (l->scan_seq == l->list_to)
+				listing_sent(l);
 			scan_stop(l);
 			return 0;
 		}
@@ -1167,8 +1192,13 @@ static int start_scan(struct live *l, const char *path, size_t len, bool one_lev
 	if (len == 0 && !one_level)
 		links_clear(l->links);
 	l->pass_t0 = now_ms();
-	progress_start(&l->pass_prog, len == 0 && !one_level ? l->tree_paths : 0, l->pass_t0);
-	pass_begin(l, len == 0 && !one_level);
+	if (in_listing(l) && l->scan_seq == l->list_from)
+		l->list_t0 = l->pass_t0;
+	if (!in_listing(l) || l->scan_seq == l->list_from) {
+		bool whole = (len == 0 && !one_level) || in_listing(l);
+		progress_start(&l->pass_prog, whole ? l->tree_paths : 0, l->pass_t0);
+		pass_begin(l, whole);
+	}
 	if (one_level)
 		log_debug("mirror %s: listing of '%s' compared", l->m->name, path);
 	else
@@ -1249,6 +1279,19 @@ static bool into_gone(const struct live *l, const char *path, size_t len)
 	return dlen > 0 && gone_covers(l, path, dlen);
 }
 
+/* A rename into a directory that went out as deleted is not sent (the
+ * rescans just recorded send both names by their state now): the sink
+ * would fail it and report it (FAILED), which rescans the nearest
+ * directory above that exists here, the whole tree when the destination's
+ * directory is gone too.  (One whose source went out as deleted is sent:
+ * the sink may have a newer namesake there, which it moves away.) */
+static int rename_skip(struct sender_op *op)
+{
+	entry_clear(&op->e);
+	memset(op, 0, sizeof(*op));
+	return 0;
+}
+
 static int rename_op(struct live *l, const struct journal_rec *r, struct sender_op *op)
 {
 	memset(op, 0, sizeof(*op));
@@ -1278,6 +1321,7 @@ static int rename_op(struct live *l, const struct journal_rec *r, struct sender_
 			    "moved into a directory that went out as deleted");
 		want_rescan(l, op->e.link, op->e.link_len,
 			    "moved into a directory that went out as deleted");
+		return rename_skip(op);
 	} else if (l->gone_lost) {  /* a path beneath, or the destination's
 				     * directory, may be among those forgotten */
 		want_rescan(l, op->e.path, op->e.path_len,
@@ -1343,6 +1387,8 @@ static int feed_next(void *ctx, struct sender_op *op)
 			pend_add(l, l->scan_seq);
 			return 1;
 		}
+		if (l->list_to != 0 && l->scan_seq >= l->list_to)
+			listing_sent(l);
 		int rc = journal_iter_next(l->it, &r);
 		if (rc == 0)
 			return 0;
@@ -1664,7 +1710,13 @@ static void housekeeping(struct live *l)
  * may hold names created and removed since the index was made). */
 static int idx_changed(void *ctx, const char *path, size_t len, bool dir)
 {
-	return jr_append(ctx, dir ? JOURNAL_LISTDIR : JOURNAL_UPSERT, path, len, NULL, 0, NULL);
+	struct live *l = ctx;
+
+	/* a full pass recorded meanwhile (the journal filled up) makes a
+	 * start-up listing moot */
+	if (l->walk_lists && l->pass_seq != 0)
+		return -ECANCELED;
+	return jr_append(l, dir ? JOURNAL_LISTDIR : JOURNAL_UPSERT, path, len, NULL, 0, NULL);
 }
 
 /* The index walk's progress: treeidx_walk ticks every WALK_TICK_PATHS. */
@@ -1723,37 +1775,86 @@ static void index_poll(struct live *l)
 			 "reconciles the whole tree", l->m->name, l->jdir, strerror(-rc));
 }
 
-/* Walk the tree into a new index; compared with the old one if trusted. */
-static void index_walk(struct live *l, bool trusted)
+enum walk_kind {
+	WALK_COMPARE,            /* with the trusted index */
+	WALK_WRITE,              /* a new index, after a full pass */
+	WALK_LIST,               /* a new index and a LISTDIR per directory */
+};
+
+static void walk_failed(struct live *l, enum walk_kind kind, int rc)
 {
+	log_warn("mirror %s: tree index walk failed: %s", l->m->name, strerror(-rc));
+	l->list_from = 0;
+	if (kind == WALK_LIST)
+		l->walk_due = true;     /* after the full pass */
+	if (kind != WALK_WRITE)
+		jr_supersede(l, "the tree index walk failed");
+}
+
+/* Walk the tree: compared with the trusted index, or into a new one. */
+static void index_walk(struct live *l, enum walk_kind kind)
+{
+	static const char *done[] = {
+		[WALK_COMPARE] = "compared with the tree index, no full reconciliation",
+		[WALK_WRITE] = "tree index written",
+		[WALK_LIST] = "tree index written, every directory to be listed",
+	};
 	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
 	struct journal_stats js;
 	struct treeidx_stats st;
+	l->walk_lists = kind == WALK_LIST;
 	walk_begin(l, true);
-	int rc = treeidx_walk(l->ti, l->rootfd, &so, idx_changed, idx_tick, l, &st);
+	int rc = treeidx_walk(l->ti, l->rootfd, &so, kind == WALK_LIST, idx_changed, idx_tick,
+			      l, &st);
 
 	walk_begin(l, false);
-	if (rc < 0) {
-		log_warn("mirror %s: tree index walk failed: %s", l->m->name, strerror(-rc));
-		if (trusted)
-			jr_supersede(l, "the tree index walk failed");
-		return;
-	}
+	l->walk_lists = false;
+	if (rc < 0)
+		return walk_failed(l, kind, rc);
 	if (!l->j || journal_sync(l->j) < 0)
 		return;                 /* reopened later, with a full pass */
 	journal_get_stats(l->j, &js);
 	treeidx_set_seq(l->ti, js.synced_seq);
 	l->tree_paths = st.entries;
 	l->tree_from = PROGRESS_TOTAL_PREVIOUS;
+	if (kind == WALK_LIST) {
+		treeidx_set_listing(l->ti, js.id, l->list_from);
+		l->list_to = js.synced_seq;
+	}
 	log_notice("mirror %s: %llu paths walked in %llu ms (%llu ms of CPU); %s", l->m->name,
 		   (unsigned long long)st.entries, (unsigned long long)st.ms,
-		   (unsigned long long)st.cpu_ms,
-		   trusted ? "compared with the tree index, no full reconciliation" :
-			     "tree index written");
-	if (trusted)
+		   (unsigned long long)st.cpu_ms, done[kind]);
+	if (kind == WALK_COMPARE)
 		log_notice("mirror %s: start-up: %llu paths changed and %llu gone while stopped",
 			   l->m->name, (unsigned long long)st.changed,
 			   (unsigned long long)st.gone);
+}
+
+/* No usable index: every recorded change is covered by a listing of every
+ * directory, recorded in the journal one LISTDIR per directory, from a
+ * walk that writes the new index (saved as it is at the first session, so
+ * an interrupted listing resumes; treeidx_save_listing).  The journal
+ * acknowledges them directory by directory. */
+static void start_listing(struct live *l)
+{
+	struct journal_stats st;
+	int rc;
+
+	if (treeidx_forget(l->ti))
+		l->walk_due = true;
+	coalesce_clear(l->co);
+	log_notice("mirror %s: start-up without a usable tree index, listing every directory",
+		   l->m->name);
+	if ((rc = journal_sync(l->j)) < 0)
+		return jr_broken(l, rc, "sync");
+	journal_get_stats(l->j, &st);
+	moved_trim(l, UINT64_MAX);
+	if ((rc = journal_ack(l->j, st.synced_seq)) < 0)
+		return jr_broken(l, rc, "recording a listing");
+	if ((rc = jr_rewind(l)) < 0)
+		return jr_broken(l, rc, "recording a listing");
+	l->list_from = st.synced_seq + 1;
+	index_walk(l, WALK_LIST);
 }
 
 /* In sync: every change seen so far is recorded and acknowledged.  The
@@ -1776,7 +1877,7 @@ static bool index_in_sync(struct live *l, struct stream *s)
 		l->walk_due = false;
 		l->walk_s = s;
 		l->walk_ping_at = now_ms();
-		index_walk(l, false);
+		index_walk(l, WALK_WRITE);
 		l->walk_s = NULL;
 		return true;
 	}
@@ -1785,8 +1886,8 @@ static bool index_in_sync(struct live *l, struct stream *s)
 }
 
 /* Open the journal and find what changed while nobody watched: by the tree
- * index when it can be trusted (walked now), else by a full reconciliation
- * (the index is walked once it is done). */
+ * index when it can be trusted (walked now), else by a listing of every
+ * directory (walked now, into a new index). */
 static void start_up(struct live *l)
 {
 	struct journal_stats js;
@@ -1801,9 +1902,8 @@ static void start_up(struct live *l)
 	bool trusted = treeidx_trust(l->ti, js.id, js.acked_seq, why, sizeof(why));
 	log_info("mirror %s: start-up: %s", l->m->name, why);
 	if (trusted)
-		return index_walk(l, true);
-	jr_supersede(l, "start-up without a usable tree index");
-	l->walk_due = true;
+		return index_walk(l, WALK_COMPARE);
+	start_listing(l);
 }
 
 /* ---- connection ---- */
@@ -1935,6 +2035,13 @@ static void session_begin(struct live *l)
 	struct journal_stats st;
 	if (l->ti && !treeidx_sink_ok(l->ti, l->sink_id))
 		jr_supersede(l, "the sink's copy is not the one the tree index was made for");
+	rc = l->ti ? treeidx_save_listing(l->ti, l->sink_id) : 0;
+	if (rc == 1)
+		log_info("mirror %s: tree index of the start-up listing saved, an interrupted "
+			 "listing resumes", l->m->name);
+	else if (rc < 0)
+		log_warn("mirror %s: cannot save the tree index in %s: %s", l->m->name, l->jdir,
+			 strerror(-rc));
 	journal_get_stats(l->j, &st);
 	log_info("mirror %s: resuming at journal record %llu (%llu recorded after it)",
 		 l->m->name, (unsigned long long)feed_acked(l, &st) + 1,

@@ -28,6 +28,8 @@ struct treeidx {
 	uint64_t old_sink;       /* its sink id; 0: no trusted start */
 	struct index *fresh;     /* written by a walk without old, finished by poll */
 	uint64_t seq;            /* the walk holds once this is acked; 0: not yet */
+	uint64_t journal_id;     /* a listing (treeidx_set_listing): its journal */
+	uint64_t listed_from;    /* and its first record; 0: none */
 	bool walking;
 	bool dropped;            /* forgotten during the walk: old not updated */
 };
@@ -93,8 +95,18 @@ bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
 	} else if (im.conf_hash != t->conf_hash) {
 		snprintf(why, why_len, "index made with other settings (path, excludes, one_fs, "
 			 "xattrs, owner)");
-	} else if (im.seq > acked_seq || im.sink_id == 0) {
+	} else if (im.sink_id == 0 || (im.seq > acked_seq &&
+					(im.listed_from == 0 || im.listed_from > acked_seq + 1))) {
 		snprintf(why, why_len, "index ahead of the journal's acknowledgements");
+	} else if (im.seq > acked_seq) {
+		/* a listing interrupted: the directories whose records are not
+		 * acked are listed again from the journal, the others compared */
+		snprintf(why, why_len, "index of %llu paths of an interrupted listing, "
+			 "resumed at journal record %llu of %llu-%llu",
+			 (unsigned long long)im.rows, (unsigned long long)acked_seq + 1,
+			 (unsigned long long)im.listed_from, (unsigned long long)im.seq);
+		t->old_sink = im.sink_id;
+		return true;
 	} else {
 		snprintf(why, why_len, "index of %llu paths at journal record %llu",
 			 (unsigned long long)im.rows, (unsigned long long)im.seq);
@@ -139,6 +151,7 @@ struct merge {
 	int (*changed)(void *ctx, const char *path, size_t len, bool dir);
 	void (*tick)(void *ctx);
 	void *ctx;
+	bool list_dirs;
 	struct treeidx_stats st;
 	struct progress prog;
 	int more;                /* 1: the old row below is valid */
@@ -202,7 +215,8 @@ static void walk_progress(struct merge *g)
 	log_info("mirror %s: start-up walk: %s", g->t->m->name, what);
 }
 
-static int on_path(void *ctx, const char *path, size_t len, const struct index_rec *rec)
+static int on_path(void *ctx, const char *path, size_t len, const struct index_rec *rec,
+		   bool enter)
 {
 	struct merge *g = ctx;
 	struct treeidx *t = g->t;
@@ -210,8 +224,12 @@ static int on_path(void *ctx, const char *path, size_t len, const struct index_r
 
 	if (++g->st.entries % TICK_ENTRIES == 0)
 		walk_progress(g);
-	if (t->fresh)
-		return index_put(t->fresh, path, len, rec);
+	if (t->fresh) {
+		if ((rc = index_put(t->fresh, path, len, rec)) < 0 || !g->list_dirs || !enter)
+			return rc;
+		g->st.listed++;
+		return g->changed(g->ctx, path, len, true);
+	}
 	while (g->more == 1 && (c = path_cmp(g->op, g->olen, path, len)) < 0)
 		if ((rc = old_gone(g)) < 0)
 			return rc;
@@ -245,11 +263,12 @@ static int walk_merge(struct treeidx *t, int rootfd, const struct scan_opts *so,
 	return rc < 0 ? rc : rc2;
 }
 
-int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
+int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so, bool list_dirs,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st)
 {
-	struct merge g = { .t = t, .changed = changed, .tick = tick, .ctx = ctx };
+	struct merge g = { .t = t, .changed = changed, .tick = tick, .ctx = ctx,
+			   .list_dirs = list_dirs };
 	struct index_meta im = { 0 };
 	uint64_t t0 = ms_now(), c0 = cpu_ms();
 	int rc;
@@ -257,6 +276,7 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 	index_close(t->fresh);
 	t->fresh = NULL;
 	t->seq = 0;
+	t->listed_from = 0;
 	t->dropped = false;
 	if (t->old)
 		(void)index_meta(t->old, &im);
@@ -284,6 +304,30 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
 void treeidx_set_seq(struct treeidx *t, uint64_t seq)
 {
 	t->seq = seq;
+}
+
+void treeidx_set_listing(struct treeidx *t, uint64_t journal_id, uint64_t from)
+{
+	t->journal_id = journal_id;
+	t->listed_from = from;
+}
+
+int treeidx_save_listing(struct treeidx *t, uint64_t sink_id)
+{
+	if (!t->fresh || t->listed_from == 0 || t->seq == 0 || sink_id == 0)
+		return 0;
+	struct index_meta im = { .journal_id = t->journal_id, .seq = t->seq, .sink_id = sink_id,
+				 .conf_hash = t->conf_hash, .listed_from = t->listed_from };
+	int rc = index_finish(t->fresh, &im);
+
+	index_close(t->fresh);
+	t->fresh = NULL;
+	t->listed_from = 0;
+	/* completed in place by treeidx_poll (opened by its own name, which
+	 * names its rollback journal) */
+	if (rc == 0 && (rc = index_open(t->path, &t->old)) < 0)
+		t->seq = 0;
+	return rc < 0 ? rc : 1;
 }
 
 bool treeidx_sink_ok(struct treeidx *t, uint64_t sink_id)

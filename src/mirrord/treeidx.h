@@ -12,8 +12,9 @@
  *
  * - trusted: the previous index was finished, for this journal (id) and
  *   settings (path, excludes, one_fs, xattrs, owner), with its record
- *   acknowledged, and the first session's sink presents the sink id the
- *   index was acknowledged by;
+ *   acknowledged (or, for the listing of a first start, with the journal
+ *   still holding the listing's records not acknowledged), and the first
+ *   session's sink presents the sink id the index was acknowledged by;
  * - otherwise, or when the walk cannot read a directory, the whole tree
  *   is reconciled, as without an index;
  * - any full reconciliation later (journal overflow, lost place) removes
@@ -33,6 +34,7 @@ struct treeidx_stats {
 	uint64_t entries;      /* walked */
 	uint64_t changed;      /* reported: differ or new */
 	uint64_t gone;         /* reported: in the old index, not on disk */
+	uint64_t listed;       /* directories reported (list_dirs) */
 	uint64_t ms;
 	uint64_t cpu_ms;       /* of the thread (draining events included) */
 };
@@ -50,15 +52,27 @@ bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
  * merged with its rows in path order: changed(ctx, path, len, dir) for
  * every difference, dir for a directory now on disk (returning <0 stops
  * the walk), the differences staged in the old index for an update in
- * place; without one, into a new index.  tick(ctx) every few thousand
- * entries (drain events).
+ * place; without one, into a new index, and with list_dirs
+ * changed(ctx, path, len, true) for every directory walked into (a
+ * listing of the whole tree, treeidx_set_listing).  tick(ctx) every few
+ * thousand entries (drain events).
  * 0, or -errno when the walk was incomplete (then do not trust it). */
-int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so,
+int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so, bool list_dirs,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st);
 
 /* The new index holds once seq (the last record of the walk) is acked. */
 void treeidx_set_seq(struct treeidx *t, uint64_t seq);
+
+/* The new index of a walk with list_dirs: its records, one per directory,
+ * begin at from in journal journal_id (and end at the seq set). */
+void treeidx_set_listing(struct treeidx *t, uint64_t journal_id, uint64_t from);
+/* At the first session, with its sink: save that index as it is, so that
+ * a start interrupted before the listing is acked resumes it (the
+ * directories whose records were acked are compared with their rows, the
+ * others listed again from the journal); treeidx_poll completes it.  1
+ * when saved, 0 when there is none, or -errno. */
+int treeidx_save_listing(struct treeidx *t, uint64_t sink_id);
 
 /* The first session's sink: false if a trusted start was for another. */
 bool treeidx_sink_ok(struct treeidx *t, uint64_t sink_id);

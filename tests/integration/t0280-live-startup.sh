@@ -32,7 +32,7 @@ wait_port slave 192.0.2.12 7770 10
 
 # ---- changes during the initial reconciliation ----
 start_bg master source "$MIRRORD" -f -c "$T_DIR/master.conf"
-wait_until 20 "the initial reconciliation starts" grep -q "reconciliation of '' started" \
+wait_until 20 "the initial listing starts" grep -q "every directory to be listed" \
 	"$T_DIR/source.log"
 # one process makes the changes (a shell loop forks too slowly to overlap
 # a quick pass): rewrites, creates, deletes, renames, new subtrees, chmod,
@@ -55,7 +55,7 @@ read -r during ops < <(perl -e '
 		if (!$sent && $ops % 20 == 0) {
 			open(my $l, "<", $logf) or die;
 			local $/; my $t = <$l>;
-			$sent = $t =~ /reconciliation of .. sent/;
+			$sent = $t =~ /start-up listing sent/;
 		}
 		$during = $ops unless $sent;
 		last if $sent && $ops >= $during + 300;

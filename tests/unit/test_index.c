@@ -62,7 +62,7 @@ static void build(struct fx *f, unsigned n)
 		assert_int_equal(index_put(ix, p, (size_t)len, &r), 0);
 	}
 	struct index_meta m = { .journal_id = 0xfedcba9876543210ull, .seq = 42, .sink_id = 9,
-				.conf_hash = 3 };
+				.conf_hash = 3, .listed_from = 40 };
 	assert_int_equal(index_finish(ix, &m), 0);
 	index_close(ix);
 }
@@ -82,6 +82,7 @@ static void test_roundtrip(void **state)
 	assert_int_equal(m.seq, 42);
 	assert_int_equal(m.sink_id, 9);
 	assert_int_equal(m.conf_hash, 3);
+	assert_int_equal(m.listed_from, 40);
 	assert_int_equal(m.rows, 1001);
 	assert_int_equal(index_lookup(ix, "", 0, &r), 1);
 	for (unsigned i = 0; i < 1000; i++) {
@@ -173,12 +174,14 @@ static void test_apply_in_place(void **state)
 	assert_int_equal(index_rows_end(ix, true), 0);
 	m.seq = 50;
 	m.sink_id = 77;
+	m.listed_from = 0;                         /* the listing acknowledged */
 	assert_int_equal(index_apply(ix, &m), 0);
 	index_close(ix);
 	assert_int_equal(index_open(f->file, &ix), 0);
 	assert_int_equal(index_meta(ix, &m), 0);
 	assert_int_equal(m.seq, 50);
 	assert_int_equal(m.sink_id, 77);
+	assert_int_equal(m.listed_from, 0);
 	assert_true(m.journal_id == 0xfedcba9876543210ull);
 	assert_int_equal(m.rows, 10);              /* 11 + 1 new - 2 gone */
 	assert_int_equal(index_lookup(ix, "d/f3", 4, &r), 0);
