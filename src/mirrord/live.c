@@ -1099,10 +1099,13 @@ static void listing_sent(struct live *l)
 	pass_end(l);
 }
 
-/* A path of a whole-tree pass was listed. */
-static void pass_progress(struct live *l)
+/* A path of a whole-tree pass was listed (e); in the start-up listing,
+ * a directory's own entry was counted in its parent's listing. */
+static void pass_progress(struct live *l, const struct entry *e)
 {
-	if (l->scan_pre_len == 0 || in_listing(l))
+	if (l->scan_pre_len == 0 ||
+	    (in_listing(l) && !(e->path_len == l->scan_pre_len &&
+				memcmp(e->path, l->scan_pre, e->path_len) == 0)))
 		progress_add(&l->pass_prog, 1);
 }
 
@@ -1141,7 +1144,7 @@ static int scan_item(struct live *l, struct sender_op *op)
 			op->kind = rc == SCAN_ENTRY ? SOP_ENTRY : SOP_DIR_DONE;
 			op->flags = rc == SCAN_ENTRY ? SOP_LISTING : 0;
 			if (rc == SCAN_ENTRY)
-				pass_progress(l);
+				pass_progress(l, &op->e);
 			links_note(l, &op->e);
 			/* a subtree's pass links names inside it only: the group
 			 * is sent again as a whole after it */
