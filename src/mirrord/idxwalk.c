@@ -21,7 +21,7 @@
 struct item {
 	size_t off, len;         /* name in the frame's names */
 	bool sub;                /* the subtree's key (name + "/") */
-	bool enter;              /* an entry whose subtree is walked */
+	struct idxwalk_info info;
 	struct index_rec rec;
 };
 
@@ -91,14 +91,14 @@ static int set_path(struct walk *w, size_t plen, const char *name, size_t nlen, 
 	return 0;
 }
 
-static int add_item(struct frame *f, size_t off, size_t len, bool sub, bool enter,
-		    const struct index_rec *rec)
+static int add_item(struct frame *f, size_t off, size_t len, bool sub,
+		    const struct idxwalk_info *info, const struct index_rec *rec)
 {
 	int rc = grow((void **)&f->it, &f->cap, f->n + 1, sizeof(*f->it));
 
 	if (rc < 0)
 		return rc;
-	f->it[f->n++] = (struct item){ .off = off, .len = len, .sub = sub, .enter = enter,
+	f->it[f->n++] = (struct item){ .off = off, .len = len, .sub = sub, .info = *info,
 				       .rec = *rec };
 	return 0;
 }
@@ -124,9 +124,12 @@ static int add_child(struct walk *w, struct frame *f, const char *name)
 		return rc;
 	memcpy(f->names + f->nlen, name, nlen);
 	struct index_rec r = rec_of(&st);
-	bool enter = dir && !(w->one_fs && (uint64_t)st.st_dev != w->root_dev);
-	if ((rc = add_item(f, f->nlen, nlen, false, enter, &r)) < 0 ||
-	    (enter && (rc = add_item(f, f->nlen, nlen, true, true, &r)) < 0))
+	struct idxwalk_info in = {
+		.enter = dir && !(w->one_fs && (uint64_t)st.st_dev != w->root_dev),
+		.nlink = (uint32_t)st.st_nlink, .dev = (uint64_t)st.st_dev,
+	};
+	if ((rc = add_item(f, f->nlen, nlen, false, &in, &r)) < 0 ||
+	    (in.enter && (rc = add_item(f, f->nlen, nlen, true, &in, &r)) < 0))
 		return rc;
 	f->nlen += nlen;
 	return 0;
@@ -199,7 +202,7 @@ static int push(struct walk *w, int fd, size_t plen)
 /* The next item of the top frame: report it, or enter its subtree. */
 static int step(struct walk *w,
 		int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
-			  bool enter),
+			  const struct idxwalk_info *info),
 		void *ctx)
 {
 	struct frame *f = &w->fr[w->depth - 1];
@@ -217,7 +220,7 @@ static int step(struct walk *w,
 	if ((rc = set_path(w, f->plen, f->names + it->off, it->len, &len)) < 0)
 		return rc;
 	if (!it->sub)
-		return fn(ctx, w->path, len, &it->rec, it->enter);
+		return fn(ctx, w->path, len, &it->rec, &it->info);
 	fd = openat(f->fd, w->path + len - it->len, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	if (fd < 0)      /* gone, or replaced by a non-directory: skipped */
@@ -249,7 +252,7 @@ static void walk_free(struct walk *w)
 
 int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
 	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
-		      bool enter),
+		      const struct idxwalk_info *info),
 	    void *ctx)
 {
 	struct walk w = { .one_fs = one_fs, .ex = ex };
@@ -269,7 +272,9 @@ int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
 	}
 	w.root_dev = st.st_dev;
 	struct index_rec r = rec_of(&st);
-	if ((rc = fn(ctx, "", 0, &r, true)) != 0) {
+	struct idxwalk_info in = { .enter = true, .nlink = (uint32_t)st.st_nlink,
+				   .dev = (uint64_t)st.st_dev };
+	if ((rc = fn(ctx, "", 0, &r, &in)) != 0) {
 		close(fd);
 		walk_free(&w);
 		return rc;

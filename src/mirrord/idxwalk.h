@@ -14,20 +14,28 @@
 #define MIRRORD_IDXWALK_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "exclude.h"
 #include "index.h"
 
-/* fn(ctx, path, len, rec, enter) for every path beneath rootfd (borrowed),
- * the root ("") first, enter true for a directory whose subtree the walk
- * enters (not excluded, not on another file system with one_fs); path
- * lives until fn returns.  Stops at fn's first
+/* What the index does not keep of a path: whether its subtree is walked
+ * (a directory not excluded, not on another file system with one_fs),
+ * and its link count and device (hardlinks). */
+struct idxwalk_info {
+	bool enter;
+	uint32_t nlink;
+	uint64_t dev;
+};
+
+/* fn(ctx, path, len, rec, info) for every path beneath rootfd (borrowed),
+ * the root ("") first; path lives until fn returns.  Stops at fn's first
  * non-zero return and returns it; 0 when done; -errno when a directory or
  * a path could not be read (the walk is incomplete).  Paths that vanish
  * during the walk are skipped. */
 int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
 	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
-		      bool enter),
+		      const struct idxwalk_info *info),
 	    void *ctx);
 
 #endif

@@ -1722,6 +1722,19 @@ static int idx_changed(void *ctx, const char *path, size_t len, bool dir)
 	return jr_append(l, dir ? JOURNAL_LISTDIR : JOURNAL_UPSERT, path, len, NULL, 0, NULL);
 }
 
+/* A name of a file with several: the walk's names make the hardlink
+ * groups known from the start, so a change to one of them (found by the
+ * walk, or a record replayed from before the start) is sent as its group
+ * instead of costing a pass over the whole tree to find the other names
+ * (links_resolve). */
+static void idx_linked(void *ctx, const char *path, size_t len, uint64_t dev, uint64_t ino)
+{
+	struct entry e = { .type = ENT_FILE, .nlink = 2, .dev = dev, .ino = ino,
+			   .path = (char *)path, .path_len = len };
+
+	links_note(ctx, &e);
+}
+
 /* The index walk's progress: treeidx_walk ticks every WALK_TICK_PATHS. */
 #define WALK_TICK_PATHS 4096
 
@@ -1807,8 +1820,8 @@ static void index_walk(struct live *l, enum walk_kind kind)
 	struct treeidx_stats st;
 	l->walk_lists = kind == WALK_LIST;
 	walk_begin(l, true);
-	int rc = treeidx_walk(l->ti, l->rootfd, &so, kind == WALK_LIST, idx_changed, idx_tick,
-			      l, &st);
+	int rc = treeidx_walk(l->ti, l->rootfd, &so, kind == WALK_LIST, idx_changed, idx_linked,
+			      idx_tick, l, &st);
 
 	walk_begin(l, false);
 	l->walk_lists = false;

@@ -149,6 +149,7 @@ static uint64_t ms_now(void)
 struct merge {
 	struct treeidx *t;
 	int (*changed)(void *ctx, const char *path, size_t len, bool dir);
+	void (*linked)(void *ctx, const char *path, size_t len, uint64_t dev, uint64_t ino);
 	void (*tick)(void *ctx);
 	void *ctx;
 	bool list_dirs;
@@ -216,7 +217,7 @@ static void walk_progress(struct merge *g)
 }
 
 static int on_path(void *ctx, const char *path, size_t len, const struct index_rec *rec,
-		   bool enter)
+		   const struct idxwalk_info *info)
 {
 	struct merge *g = ctx;
 	struct treeidx *t = g->t;
@@ -224,8 +225,11 @@ static int on_path(void *ctx, const char *path, size_t len, const struct index_r
 
 	if (++g->st.entries % TICK_ENTRIES == 0)
 		walk_progress(g);
+	if (rec->type == ENT_FILE && info->nlink > 1 && g->linked)
+		g->linked(g->ctx, path, len, info->dev, rec->ino);
 	if (t->fresh) {
-		if ((rc = index_put(t->fresh, path, len, rec)) < 0 || !g->list_dirs || !enter)
+		if ((rc = index_put(t->fresh, path, len, rec)) < 0 || !g->list_dirs ||
+		    !info->enter)
 			return rc;
 		g->st.listed++;
 		return g->changed(g->ctx, path, len, true);
@@ -265,10 +269,12 @@ static int walk_merge(struct treeidx *t, int rootfd, const struct scan_opts *so,
 
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so, bool list_dirs,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
+		 void (*linked)(void *ctx, const char *path, size_t len, uint64_t dev,
+				uint64_t ino),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st)
 {
-	struct merge g = { .t = t, .changed = changed, .tick = tick, .ctx = ctx,
-			   .list_dirs = list_dirs };
+	struct merge g = { .t = t, .changed = changed, .linked = linked, .tick = tick,
+			   .ctx = ctx, .list_dirs = list_dirs };
 	struct index_meta im = { 0 };
 	uint64_t t0 = ms_now(), c0 = cpu_ms();
 	int rc;

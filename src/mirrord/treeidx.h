@@ -54,11 +54,15 @@ bool treeidx_trust(struct treeidx *t, uint64_t journal_id, uint64_t acked_seq,
  * the walk), the differences staged in the old index for an update in
  * place; without one, into a new index, and with list_dirs
  * changed(ctx, path, len, true) for every directory walked into (a
- * listing of the whole tree, treeidx_set_listing).  tick(ctx) every few
- * thousand entries (drain events).
+ * listing of the whole tree, treeidx_set_listing).  linked(ctx, path,
+ * len, dev, ino) for every regular file with other names (each name, so
+ * that the source knows the names of its hardlink groups from the start).
+ * tick(ctx) every few thousand entries (drain events).
  * 0, or -errno when the walk was incomplete (then do not trust it). */
 int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so, bool list_dirs,
 		 int (*changed)(void *ctx, const char *path, size_t len, bool dir),
+		 void (*linked)(void *ctx, const char *path, size_t len, uint64_t dev,
+				uint64_t ino),
 		 void (*tick)(void *ctx), void *ctx, struct treeidx_stats *ret_st);
 
 /* The new index holds once seq (the last record of the walk) is acked. */

@@ -5,7 +5,8 @@
 # through that listing, with changes made while it ran and while it was
 # down (in directories listed already and in some not listed yet: files
 # created, rewritten, removed, renamed, a directory renamed, one removed,
-# one made), starts again at the first directory the sink did not
+# one made; hardlinks across directories), starts again at the first
+# directory the sink did not
 # acknowledge, comparing the others with the index, sends well under the
 # whole tree and converges to an equal tree; the next restart finds the
 # index complete.
@@ -42,6 +43,9 @@ perl -e '
 		}
 	}' "$M" $NDIR $NFILE || fail "making the tree"
 TOTAL=$(( NDIR * NFILE ))
+# hardlink groups across directories: each directory is listed on its own
+ln "$M/d1/f10" "$M/d99/hl-d1" && ln "$M/d50/f1" "$M/hl-root" && ln "$M/d50/f1" "$M/d2/hl-d50" ||
+	fail "making the hardlinks"
 in_ns master tc qdisc add dev eth0 root tbf rate 16mbit burst 32kb latency 400ms ||
 	fail "tc: cannot limit the link"
 
