@@ -46,6 +46,7 @@ struct retry {
 	uint64_t tag;
 	uint64_t dev, ino;          /* of the file last sent, for on_unsent */
 	uint32_t nlink;
+	bool changed;               /* it changed here while it was read */
 };
 
 struct current {
@@ -222,12 +223,20 @@ static void file_answered(struct sender *s, const struct slot *sl, int status)
 		s->opts.on_file(s->opts.ctx, &sl->e, status);
 }
 
-/* Send sl's file again, or give it up after SENDER_TRIES tries.  sink:
- * the sink refused this try (DONE), already reported with on_unsent, so a
+enum retry_why {
+	RETRY_CHANGED,          /* the file changed here while it was read */
+	RETRY_SINK,             /* the sink's copy or directory was not as sent */
+	RETRY_SINK_REFUSED,     /* the sink could not write it (full, EPERM) */
+};
+
+/* Send sl's file again, or give it up after SENDER_TRIES tries.  A try
+ * the sink refused (DONE) was already reported with on_unsent, so a
  * give-up is left to the caller's handling of that (bounded rescans in the
  * live source) instead of a new record at once. */
-static void retry_push(struct sender *s, struct slot *sl, bool sink)
+static void retry_push(struct sender *s, struct slot *sl, enum retry_why why)
 {
+	bool sink = why == RETRY_SINK_REFUSED;
+
 	if (sl->tries + 1 >= SENDER_TRIES || s->retry_n == RETRY_MAX) {
 		s->stats.errors++;
 		log_err("mirror %s: giving up on '%s' after %u tries%s", s->opts.mirror,
@@ -244,7 +253,8 @@ static void retry_push(struct sender *s, struct slot *sl, bool sink)
 		return;
 	}
 	s->retry[s->retry_n++] = (struct retry){ p, sl->e.path_len, (uint8_t)(sl->tries + 1),
-						 sl->tag, sl->e.dev, sl->e.ino, sl->e.nlink };
+						 sl->tag, sl->e.dev, sl->e.ino, sl->e.nlink,
+						 why == RETRY_CHANGED };
 	sl->retried = true;
 	s->stats.retries++;
 }
@@ -359,7 +369,7 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 		log_info("mirror %s: the sink's copy of '%s' does not end where the append "
 			 "starts, sending the file", s->opts.mirror, sl->e.path);
 		s->stats.appends_refused++;
-		retry_push(s, sl, false);
+		retry_push(s, sl, RETRY_SINK);
 	} else if (status != 0 && status != -EAGAIN) {   /* -EAGAIN: we aborted it */
 		log_warn("mirror %s: sink could not apply '%s': %s, sending it again",
 			 s->opts.mirror, sl->e.path, strerror(-status));
@@ -369,7 +379,8 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 		/* a name missing there is made by its directory's listing, which
 		 * the caller asks for; anything else the sink refuses (full,
 		 * EPERM) is not sent again at once when given up */
-		retry_push(s, sl, status != -ENOENT && status != -ENOTDIR);
+		retry_push(s, sl, status != -ENOENT && status != -ENOTDIR ? RETRY_SINK_REFUSED :
+				  RETRY_SINK);
 	}
 	complete(s, id);
 	advance_base(s);
@@ -516,7 +527,7 @@ static void finish_current(struct sender *s, struct wbuf *out, int err)
 	if (err == -ESTALE) {
 		log_info("mirror %s: '%s' changed while being sent, sending it again",
 			 s->opts.mirror, sl->e.path);
-		retry_push(s, sl, false);
+		retry_push(s, sl, RETRY_CHANGED);
 	} else if (err && err != -ENOENT && err != -ENOTDIR) {
 		log_err("mirror %s: cannot read '%s': %s", s->opts.mirror, sl->e.path,
 			strerror(-err));
@@ -743,6 +754,23 @@ static void append_fallback(struct sender *s, struct sender_op *op)
 
 /* ---- operations ---- */
 
+/* A file that changed while it was read and now has other names goes back
+ * to the feed (on_unsent, -ESTALE, e its state now) instead of alone: the
+ * sink puts new content in place under one name, which parts that name
+ * from the others there (and drops a hardlink to it the sink still holds),
+ * so the feed sends the file again with all its names.  True when handed
+ * back (op->e cleared). */
+static bool retry_hand_back(struct sender *s, uint64_t tag, struct sender_op *op)
+{
+	if (!s->opts.on_unsent || op->e.type != ENT_FILE || op->e.nlink < 2)
+		return false;
+	log_info("mirror %s: '%s' has other names now, sending it again with them",
+		 s->opts.mirror, op->e.path);
+	unsent(s, tag, &op->e, -ESTALE);
+	entry_clear(&op->e);
+	return true;
+}
+
 /* A retry goes out between operations of the feed, but never inside a
  * directory's listing: the sink notes the names of one directory at a
  * time, and an entry elsewhere would cut the list, so that the DIR_DONE
@@ -760,6 +788,8 @@ static int next_op(struct sender *s, struct sender_op *op)
 		free(r.path);
 		if (rc < 0)
 			return rc == -ENOENT || rc == -ENOTDIR ? 3 : rc;   /* gone: nothing to resend */
+		if (r.changed && retry_hand_back(s, r.tag, op))
+			return 3;       /* the feed sends it: settled here */
 		op->kind = SOP_ENTRY;
 		op->tag = r.tag;
 		return 1;

@@ -93,8 +93,11 @@ struct sender_opts {
 	void (*on_file)(void *ctx, const struct entry *e, int status);
 	/* Called when the content of a file ENTRY (op tagged tag) did not
 	 * reach the sink for a reason on this side: the file changed while it
-	 * was read (err -ESTALE: it is sent again under the same name), its
-	 * name is gone (-ENOENT, -ENOTDIR: nothing more is sent for it), or
+	 * was read (err -ESTALE: it is sent again under the same name, but
+	 * for a file that has other names when the retry would go out: that
+	 * retry comes back instead, -ESTALE again with e its state then,
+	 * e->nlink > 1, and the caller sends it with its names), its name is
+	 * gone (-ENOENT, -ENOTDIR: nothing more is sent for it), or
 	 * the sender gave up on it after SENDER_TRIES tries, the last of
 	 * which failed here (-ETIMEDOUT: nothing more is sent for it); or for
 	 * a reason on the sink's side (err is the sink's status from DONE: it

@@ -1460,11 +1460,13 @@ static void pend_unsent(void *ctx, uint64_t seq, const struct entry *e, int err)
 		touch(l, e->path, e->path_len, 0);
 		touch_parent(l, e->path, e->path_len);
 	}
-	const struct links_group *g = e->nlink > 1 ? links_get(l->links, e->dev, e->ino) : NULL;
-	if (g && err == -ESTALE) {
+	/* a record sends it with its other names, whether the map knows
+	 * them yet or not (the sender hands back a retry of such a file) */
+	if (e->nlink > 1 && err == -ESTALE) {
 		touch(l, e->path, e->path_len, 0);
 		return;
 	}
+	const struct links_group *g = e->nlink > 1 ? links_get(l->links, e->dev, e->ino) : NULL;
 	for (size_t i = 0; g && i < g->n; i++)
 		if (g->lens[i] != e->path_len || memcmp(g->v[i], e->path, e->path_len) != 0)
 			touch(l, g->v[i], g->lens[i], 0);

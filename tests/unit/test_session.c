@@ -1626,6 +1626,77 @@ static void test_listing_interleaved_keeps_children(void **state)
 	raw_close(&rw);
 }
 
+/* What the sender reported back (on_unsent, on_settled). */
+struct unsent_log {
+	int err[4];
+	uint32_t nlink[4];
+	size_t n, settled;
+};
+
+static void log_unsent(void *ctx, uint64_t tag, const struct entry *e, int err)
+{
+	struct unsent_log *u = ctx;
+
+	(void)tag;
+	assert_true(u->n < 4);
+	assert_int_equal(e->path_len, 1);
+	u->err[u->n] = err;
+	u->nlink[u->n++] = e->nlink;
+}
+
+static void log_settled(void *ctx, uint64_t tag)
+{
+	(void)tag;
+	((struct unsent_log *)ctx)->settled++;
+}
+
+/* A file that changed while it was read and by its retry has another name
+ * (here it became a hardlink to A) goes back to the feed rather than out
+ * alone: new content under B would part it from A on the sink, and drop
+ * a hardlink B -> A the sink still holds, with no link sent after it. */
+static void test_retry_with_other_names_handed_back(void **state)
+{
+	struct fixture *fx = *state;
+	struct step_feed f = { 0 };
+	struct unsent_log u = { 0 };
+	struct raw rw;
+	char buf[16] = { 0 };
+
+	mkfile_text(fx->srcfd, "A", "aaa\n");
+	mkfile_text(fx->srcfd, "B", "bbbbbb\n");
+	mkfile_text(fx->dstfd, "B", "old\n");
+	step_add(&f, fx, SOP_ENTRY, 0, "B");
+	f.pause = SIZE_MAX;
+
+	struct sender_feed sf = { step_feed_next, &f };
+	struct sender_opts opts = { .mirror = "test", .compress_level = 1,
+				    .on_unsent = log_unsent, .on_settled = log_settled,
+				    .ctx = &u };
+	struct sender *snd = sender_new(fx->srcfd, &opts, &sf);
+	assert_non_null(snd);
+	raw_open(&rw, fx);
+	step_round(snd, &rw);   /* B sent and NEEDed */
+	assert_int_equal(unlinkat(fx->srcfd, "B", 0), 0);
+	assert_int_equal(linkat(fx->srcfd, "A", fx->srcfd, "B", 0), 0);
+	for (int i = 0; i < 8 && sender_in_flight(snd) > 0; i++)
+		step_round(snd, &rw);
+	assert_int_equal(sender_in_flight(snd), 0);
+	assert_int_equal(sender_stats(snd)->retries, 1);
+	assert_int_equal(u.n, 2);
+	assert_int_equal(u.err[0], -ESTALE);     /* the try that changed */
+	assert_int_equal(u.nlink[0], 1);
+	assert_int_equal(u.err[1], -ESTALE);     /* handed back, as it is now */
+	assert_int_equal(u.nlink[1], 2);
+	assert_int_equal(u.settled, 1);
+	int fd = openat(fx->dstfd, "B", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf) - 1), 4);
+	close(fd);
+	assert_string_equal(buf, "old\n");     /* nothing sent alone */
+	sender_free(snd);
+	raw_close(&rw);
+}
+
 /* A file ENTRY and, if the receiver NEEDs it, its content: DATA and
  * FILE_END.  Per-operation failures are fine; the frames must be accepted. */
 static void raw_file(struct raw *rw, uint64_t id, const struct entry *e, const char *data)
@@ -1876,6 +1947,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_force_same_size_and_mtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_waits_for_listing_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listing_interleaved_keeps_children, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_with_other_names_handed_back, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_dotdot_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_escape_is_per_op, setup, teardown),
 	};
