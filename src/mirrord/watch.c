@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <inotifytools/inotifytools.h>
@@ -110,7 +111,14 @@ struct watch {
 	bool stop_req;          /* (mu) watch_stop waits for done */
 	bool done;              /* (mu) the hub let go of it */
 	int start_rc;           /* (mu) valid once done or started */
-	bool started;           /* (mu) */
+	bool started;           /* (mu) the initial walk ended */
+	char *front;            /* (mu) the initial walk's frontier: the last
+				 * directory it watched (or tried to), in
+				 * watch_dir_cmp order; WATCH_PATH_MAX + 1 */
+	size_t front_len;
+	bool front_set;         /* (mu) the root is watched */
+	const char *want;       /* (mu) what the reader waits for (watch_wait_dir) */
+	size_t want_len;
 	uint8_t *obuf;          /* (hub) records not yet written, OBUF_CAP */
 	size_t olen;
 	uint8_t *rbuf;          /* reader */
@@ -706,6 +714,50 @@ static bool excluded(const struct watch *w, const char *path, size_t len, bool i
 	return w->ex && len && exclude_match(w->ex, path, len, is_dir);
 }
 
+/* ---- the initial walk's frontier ----
+ *
+ * The initial walk watches the directories in watch_dir_cmp order (depth
+ * first, each directory's subdirectories sorted by name + "/"), the order
+ * in which an ordered walk of the tree (idxwalk.h) lists them, and
+ * publishes the last one watched: a reader may list a directory once the
+ * frontier has reached it (watch_wait_dir) instead of after the whole
+ * tree, and reads it after its watch landed, as the rule of watch_start
+ * wants. */
+
+int watch_dir_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t n = alen < blen ? alen : blen;
+	int c;
+
+	if (!alen || !blen)
+		return (alen > 0) - (blen > 0);        /* the root first */
+	if ((c = memcmp(a, b, n)) != 0 || alen == blen)
+		return c;
+	/* one is a prefix of the other: compare the keys a + "/", b + "/" */
+	if (alen < blen)
+		return b[n] == '/' ? -1 : '/' - (unsigned char)b[n];
+	return a[n] == '/' ? 1 : (unsigned char)a[n] - '/';
+}
+
+/* Directory rel is watched (the root: watch_start_async may return). */
+static void front_publish(struct watch *w, const char *rel, size_t len)
+{
+	pthread_mutex_lock(&hub.mu);
+	memcpy(w->front, rel, len);
+	w->front_len = len;
+	w->front_set = true;
+	if (!len || (w->want && watch_dir_cmp(rel, len, w->want, w->want_len) >= 0))
+		pthread_cond_broadcast(&hub.cv);
+	pthread_mutex_unlock(&hub.mu);
+}
+
+static int name_cmp(const void *pa, const void *pb)
+{
+	const char *a = *(char *const *)pa, *b = *(char *const *)pb;
+
+	return watch_dir_cmp(a, strlen(a), b, strlen(b));
+}
+
 /* ---- adding watches ---- */
 
 static int add_tree(struct watch *w, const char *rel, size_t len, bool report,
@@ -763,6 +815,93 @@ static int add_entry(struct watch *w, int dfd, struct wnode *dir, const char *re
 	return r;
 }
 
+/* Is entry de of directory dfd a directory? */
+static bool entry_is_dir(int dfd, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Subdirectory name of rel: 1 when it is to be watched, 0 (excluded) or
+ * -ENOMEM. */
+static int sub_wanted(struct watch *w, const char *rel, size_t len, const char *name)
+{
+	size_t clen;
+	char *child;
+	bool skip;
+
+	if (!w->ex)
+		return 1;
+	if (!(child = join(rel, len, name, strlen(name), &clen)))
+		return -ENOMEM;
+	skip = excluded(w, child, clen, true);
+	free(child);
+	return !skip;
+}
+
+/* Collect the subdirectories of d (closed here) into *ret_v, sorted in
+ * watch_dir_cmp order. */
+static int list_subdirs(struct watch *w, DIR *d, const char *rel, size_t len, char ***ret_v,
+			size_t *ret_n)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	int r = 0;
+
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !entry_is_dir(dirfd(d), de))
+			continue;
+		if ((r = sub_wanted(w, rel, len, de->d_name)) <= 0)
+			continue;       /* excluded (0), or out of memory */
+		r = 0;
+		if (n == cap) {
+			char **nv = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+			if (!nv) {
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			r = -ENOMEM;
+		else
+			n++;
+	}
+	if (r == 0 && errno)
+		r = watch_failed(w, rel, len, errno);
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), name_cmp);
+	*ret_v = v;
+	*ret_n = n;
+	return r;
+}
+
+/* The initial walk below rel (node dir, its listing d): every
+ * subdirectory, in watch_dir_cmp order, so the frontier only advances. */
+static int scan_sorted(struct watch *w, struct wnode *dir, DIR *d, const char *rel, size_t len)
+{
+	char **v, *child;
+	size_t n, clen;
+	int r = list_subdirs(w, d, rel, len, &v, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0) {
+			child = join(rel, len, v[i], strlen(v[i]), &clen);
+			r = child ? add_tree(w, child, clen, false, dir) : -ENOMEM;
+			free(child);
+		}
+		free(v[i]);
+	}
+	free(v);
+	return r;
+}
+
 /* List directory rel, watched as wd (node dir).  When it moved (or went) between its
  * watch and this, the watch is dropped again: kept, it would make the
  * queued rename look like one of a directory already listed, and what the
@@ -790,6 +929,8 @@ static int scan_dir(struct watch *w, struct wnode *dir, const char *full, const 
 		close(fd);
 		return r;
 	}
+	if (!report)
+		return scan_sorted(w, dir, d, rel, len);
 	while (r == 0 && (errno = 0, de = readdir(d))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			r = add_entry(w, dirfd(d), dir, rel, len, de, report);
@@ -828,6 +969,8 @@ static int add_tree(struct watch *w, const char *rel, size_t len, bool report,
 	r = n ? 0 : -ENOMEM;
 	if (r == 0 && !len)
 		w->root_wd = wd;
+	if (r == 0 && w->initial)
+		front_publish(w, rel, len);
 	if (r == 0)
 		r = scan_dir(w, n, full, rel, len, report);
 	free(full);
@@ -1391,7 +1534,11 @@ static void *hub_main(void *arg)
 		root_detach(w);
 		w->done = true;
 	}
-	hub.roots = NULL;
+	for (struct watch *w = hub.adds; w; w = w->next) {
+		w->start_rc = -EIO;     /* never walked: its reader must not wait */
+		w->started = w->done = true;
+	}
+	hub.roots = hub.adds = NULL;
 	pthread_cond_broadcast(&hub.cv);
 	pthread_mutex_unlock(&hub.mu);
 	return arg;
@@ -1482,6 +1629,7 @@ static void watch_free(struct watch *w)
 		free(w->lost[i].path);
 	map_free(w);
 	free(w->init_fail);
+	free(w->front);
 	free(w->root);
 	free(w->rbuf);
 	free(w->obuf);
@@ -1507,7 +1655,8 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 	w->rootn = node_new(w, NULL, "", 0);
 	w->rbuf = malloc(RBUF_CAP);
 	w->obuf = malloc(OBUF_CAP);
-	if (!w->root || !w->tab || !w->rootn || !w->rbuf || !w->obuf)
+	w->front = malloc(WATCH_PATH_MAX + 1);
+	if (!w->root || !w->tab || !w->rootn || !w->rbuf || !w->obuf || !w->front)
 		return -ENOMEM;
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
@@ -1521,8 +1670,9 @@ static int watch_alloc(const char *root, const struct exclude *ex, struct watch 
 	return 0;
 }
 
-/* Queue w for the hub thread and wait for its initial walk.  hub.life
- * held; w is the hub's until watch_stop (even when this fails). */
+/* Queue w for the hub thread and wait until its root is watched (or the
+ * initial walk failed).  hub.life held; w is the hub's until watch_stop
+ * (even when this fails). */
 static int hub_attach(struct watch *w)
 {
 	int r;
@@ -1533,9 +1683,9 @@ static int hub_attach(struct watch *w)
 	pthread_mutex_unlock(&hub.mu);
 	hub_wake();
 	pthread_mutex_lock(&hub.mu);
-	while (!w->started && !hub.dead)
+	while (!w->started && !w->front_set && !hub.dead)
 		pthread_cond_wait(&hub.cv, &hub.mu);
-	r = w->started ? w->start_rc : -EIO;
+	r = w->started ? w->start_rc : w->front_set ? 0 : -EIO;
 	pthread_mutex_unlock(&hub.mu);
 	return r;
 }
@@ -1556,6 +1706,51 @@ static void hub_detach(struct watch *w)
 }
 
 int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w)
+{
+	struct watch *w;
+	int r = watch_start_async(root, ex, &w);
+
+	if (r == 0 && (r = watch_start_result(w, true)) < 0)
+		watch_stop(w);
+	else if (r == 0)
+		*ret_w = w;
+	return r;
+}
+
+int watch_start_result(struct watch *w, bool wait)
+{
+	int r;
+
+	pthread_mutex_lock(&hub.mu);
+	while (wait && !w->started && !hub.dead)
+		pthread_cond_wait(&hub.cv, &hub.mu);
+	r = w->started ? w->start_rc : hub.dead ? -EIO : -EINPROGRESS;
+	pthread_mutex_unlock(&hub.mu);
+	return r;
+}
+
+void watch_wait_dir(struct watch *w, const char *path, size_t len)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&hub.mu);
+	while (!w->started && !hub.dead &&
+	       watch_dir_cmp(w->front, w->front_len, path, len) < 0) {
+		w->want = path;
+		w->want_len = len;
+		/* woken by front_publish; the timeout only bounds each wait */
+		if (clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+			ts.tv_sec += 1;
+			(void)pthread_cond_timedwait(&hub.cv, &hub.mu, &ts);
+		} else {
+			pthread_cond_wait(&hub.cv, &hub.mu);
+		}
+	}
+	w->want = NULL;
+	pthread_mutex_unlock(&hub.mu);
+}
+
+int watch_start_async(const char *root, const struct exclude *ex, struct watch **ret_w)
 {
 	struct watch *w = NULL;
 	bool attached = false;

@@ -107,6 +107,27 @@ struct exclude;
  * instance failed meanwhile: retry, a new one is made), -errno for the
  * root.  *ret_w owned by the caller; free with watch_stop. */
 int watch_start(const char *root, const struct exclude *ex, struct watch **ret_w);
+/* The same, in two steps, so that the caller can read the tree while its
+ * watches are being added: watch_start_async returns once the root itself
+ * is watched (0, or watch_start's errors for the root), and the hub thread
+ * goes on watching the tree in watch_dir_cmp order.  The reader of w
+ * calls watch_wait_dir(w, path, len) before it lists directory path
+ * (relative to the root): it returns once path is watched, or will not be
+ * by the initial walk (passed it: not there, excluded or failed; or the
+ * walk ended), so every change the listing misses is an event.  A
+ * directory created meanwhile is reported by its parent's watch, as at any
+ * time.  watch_start_result(w, wait) is -EINPROGRESS until the initial
+ * walk ends (wait: until then), then what watch_start returns; on a
+ * failure the caller stops w.  No records come before it ends (the kernel
+ * queues them, as during watch_start). */
+int watch_start_async(const char *root, const struct exclude *ex, struct watch **ret_w);
+void watch_wait_dir(struct watch *w, const char *path, size_t len);
+int watch_start_result(struct watch *w, bool wait);
+/* The initial walk's order: a before b (<0) when the ordered walk of the
+ * tree index (idxwalk.h) lists directory a first, i.e. a + "/" sorts
+ * bytewise before b + "/", the root ("") first of all. */
+int watch_dir_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
 /* Remove w's watches (within milliseconds), free it; the last root stops
  * the thread and releases the library.  NULL is a no-op. */
 void watch_stop(struct watch *w);

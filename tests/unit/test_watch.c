@@ -579,6 +579,79 @@ static void test_many_dirs_cost(void **state)
 	EXPECT(f, WATCH_CLOSE_WRITE, "d99/s99/f");
 }
 
+/* The initial walk's order is the ordered walk's: path + "/" bytewise,
+ * the root first. */
+static void test_dir_cmp(void **state)
+{
+	static const char *const v[] = { "", "a b", "a-b", "a.b", "a", "a/x", "a/x/y",
+					 "a/x0", "a0", "b", "b\xff", "\xff" };
+	size_t n = sizeof(v) / sizeof(v[0]);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			int c = watch_dir_cmp(v[i], strlen(v[i]), v[j], strlen(v[j]));
+
+			if (i < j)
+				assert_true(c < 0);
+			else if (i > j)
+				assert_true(c > 0);
+			else
+				assert_int_equal(c, 0);
+		}
+	}
+}
+
+static int cmp_paths(const void *pa, const void *pb)
+{
+	const char *a = *(char *const *)pa, *b = *(char *const *)pb;
+
+	return watch_dir_cmp(a, strlen(a), b, strlen(b));
+}
+
+/* A reader that lists each directory as soon as watch_wait_dir lets it,
+ * in the walk's order, while the watches are still being added: a file
+ * made there right after is an event, never missed. */
+static void test_async_start_frontier(void **state)
+{
+	static const char *const top[] = { "a", "a b", "a-b", "a.b", "a0" };
+	struct fx *f = *state;
+	enum { NT = 5, NS = 300 };
+	char *dirs[NT * NS + NT], p[64];
+	size_t n = 0;
+	int seen = 0;
+
+	for (int i = 0; i < NT; i++) {
+		assert_int_equal(mkdir(at(f, top[i]), 0755), 0);
+		assert_non_null(dirs[n++] = strdup(top[i]));
+		for (int k = 0; k < NS; k++) {
+			snprintf(p, sizeof(p), "%s/s%d", top[i], k);
+			assert_int_equal(mkdir(at(f, p), 0755), 0);
+			assert_non_null(dirs[n++] = strdup(p));
+		}
+	}
+	qsort(dirs, n, sizeof(*dirs), cmp_paths);
+	assert_int_equal(watch_start_async(f->dir, NULL, &f->w), 0);
+	/* the last directories first (the wait is the whole initial walk's),
+	 * then the others in the walk's order, as idxwalk lists them */
+	for (size_t k = 0; k < n; k++) {
+		size_t i = k < 100 ? n - 1 - k : k - 100;
+
+		watch_wait_dir(f->w, dirs[i], strlen(dirs[i]));
+		snprintf(p, sizeof(p), "%s/new", dirs[i]);
+		put(f, p, "x");
+	}
+	assert_int_equal(watch_start_result(f->w, true), 0);
+	assert_int_equal(watch_count(f->w), n + 1);
+	long deadline = now_ms() + WAIT_MS;
+	struct watch_rec rec;
+	while (seen < (int)n && next(f, &rec, deadline))
+		seen += rec.kind == WATCH_CLOSE_WRITE;
+	assert_int_equal(seen, (int)n);
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+}
+
 /* Read what is buffered without waiting; count the CLOSE_WRITE records. */
 static int read_ready(struct fx *f)
 {
@@ -623,6 +696,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sync_point, setup, teardown),
+		cmocka_unit_test(test_dir_cmp),
+		cmocka_unit_test_setup_teardown(test_async_start_frontier, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing_tree_watched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_p_then_file_no_miss, setup, teardown),
