@@ -265,6 +265,8 @@ static int scan_push(struct scan *s, int fd, char *path, size_t len)
 	r = scan_reserve(s);
 	if (r < 0)
 		return r;
+	if (s->opts.gate && (r = s->opts.gate(s->opts.gate_ctx, path, len)) < 0)
+		return r;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (dfd < 0)
 		return -errno;

@@ -33,6 +33,11 @@ struct scan_opts {
 				       * the type (no stat, no xattrs, no
 				       * hardlink detection): a count, a look
 				       * for names */
+	/* Called before a directory is read, with its path from the walk's
+	 * root (the watcher's start-up: watch_wait_dir); <0 ends the walk with
+	 * that error.  NULL: none.  Also honoured by idxwalk.h. */
+	int (*gate)(void *ctx, const char *path, size_t len);
+	void *gate_ctx;
 };
 
 struct scan;

@@ -38,6 +38,8 @@ struct frame {
 struct walk {
 	bool one_fs;
 	const struct exclude *ex;
+	int (*gate)(void *ctx, const char *path, size_t len);
+	void *gate_ctx;
 	uint64_t root_dev;
 	char *path;              /* the current path */
 	size_t pcap;
@@ -180,6 +182,12 @@ static int list_dir(struct walk *w, struct frame *f)
 /* Enter directory fd (owned), at path[0 .. plen). */
 static int push(struct walk *w, int fd, size_t plen)
 {
+	int rc;
+
+	if (w->gate && (rc = w->gate(w->gate_ctx, plen ? w->path : "", plen)) < 0) {
+		close(fd);
+		return rc;
+	}
 	if (w->depth == w->fcap) {
 		size_t n = w->fcap ? w->fcap * 2 : 16;
 		struct frame *fr = realloc(w->fr, n * sizeof(*fr));
@@ -250,12 +258,13 @@ static void walk_free(struct walk *w)
 	free(w->dents);
 }
 
-int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
+int idxwalk(int rootfd, const struct scan_opts *so,
 	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
 		      const struct idxwalk_info *info),
 	    void *ctx)
 {
-	struct walk w = { .one_fs = one_fs, .ex = ex };
+	struct walk w = { .one_fs = so->one_fs, .ex = so->ex, .gate = so->gate,
+			  .gate_ctx = so->gate_ctx };
 	struct stat st;
 	int rc, fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 

@@ -8,7 +8,9 @@
  * one reused buffer, fstatat on its fd) into buffers reused at each depth:
  * no allocation per path, memory bounded by the largest directory and the
  * depth.  Excluded paths are skipped with their subtree; with one_fs,
- * directories on another file system are reported but not entered.  A
+ * directories on another file system are reported but not entered.  The
+ * options' gate is called before each directory is listed (scan.h);
+ * xattrs and one_level are ignored.  A
  * regular file is always ENT_FILE (no hardlink detection). */
 #ifndef MIRRORD_IDXWALK_H
 #define MIRRORD_IDXWALK_H
@@ -18,6 +20,7 @@
 
 #include "exclude.h"
 #include "index.h"
+#include "scan.h"
 
 /* What the index does not keep of a path: whether its subtree is walked
  * (a directory not excluded, not on another file system with one_fs),
@@ -33,7 +36,7 @@ struct idxwalk_info {
  * non-zero return and returns it; 0 when done; -errno when a directory or
  * a path could not be read (the walk is incomplete).  Paths that vanish
  * during the walk are skipped. */
-int idxwalk(int rootfd, bool one_fs, const struct exclude *ex,
+int idxwalk(int rootfd, const struct scan_opts *so,
 	    int (*fn)(void *ctx, const char *path, size_t len, const struct index_rec *rec,
 		      const struct idxwalk_info *info),
 	    void *ctx);

@@ -56,6 +56,7 @@ int precount_start(int rootfd, const struct scan_opts *so, struct precount **ret
 	pc->so.xattrs = false;
 	pc->so.one_level = false;
 	pc->so.names_only = true;      /* a count needs no stat where readdir gives the type */
+	pc->so.gate = NULL;        /* another thread: the pass waits, not this */
 	/* an open file description of its own: readdir offsets are not shared */
 	if ((pc->fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = -errno;

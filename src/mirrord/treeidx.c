@@ -258,7 +258,7 @@ static int walk_merge(struct treeidx *t, int rootfd, const struct scan_opts *so,
 	if (rc == 0)
 		rc = next_old(g);
 	if (rc == 0)
-		rc = idxwalk(rootfd, so->one_fs, so->ex, on_path, g);
+		rc = idxwalk(rootfd, so, on_path, g);
 	while (rc == 0 && g->more == 1)
 		rc = old_gone(g);
 	if (rc == 0 && g->more < 0)
@@ -293,7 +293,7 @@ int treeidx_walk(struct treeidx *t, int rootfd, const struct scan_opts *so, bool
 	if (t->old)
 		rc = walk_merge(t, rootfd, so, &g);
 	else
-		rc = idxwalk(rootfd, so->one_fs, so->ex, on_path, &g);
+		rc = idxwalk(rootfd, so, on_path, &g);
 	t->walking = false;
 	free(g.last);
 	g.st.ms = ms_now() - t0;
