@@ -10,7 +10,11 @@
  *    directories against the watches left; when they do not fit it logs an
  *    error with the numbers and the exact sysctl (and /etc/sysctl.d line)
  *    to raise the cap, and the caller starts no watcher (state "none")
- *    rather than watch part of the tree;
+ *    rather than watch part of the tree.  The count (a walk of the whole
+ *    tree) is skipped when twice the watches of the last full start (kept
+ *    in the state directory, coverage_set_dir) plus 1,024 fit: a tree that
+ *    grew more than that meanwhile gets the kernel's ENOSPC while its
+ *    watches are added, and is counted then, for the advice;
  *  - a watch that fails later (a new directory, once the cap is reached)
  *    turns the state to "partial", counted, with the same advice once per
  *    episode (the live loop rescans that directory once, as before);
@@ -63,6 +67,22 @@ bool coverage_retry_due(struct coverage *cv, uint64_t held, uint64_t now);
  * state "none").  Other -errno from watch_start: *w NULL, state "none".
  * Every outcome is logged. */
 int coverage_watch(struct coverage *cv, struct watch **w, uint64_t now);
+
+/* The same, the watches added by the watcher's thread while the caller
+ * goes on (watch_start_async): the caller reads a directory only after
+ * watch_wait_dir, and calls coverage_settle until it returns true (every
+ * loop turn, before it reads the watcher's records); meanwhile the state
+ * is not "full" and no retry is due.  Errors for the root, and -ENOSPC
+ * from the count, as coverage_watch. */
+int coverage_watch_async(struct coverage *cv, struct watch **w, uint64_t now);
+/* True once the start by coverage_watch_async has ended (wait: block
+ * until then) and its outcome is recorded as coverage_watch's would be
+ * (on a failure *w is stopped and NULL); true at once when none runs. */
+bool coverage_settle(struct coverage *cv, struct watch **w, bool wait, uint64_t now);
+
+/* The state directory where the count of the last full start is kept
+ * (borrowed; NULL: none kept, the tree is counted at every start). */
+void coverage_set_dir(struct coverage *cv, const char *dir);
 
 /* The figures for the status table; w: the caller's watcher (NULL: none). */
 void coverage_get(const struct coverage *cv, struct watch *w, enum status_coverage *ret_state,
