@@ -1694,6 +1694,8 @@ static void take_repairs(struct live *l)
 static void housekeeping(struct live *l)
 {
 	uint64_t now = now_ms();
+	/* the start's outcome before the records that follow it */
+	(void)coverage_settle(l->cv, &l->w, false, now);
 	int rc = l->w ? drain_watch(l) : 0;
 
 	check_paused(l);
@@ -1735,6 +1737,18 @@ static void idx_linked(void *ctx, const char *path, size_t len, uint64_t dev, ui
 			   .path = (char *)path, .path_len = len };
 
 	links_note(ctx, &e);
+}
+
+/* Before the walk lists a directory: the watcher, still adding its
+ * watches, has watched it (coverage_watch_async), so a change the listing
+ * misses is an event. */
+static int idx_gate(void *ctx, const char *path, size_t len)
+{
+	struct live *l = ctx;
+
+	if (l->w)
+		watch_wait_dir(l->w, path, len);
+	return 0;
 }
 
 /* The index walk's progress: treeidx_walk ticks every WALK_TICK_PATHS. */
@@ -1817,7 +1831,8 @@ static void index_walk(struct live *l, enum walk_kind kind)
 		[WALK_WRITE] = "tree index written",
 		[WALK_LIST] = "tree index written, every directory to be listed",
 	};
-	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex };
+	struct scan_opts so = { .one_fs = l->m->one_fs, .ex = l->ex, .gate = idx_gate,
+				.gate_ctx = l };
 	struct journal_stats js;
 	struct treeidx_stats st;
 	l->walk_lists = kind == WALK_LIST;
@@ -2227,12 +2242,15 @@ static void *live_thread(void *arg)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (l->fo) {                          /* several sinks: no tree index */
+		(void)coverage_settle(l->cv, &l->w, true, now_ms());
 		l->reopen_at = 0;
 		jr_reopen(l, now_ms(), "start-up");
 		fanout_run(l->fo);
 		return NULL;
 	}
 	start_up(l);                          /* changes made while nobody watched */
+	/* every watch in place before any pass reads the tree */
+	(void)coverage_settle(l->cv, &l->w, true, now_ms());
 	while (!*l->stop) {
 		struct stream *s = handshake(l, quiet);
 		if (s) {
@@ -2329,9 +2347,11 @@ static int live_init(struct live *l)
 		l->tree_from = PROGRESS_TOTAL_INDEX;    /* the progress's estimate */
 	if (!(l->cv = coverage_new(m->name, m->path, l->ex, true)))
 		return -ENOMEM;
+	coverage_set_dir(l->cv, l->jdir);
 	/* a tree over the watch limit is not watched but still sent, and shows
-	 * in the status until the limit is raised (coverage.h) */
-	rc = coverage_watch(l->cv, &l->w, now_ms());
+	 * in the status until the limit is raised (coverage.h); the watches
+	 * are added while the live thread walks the tree (start_up) */
+	rc = coverage_watch_async(l->cv, &l->w, now_ms());
 	if (rc < 0 && rc != -ENOSPC)
 		return rc;
 	return m->n_more_peers > 0 ? fanout_new(l, l->c, m, l->stop, &l->fo) : 0;
