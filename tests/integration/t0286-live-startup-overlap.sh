@@ -3,7 +3,8 @@
 # (the walk lists a directory once the watcher has reached it): changes
 # made while it starts, in directories the watcher has not reached yet
 # (late in its order, deep), are all delivered: creates, rewrites,
-# renames, deletes, new and removed directories.  Three restarts (two
+# renames, deletes, new and removed directories, directories with their
+# files moved to another top directory.  Three restarts (two
 # clean, one after SIGKILL), each compared strictly with the sink.  The
 # restarts skip the count of directories (the last start's watches fit).
 . "$(dirname "$0")/lib.sh"
@@ -40,12 +41,13 @@ wait_until 30 "the source saves its tree index" grep -q "tree index saved" "$T_D
 PREV=$PID_source0
 
 # changes LOG: one process makes them, from before the source starts
-# until its start-up walk ended plus 200 more (at most 4,000, a few a millisecond), mostly in the last top directories
-# (the watcher reaches them last) and deep; prints "during total"
+# until its start-up walk ended plus 200 more (at most 4,000, a few a
+# millisecond), mostly in the last top directories (the watcher reaches
+# them last) and deep; prints "during total"
 changes() {
 	perl -e '
 		my ($m, $logf, $round) = @ARGV;
-		my ($ops, $during, $ready, $last) = (0, 0, 0, "");
+		my ($ops, $during, $ready) = (0, 0, 0);
 		sub put { my ($p, $t) = @_; open(my $h, ">", $p) or return; print $h $t; close($h) }
 		use Time::HiRes qw(sleep);
 		while ($ops < 4000) {
@@ -59,12 +61,12 @@ changes() {
 			elsif ($k == 2) { unlink("$d/f" . $ops % 3) }
 			elsif ($k == 3) { rename("$d/f" . ($ops + 1) % 3, "$d/m$n") }
 			elsif ($k == 4) { mkdir("$d/n$n"); mkdir("$d/n$n/deep");
-					  put("$d/n$n/deep/x", "x\n"); $last = "$d/n$n" }
-			elsif ($k == 5) { opendir(my $h, $d) or next;
-					  my @n = grep { /^n/ } readdir($h);
+					  put("$d/n$n/deep/x", "x\n") }
+			elsif ($k == 5) { my @n;
+					  if (opendir(my $h, $d)) { @n = grep { /^n/ } readdir($h) }
 					  if (@n) { unlink("$d/$n[0]/deep/x"); rmdir("$d/$n[0]/deep");
 						    rmdir("$d/$n[0]") } }
-			else { rename($last, "$d/dmoved$n") }      # to another directory
+			else { rename($d, sprintf("%s/t%02d/mv%s", $m, 39 - ($ops + 1) % 5, $n)) }
 			$ops++;
 			if (!$ready && $ops % 10 == 0 && open(my $l, "<", $logf)) {
 				local $/; my $txt = <$l>;
