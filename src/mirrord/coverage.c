@@ -293,7 +293,6 @@ void coverage_set_dir(struct coverage *cv, const char *dir)
 	cv->dir = dir;
 }
 
-/* The initial walk of *w ended with rc: record it. */
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -302,10 +301,12 @@ static uint64_t mono_ms(void)
 	       (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 : 0;
 }
 
+/* The initial walk of *w ended with rc: record it. */
 static void ended(struct coverage *cv, struct watch **w, int rc, uint64_t now)
 {
-	cv->starting = false;
 	uint64_t ms = mono_ms() - cv->start_ms;
+
+	cv->starting = false;
 	if (rc < 0) {
 		watch_stop(*w);
 		*w = NULL;

@@ -113,8 +113,8 @@ struct watch {
 	int start_rc;           /* (mu) valid once done or started */
 	bool started;           /* (mu) the initial walk ended */
 	char *front;            /* (mu) the initial walk's frontier: the last
-				 * directory it watched (or tried to), in
-				 * watch_dir_cmp order; WATCH_PATH_MAX + 1 */
+				 * directory it watched, in watch_dir_cmp
+				 * order; WATCH_PATH_MAX + 1 bytes */
 	size_t front_len;
 	bool front_set;         /* (mu) the root is watched */
 	const char *want;       /* (mu) what the reader waits for (watch_wait_dir) */
