@@ -25,6 +25,7 @@
 #include "path.h"
 #include "retain.h"
 #include "scan.h"
+#include "worker.h"
 
 #define TMP_PREFIX ".mirrord.tmp."
 #define TMP_PREFIX_LEN (sizeof(TMP_PREFIX) - 1)
@@ -47,6 +48,20 @@ struct pend_file {
 	char *path;              /* wire path of the target */
 	size_t len;
 	char *tmp;               /* temporary name in the target's directory */
+};
+
+/* A batch of renames handed to the worker by apply_commit_begin(): it
+ * does the syncfs and the renames while the caller goes on. */
+struct apply_batch {
+	int rootfd;
+	struct pend_file *files;
+	size_t nfiles, cfiles;
+	size_t renames;          /* files it renames (0: a syncfs only) */
+	uint64_t written;        /* files put in place */
+	/* hashes of the targets and of their directories (0: free slot), so
+	 * that a lookup of something the batch changes waits for it */
+	uint64_t *seen;
+	size_t seen_cap;         /* a power of two, at least 4 x entries */
 };
 
 struct apply {
@@ -79,6 +94,11 @@ struct apply {
 	struct hash *spare_h;    /* the last file's digest state and block, */
 	uint8_t *spare_blk;      /* for the next one */
 	bool unsynced;           /* changes made visible since the last syncfs */
+	struct worker *w;        /* the commit thread, created at the first batch */
+	struct apply_batch job;  /* the batch on it while job_on */
+	bool job_on;
+	bool job_ended;          /* it finished; job_rc waits for apply_commit_end */
+	int job_rc;
 	struct apply_stats st;
 };
 
@@ -99,6 +119,8 @@ struct apply_file {
 	uint8_t *blk;            /* the partial block not yet written */
 	size_t blen;
 };
+
+static void job_settle(struct apply *a);
 
 /* ---- small helpers ---- */
 
@@ -314,7 +336,7 @@ static int remove_node(struct apply *a, int dfd, const char *name, const char *p
 
 /* ---- parent directories ---- */
 
-static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, size_t len)
+static int cache_parent(int rootfd, struct dir_cache *c, const char *p, size_t len)
 {
 	size_t dlen = path_dirlen(p, len);
 	const char *name;
@@ -327,7 +349,7 @@ static int cache_parent(struct apply *a, struct dir_cache *c, const char *p, siz
 	free(c->dir);
 	c->dir = NULL;
 	c->fd = -1;
-	fd = path_open_parent(a->rootfd, p, len, &name);
+	fd = path_open_parent(rootfd, p, len, &name);
 	if (fd < 0)
 		return fd;
 	c->dir = strndup(p, dlen);
@@ -459,6 +481,10 @@ void apply_free(struct apply *a)
 {
 	if (!a)
 		return;
+	job_settle(a);
+	worker_free(a->w);
+	free(a->job.files);
+	free(a->job.seen);
 	while (a->open)
 		apply_file_abort(a->open);
 	drop_queues(a, 1);
@@ -485,23 +511,27 @@ const struct apply_stats *apply_stats(const struct apply *a)
 
 /* ---- commit ---- */
 
-static int commit_files(struct apply *a)
+/* Rename n temporary files into place (keeping what they replace when rt
+ * is not NULL); frees their names.  Touches nothing of an apply object:
+ * it also runs on the commit thread. */
+static int rename_files(int rootfd, struct retain *rt, struct pend_file *v, size_t n,
+			uint64_t *written)
 {
 	struct dir_cache c = { .fd = -1 };
 	int r, err = 0;
 	size_t i;
 
-	for (i = 0; i < a->nfiles; i++) {
-		struct pend_file *pf = &a->files[i];
+	for (i = 0; i < n; i++) {
+		struct pend_file *pf = &v[i];
 		const char *name = pf->path + path_dirlen(pf->path, pf->len);
-		int dfd = cache_parent(a, &c, pf->path, pf->len);
+		int dfd = cache_parent(rootfd, &c, pf->path, pf->len);
 
 		name += name != pf->path;
-		if (dfd >= 0)
-			keep_replaced(a, dfd, name, pf->path, pf->len);
+		if (dfd >= 0 && rt)
+			retain_replace(rt, dfd, name, pf->path, pf->len);
 		r = dfd < 0 ? dfd : rename_over(dfd, pf->tmp, dfd, name);
 		if (r == 0)
-			a->st.files_written++;
+			(*written)++;
 		else if (dfd >= 0)
 			unlinkat(dfd, pf->tmp, 0);
 		if (r < 0 && err == 0)
@@ -509,8 +539,15 @@ static int commit_files(struct apply *a)
 		free(pf->path);
 		free(pf->tmp);
 	}
-	a->nfiles = 0;
 	cache_done(&c);
+	return err;
+}
+
+static int commit_files(struct apply *a)
+{
+	int err = rename_files(a->rootfd, a->retain, a->files, a->nfiles, &a->st.files_written);
+
+	a->nfiles = 0;
 	return err;
 }
 
@@ -622,6 +659,7 @@ int apply_commit_visible(struct apply *a)
 {
 	int r, err = 0;
 
+	job_settle(a);
 	caches_drop(a);
 	if (syncfs(a->rootfd) < 0)
 		err = -errno;
@@ -644,6 +682,7 @@ int apply_commit_visible(struct apply *a)
 
 int apply_sync(struct apply *a)
 {
+	job_settle(a);
 	if (!a->unsynced)
 		return 0;
 	if (syncfs(a->rootfd) < 0)
@@ -663,6 +702,164 @@ int apply_commit(struct apply *a)
 	int r = apply_sync(a);
 
 	return err ? err : r;
+}
+
+/* ---- pipelined commit (apply_commit_begin) ---- */
+
+static uint64_t path_hash(const char *p, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
+static void seen_add(struct apply_batch *b, const char *p, size_t len)
+{
+	uint64_t h = path_hash(p, len);
+	size_t mask = b->seen_cap - 1, i = (size_t)h & mask;
+
+	while (b->seen[i] && b->seen[i] != h)
+		i = (i + 1) & mask;
+	b->seen[i] = h;
+}
+
+/* Might the batch on the commit thread change what is at p?  Its targets
+ * and their directories (whose times the renames change) are noted by
+ * hash: a false positive only makes the caller wait. */
+static bool job_touches(const struct apply *a, const char *p, size_t len)
+{
+	const struct apply_batch *b = &a->job;
+
+	if (!a->job_on)
+		return false;
+	uint64_t h = path_hash(p, len);
+	size_t mask = b->seen_cap - 1, i = (size_t)h & mask;
+	while (b->seen[i]) {
+		if (b->seen[i] == h)
+			return true;
+		i = (i + 1) & mask;
+	}
+	return false;
+}
+
+static int batch_note(struct apply_batch *b)
+{
+	size_t cap = 64;
+
+	while (cap < 8 * b->nfiles)     /* two keys per file, a quarter full */
+		cap *= 2;
+	if (cap != b->seen_cap) {
+		uint64_t *v = calloc(cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		free(b->seen);
+		b->seen = v;
+		b->seen_cap = cap;
+	} else {
+		memset(b->seen, 0, cap * sizeof(*b->seen));
+	}
+	for (size_t i = 0; i < b->nfiles; i++) {
+		const struct pend_file *pf = &b->files[i];
+		seen_add(b, pf->path, pf->len);
+		seen_add(b, pf->path, path_dirlen(pf->path, pf->len));
+	}
+	return 0;
+}
+
+/* On the commit thread: what apply_commit_visible() does for a batch of
+ * renames only. */
+static int batch_run(void *arg)
+{
+	struct apply_batch *b = arg;
+	int err = syncfs(b->rootfd) < 0 ? -errno : 0;
+	int r = rename_files(b->rootfd, NULL, b->files, b->nfiles, &b->written);
+
+	b->nfiles = 0;
+	return err ? err : r;
+}
+
+/* Wait for the batch on the commit thread; its result is kept for
+ * apply_commit_end().  Every call that changes or reads the tree other
+ * than through new temporary files comes here first (or, for a lookup,
+ * when the batch touches the path): the tree is then what the synchronous
+ * commit would have left. */
+static void job_settle(struct apply *a)
+{
+	if (!a->job_on)
+		return;
+	a->job_rc = worker_wait(a->w);
+	a->job_on = false;
+	a->job_ended = true;
+	a->st.files_written += a->job.written;
+	a->job.written = 0;
+	a->unsynced = a->job.renames > 0;   /* its syncfs covered the rest */
+}
+
+/* Only new content (renames of temporary files, or none: a syncfs) goes
+ * to the thread: hardlinks, directory metadata and kept versions read
+ * what the renames put in place, and stay on the caller's side. */
+static bool pipelinable(const struct apply *a)
+{
+	return a->nlinks == 0 && a->ndirs == 0 && !a->retain;
+}
+
+int apply_commit_begin(struct apply *a)
+{
+	struct apply_batch *b = &a->job;
+
+	if (a->job_on || a->job_ended)
+		return -EBUSY;           /* apply_commit_end() first */
+	if (!pipelinable(a))
+		return apply_commit_visible(a);
+	if (!a->w && !(a->w = worker_new()))
+		return apply_commit_visible(a);
+	struct pend_file *v = b->files;
+	size_t cap = b->cfiles;
+	b->rootfd = a->rootfd;
+	b->files = a->files;             /* b->nfiles is 0: swap the arrays */
+	b->cfiles = a->cfiles;
+	b->nfiles = a->nfiles;
+	b->renames = a->nfiles;
+	a->files = v;
+	a->cfiles = cap;
+	a->nfiles = 0;
+	if (batch_note(b) < 0 || worker_start(a->w, batch_run, b) < 0) {
+		/* give the batch back and commit it here */
+		a->files = b->files;
+		a->cfiles = b->cfiles;
+		a->nfiles = b->nfiles;
+		b->files = v;
+		b->cfiles = cap;
+		b->nfiles = 0;
+		return apply_commit_visible(a);
+	}
+	caches_drop(a);
+	a->job_on = true;
+	a->st.commits++;
+	return 1;
+}
+
+bool apply_commit_ready(const struct apply *a)
+{
+	return a->job_ended || (a->job_on && worker_done(a->w));
+}
+
+bool apply_commit_running(const struct apply *a)
+{
+	return a->job_on || a->job_ended;
+}
+
+int apply_commit_end(struct apply *a)
+{
+	int rc;
+
+	job_settle(a);
+	rc = a->job_ended ? a->job_rc : 0;
+	a->job_ended = false;
+	a->job_rc = 0;
+	return rc;
 }
 
 /* ---- lookup ---- */
@@ -716,8 +913,10 @@ int apply_lookup(struct apply *a, const char *path, size_t len, struct entry *re
 
 	if (path_check(path, len) < 0 || (len && path[len] != '\0'))
 		return -EINVAL;
+	if (job_touches(a, path, len))
+		job_settle(a);
 	if (len) {
-		dfd = cache_parent(a, &a->pc, path, len);
+		dfd = cache_parent(a->rootfd, &a->pc, path, len);
 		name = path + path_dirlen(path, len);
 		name += name != path;
 	} else {
@@ -1044,6 +1243,7 @@ int apply_entry(struct apply *a, const struct entry *e)
 		return -EINVAL;
 	if (e->path_len == 0 && e->type != ENT_DIR)
 		return -EINVAL;
+	job_settle(a);
 	caches_drop(a);
 	if (e->type == ENT_HARDLINK)
 		r = entry_hardlink(a, e);
@@ -1126,7 +1326,7 @@ static int file_init(struct apply *a, struct apply_file *f, const struct entry *
 	}
 	if (!f->h || !f->blk || entry_copy(&f->e, e) < 0)
 		return -ENOMEM;
-	r = cache_parent(a, &a->fc, f->e.path, f->e.path_len);
+	r = cache_parent(a->rootfd, &a->fc, f->e.path, f->e.path_len);
 	if (r < 0)
 		return r;
 	f->name = f->e.path + path_dirlen(f->e.path, f->e.path_len);
@@ -1164,6 +1364,8 @@ int apply_file_open(struct apply *a, const struct entry *e, struct apply_file **
 
 int apply_file_basis(struct apply_file *f)
 {
+	if (job_touches(f->a, f->e.path, f->e.path_len))
+		job_settle(f->a);
 	if (f->basis < 0) {
 		int fd = open_regular(f->dirfd, f->name);
 
@@ -1334,6 +1536,7 @@ int apply_delete(struct apply *a, const char *path, size_t len)
 
 	if (len == 0 || path_check(path, len) < 0 || path[len] != '\0')
 		return -EINVAL;
+	job_settle(a);
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
 	caches_drop(a);
@@ -1378,6 +1581,7 @@ int apply_rename(struct apply *a, const char *from, size_t flen, const char *to,
 		return -EINVAL;
 	if (path_covers(to, tlen, from, flen, 1) && tlen < flen)
 		return -EINVAL;                  /* onto an ancestor of itself */
+	job_settle(a);
 	if (apply_pending(a) > 0 && (r = apply_commit(a)) < 0)
 		return r;
 	caches_drop(a);
@@ -1452,6 +1656,7 @@ int apply_prune(struct apply *a, const char *dir, size_t dlen,
 	DIR *d;
 	int fd, r = 0;
 
+	job_settle(a);           /* its temporary files are not in the queue */
 	/* the caches are dropped only when something is removed */
 	fd = path_open_dir(a->rootfd, dir, dlen);
 	if (fd < 0)
@@ -1569,6 +1774,7 @@ int apply_append_open(struct apply *a, const char *path, size_t len, uint64_t ba
 	struct apply_append *ap;
 	int r, fd, dfd;
 
+	job_settle(a);
 	if ((r = commit_if(a, path, len, 0)) < 0)
 		return r;
 	if ((dfd = path_open_parent(a->rootfd, path, len, &name)) < 0)

@@ -116,6 +116,26 @@ int apply_commit(struct apply *a);
 int apply_commit_visible(struct apply *a);
 int apply_sync(struct apply *a);
 bool apply_unsynced(const struct apply *a);
+/* The commit pipelined with the input.  apply_commit_begin() does what
+ * apply_commit_visible() does, on a thread of its own when everything
+ * pending is new content (renames of temporary files only, or nothing
+ * but the syncfs: no hardlinks, no directory metadata, no kept versions),
+ * and then returns 1 at once;
+ * otherwise it commits synchronously and returns 0 or -errno.  At most one
+ * batch is on the thread: -EBUSY until apply_commit_end() collected the
+ * last one.  While it runs the caller may write new files (apply_file_*)
+ * and look paths up; every other call, and a lookup of a path the batch
+ * changes or of its directory, first waits for the batch, so that each
+ * call sees the tree as the synchronous commit would have left it.
+ * apply_commit_ready(): the batch finished (apply_commit_end() will not
+ * block).  apply_commit_running(): a batch was begun and not yet
+ * collected.  apply_commit_end(): waits for the batch and returns its
+ * result, 0 when none; its changes are then visible, and durable after the
+ * next syncfs as after apply_commit_visible(). */
+int apply_commit_begin(struct apply *a);
+bool apply_commit_ready(const struct apply *a);
+bool apply_commit_running(const struct apply *a);
+int apply_commit_end(struct apply *a);
 /* Remove the temporary files a killed sink left anywhere beneath rootfd
  * (no apply object may be working on that tree).  Returns the number
  * removed, or -errno when the tree cannot be walked. */

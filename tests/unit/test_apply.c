@@ -654,6 +654,115 @@ static bool keep_k(void *ctx, const char *name, size_t nlen, bool is_dir)
 	return nlen >= 4 && memcmp(name, "keep", 4) == 0;
 }
 
+/* n new files dir/f0 .. dir/f<n-1>, each holding its name. */
+static void put_files(struct fixture *fx, const char *dir, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char path[64];
+		int len = snprintf(path, sizeof(path), "%s/f%d", dir, i);
+		struct entry e = ent(path, ENT_FILE, 0644);
+		e.size = (uint64_t)len;
+		assert_int_equal(put_file(fx->a, &e, path, 7, NULL), 0);
+	}
+}
+
+/* A batch of new files committed on the thread while more are written;
+ * every other change waits for it, and sees the tree it left. */
+static void test_pipelined_commit(void **state)
+{
+	struct fixture *fx = *state;
+	struct entry got = { 0 };
+	struct stat st;
+
+	shell(fx, "mkdir p q");
+	put_files(fx, "p", 300);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	assert_true(apply_commit_running(fx->a));
+	assert_int_equal(apply_pending(fx->a), 0);
+	assert_int_equal(apply_commit_begin(fx->a), -EBUSY);   /* one at a time */
+	put_files(fx, "q", 50);                                /* beside it */
+	assert_int_equal(apply_pending(fx->a), 50);
+	/* a rename of a file of the batch finds it in place */
+	assert_int_equal(apply_rename(fx->a, "p/f299", 6, "p/r299", 6), 0);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "p/r299"), "p/f299");
+	assert_int_equal(fstatat(fx->rootfd, "p/f299", &st, AT_SYMLINK_NOFOLLOW), -1);
+	assert_true(apply_commit_ready(fx->a));
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	assert_false(apply_commit_running(fx->a));
+	assert_int_equal(apply_commit_end(fx->a), 0);           /* none */
+	assert_string_equal(tmptree_slurp(fx->rootfd, "q/f49"), "q/f49");  /* rename committed q */
+
+	/* a delete of a file of the batch: it does not come back */
+	put_files(fx, "p", 100);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	assert_int_equal(apply_delete(fx->a, "p/f99", 5), 0);
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	assert_int_equal(fstatat(fx->rootfd, "p/f99", &st, AT_SYMLINK_NOFOLLOW), -1);
+
+	/* a lookup of a file of the batch, or of its directory, sees it */
+	put_files(fx, "q", 100);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	assert_int_equal(apply_lookup(fx->a, "q/f99", 5, &got), 0);
+	assert_int_equal(got.type, ENT_FILE);
+	assert_int_equal(got.size, 5);
+	entry_clear(&got);
+	assert_true(apply_commit_ready(fx->a));
+	assert_int_equal(apply_commit_end(fx->a), 0);
+
+	/* a hardlink to a file of the batch links the new content */
+	put_files(fx, "q", 100);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	struct entry l = ent("p/l", ENT_HARDLINK, 0644);
+	l.link = "q/f98";
+	l.link_len = 5;
+	assert_int_equal(apply_entry(fx->a, &l), 0);
+	assert_true(apply_commit_ready(fx->a));
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	/* ... queued: the next commit is not pipelined, and makes it */
+	assert_int_equal(apply_commit_begin(fx->a), 0);
+	assert_false(apply_commit_running(fx->a));
+	assert_string_equal(tmptree_slurp(fx->rootfd, "p/l"), "q/f98");
+
+	/* a second write of a path of the batch replaces it after it */
+	put_files(fx, "q", 10);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	struct entry e = ent("q/f9", ENT_FILE, 0600);
+	e.size = 6;
+	assert_int_equal(put_file(fx->a, &e, "second", 6, NULL), 0);
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	assert_string_equal(tmptree_slurp(fx->rootfd, "q/f9"), "second");
+
+	/* a prune does not take the batch's temporary files for stray ones:
+	 * the batch is in place first, then pruned */
+	put_files(fx, "p", 50);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	int dirs = 0;
+	assert_int_equal(apply_prune(fx->a, "p", 1, keep_k, &dirs), 0);
+	assert_int_equal(apply_commit_end(fx->a), 0);
+	assert_int_equal(fstatat(fx->rootfd, "p/f49", &st, AT_SYMLINK_NOFOLLOW), -1);
+	assert_int_equal(apply_sync(fx->a), 0);
+	assert_false(apply_unsynced(fx->a));
+	assert_int_equal(count_temps(fx), 0);
+	assert_int_equal(apply_stats(fx->a)->files_written, 300 + 50 + 100 + 100 + 100 + 10 + 1 + 50);
+}
+
+/* A batch still on the thread when the object goes: it is waited for. */
+static void test_pipelined_free(void **state)
+{
+	struct fixture *fx = *state;
+
+	shell(fx, "mkdir p");
+	put_files(fx, "p", 200);
+	assert_int_equal(apply_commit_begin(fx->a), 1);
+	apply_free(fx->a);
+	fx->a = NULL;
+	assert_string_equal(tmptree_slurp(fx->rootfd, "p/f199"), "p/f199");
+	assert_int_equal(count_temps(fx), 0);
+}
+
+
 /* Temporary files a killed sink left behind are found anywhere in the
  * tree and removed; nothing else is touched. */
 static void test_clean_temps(void **state)
@@ -829,6 +938,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean_temps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_parents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_free, setup, teardown),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--bench") == 0)
