@@ -67,6 +67,14 @@ struct receiver {
 	uint64_t owed_ack;      /* its ACK id */
 	bool owed;
 	uint64_t owed_since;    /* ms (monotonic) it was put in place */
+	/* the batch on the commit thread (apply_commit_begin), owed once it
+	 * is in place */
+	bool pipeline;          /* commits may run beside the input */
+	bool fly;
+	uint64_t *fly_ids;      /* its DONE ids */
+	size_t fly_n, fly_cap;
+	uint64_t fly_ack;       /* its ACK id */
+	uint64_t fly_since;     /* ms (monotonic) it was begun */
 	struct entry *links;    /* hardlinks held until no content is in flight */
 	size_t links_n, links_cap;
 	size_t held_hl;         /* how many of them are hardlinks */
@@ -86,6 +94,8 @@ struct receiver {
 #define AWAIT_FIRST 64          /* the ring's first size; a power of 2 */
 _Static_assert(RECEIVER_MAX_AWAIT % AWAIT_FIRST == 0, "the ring grows to its bound");
 
+static int fly_end(struct receiver *r, bool wait);
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -104,6 +114,8 @@ struct receiver *receiver_new(int rootfd, const struct receiver_opts *opts, stru
 	r->rootfd = rootfd;
 	r->opts = *opts;
 	r->out = out;
+	/* a hook may read the tree itself, behind apply's back */
+	r->pipeline = !opts->before;
 	r->apply = apply_new(rootfd, &ao);
 	r->zstd = compress_new(1);
 	r->buf = malloc(SCRATCH);
@@ -144,6 +156,7 @@ void receiver_free(struct receiver *r)
 	listing_free(r->ls);
 	free(r->done_ids);
 	free(r->owed_ids);
+	free(r->fly_ids);
 	for (size_t i = 0; i < r->links_n; i++)
 		entry_clear(&r->links[i]);
 	free(r->links);
@@ -175,6 +188,10 @@ static size_t commit_every(const struct receiver *r)
 
 int receiver_commit_wait(const struct receiver *r)
 {
+	if (r->fly && apply_commit_ready(r->apply))
+		return 0;               /* collect it: its replies are owed */
+	if (!r->dirty && r->fly)
+		return 1;               /* then wait for it (receiver_idle) */
 	if (!r->dirty && r->owed) {
 		uint64_t age = now_ms() - r->owed_since;
 		return age >= RECEIVER_COMMIT_MS ? 0 : (int)(RECEIVER_COMMIT_MS - age);
@@ -864,7 +881,7 @@ static int on_file_end(struct receiver *r, const uint8_t *p, size_t n)
 	current_clear(r);
 	if (apply_pending(r->apply) >= commit_every(r))
 		return receiver_idle(r);
-	return 0;
+	return fly_end(r, false);       /* replies of a batch just in place */
 }
 
 /* APPEND: the content follows at once (DATA, FILE_END), never interleaved;
@@ -1075,8 +1092,11 @@ static int on_end(struct receiver *r, const uint8_t *p, size_t n)
 		return -EPROTO;        /* END before all content arrived */
 	r->last_id = id;
 	mark_dirty(r);
-	if ((rc = receiver_idle(r)) < 0 || (r->owed && (rc = receiver_idle(r)) < 0))
-		return rc;             /* the second: its syncfs, so all is acknowledged */
+	/* the commit, the batch it may leave on the thread, the syncfs it
+	 * leaves owed: then all is acknowledged */
+	for (int i = 0; i < 3 && (r->dirty || r->fly || r->owed); i++)
+		if ((rc = receiver_idle(r)) < 0)
+			return rc;
 	struct proto_end_ok m = { .id = id, .files = r->stats.files,
 				  .bytes = r->stats.bytes_written,
 				  .entries = r->stats.entries, .deletes = r->stats.deletes,
@@ -1103,21 +1123,67 @@ static void owed_out(struct receiver *r)
 	r->owed = false;
 }
 
+/* Move the ids of *from to the empty *to, swapping the arrays. */
+static void ids_move(uint64_t **to, size_t *to_n, size_t *to_cap,
+		     uint64_t **from, size_t *from_n, size_t *from_cap)
+{
+	uint64_t *v = *to;
+	size_t cap = *to_cap;
+
+	*to = *from;
+	*to_cap = *from_cap;
+	*to_n = *from_n;
+	*from = v;
+	*from_cap = cap;
+	*from_n = 0;
+}
+
 /* The batch the commit just put in place waits for the next syncfs. */
 static void owe(struct receiver *r)
 {
-	uint64_t *v = r->owed_ids;
-	size_t cap = r->owed_cap;
-
-	r->owed_ids = r->done_ids;   /* owed_n is 0: swap the arrays */
-	r->owed_cap = r->done_cap;
-	r->owed_n = r->done_n;
-	r->done_ids = v;
-	r->done_cap = cap;
-	r->done_n = 0;
+	ids_move(&r->owed_ids, &r->owed_n, &r->owed_cap, &r->done_ids, &r->done_n, &r->done_cap);
 	r->owed_ack = r->last_id;
 	r->owed = true;
 	r->owed_since = now_ms();
+}
+
+/* The batch on the commit thread is in place (with wait: once it is).
+ * The thread's syncfs came after everything put in place before: the
+ * batch owed until then is durable, and this one is owed in its turn. */
+static int fly_end(struct receiver *r, bool wait)
+{
+	int rc;
+
+	if (!r->fly || (!wait && !apply_commit_ready(r->apply)))
+		return 0;
+	r->fly = false;
+	if ((rc = apply_commit_end(r->apply)) < 0) {
+		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
+		return rc;
+	}
+	r->commit_cost = now_ms() - r->fly_since;
+	if (r->owed)
+		owed_out(r);
+	if (!apply_unsynced(r->apply)) {        /* it put nothing in place */
+		ack_out(r, r->fly_ids, r->fly_n, r->fly_ack);
+		r->fly_n = 0;
+		return r->out->err;
+	}
+	ids_move(&r->owed_ids, &r->owed_n, &r->owed_cap, &r->fly_ids, &r->fly_n, &r->fly_cap);
+	r->owed_ack = r->fly_ack;
+	r->owed = true;
+	r->owed_since = now_ms();
+	return r->out->err;
+}
+
+/* The batch went to the commit thread: its DONE and ACK wait for it. */
+static void fly_begin(struct receiver *r, uint64_t t0)
+{
+	ids_move(&r->fly_ids, &r->fly_n, &r->fly_cap, &r->done_ids, &r->done_n, &r->done_cap);
+	r->fly_ack = r->last_id;
+	r->fly = true;
+	r->fly_since = t0;
+	r->dirty = false;
 }
 
 /* A commit is apply_commit_visible(): syncfs, then everything pending is
@@ -1131,6 +1197,8 @@ int receiver_idle(struct receiver *r)
 	uint64_t t0 = now_ms();
 	int rc;
 
+	if ((rc = fly_end(r, true)) < 0)
+		return rc;
 	if (!r->dirty && r->owed) {
 		if ((rc = apply_sync(r->apply)) < 0) {
 			log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
@@ -1152,7 +1220,12 @@ int receiver_idle(struct receiver *r)
 		}
 		held_apply(r);
 	}
-	if ((rc = apply_commit_visible(r->apply)) < 0) {
+	rc = r->pipeline ? apply_commit_begin(r->apply) : apply_commit_visible(r->apply);
+	if (rc == 1) {
+		fly_begin(r, t0);
+		return 0;
+	}
+	if (rc < 0) {
 		/* nothing is acknowledged; the source keeps the changes */
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
 		return rc;

@@ -14,7 +14,10 @@
  * syncfs serves many files).  A commit puts its batch in place and leaves
  * the syncfs that makes it durable, and the batch's replies, to the next
  * commit or to a later receiver_idle() call (receiver_commit_wait() then
- * says when, at most RECEIVER_COMMIT_MS later). */
+ * says when, at most RECEIVER_COMMIT_MS later).  A batch of new content
+ * alone is committed on apply's commit thread while frames go on being
+ * handled (at most one batch at a time); a later receiver_idle(), or the
+ * FILE_END of a later file, collects it once it is in place. */
 #ifndef MIRROR_RECEIVER_H
 #define MIRROR_RECEIVER_H
 
