@@ -1213,8 +1213,10 @@ int receiver_idle(struct receiver *r)
 	 * listing is open: a listed directory still gets children (and a new
 	 * mtime) until its DIR_DONE, so a one-shot pass applies them at END. */
 	if (r->links_n > 0 && r->await_n == 0 && !r->have_cur && r->listed_open == 0) {
-		/* targets closed in this batch must be renamed in first */
-		if ((rc = apply_commit(r->apply)) < 0) {
+		/* targets closed in this batch must be renamed in first; in
+		 * place is enough: the commit below makes them durable with the
+		 * rest, one syncfs fewer before the directories' times */
+		if (apply_pending(r->apply) > 0 && (rc = apply_commit_visible(r->apply)) < 0) {
 			log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
 			return rc;
 		}
