@@ -84,11 +84,14 @@ burst_there() {
 		[ "$(names "$S/$1")" -eq 10000 ]
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+# CPU time (utime + stime, all threads) of the sink so far, in ms.
+sink_cpu_ms() { echo $(( ($(proc_field "$PID_sink" 14) + $(proc_field "$PID_sink" 15)) * 1000 / $(getconf CLK_TCK) )); }
 
 run_mirrord() {
-	local d=burst$1 t0 end cp_ms ms
+	local d=burst$1 t0 end cp_ms ms c0
 	wait_until 60 "idle before the burst" "$TREECMP" "$M" "$S"
 	sync -f "$S"
+	c0=$(sink_cpu_ms)
 	t0=$(date +%s%N)
 	cp -a "$T_DIR/src" "$M/$d"
 	cp_ms=$(ms_since "$t0")
@@ -103,8 +106,11 @@ run_mirrord() {
 		ms=$(ms_since "$t0")
 		log "run $1: the names were there before the trees were equal"
 	fi
+	c0=$(( $(sink_cpu_ms) - c0 ))
 	echo "$ms" >>"$T_DIR/b.mirrord"
-	echo "burst run $1: mirrord $ms ms (cp -a took $cp_ms ms)"
+	echo "$c0" >>"$T_DIR/b.sinkcpu"
+	echo $(( ms - cp_ms )) >>"$T_DIR/b.tail"
+	echo "burst run $1: mirrord $ms ms (cp -a took $cp_ms ms, sink CPU $c0 ms)"
 }
 
 run_rsync() {
@@ -123,14 +129,15 @@ run_rsync() {
 
 median() { sort -n "$1" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
-: >"$T_DIR/b.mirrord"; : >"$T_DIR/b.rsync"; : >"$T_DIR/b.rsync_sync"
+: >"$T_DIR/b.mirrord"; : >"$T_DIR/b.rsync"; : >"$T_DIR/b.rsync_sync"; : >"$T_DIR/b.sinkcpu"; : >"$T_DIR/b.tail"
 for r in $(seq 1 "$RUNS"); do
 	if [ $((r % 2)) -eq 1 ]; then run_mirrord "$r"; run_rsync "$r"
 	else run_rsync "$r"; run_mirrord "$r"; fi
 done
 bm=$(median "$T_DIR/b.mirrord"); br=$(median "$T_DIR/b.rsync"); bs=$(median "$T_DIR/b.rsync_sync")
 echo "burst of 10,000 new 1 KiB files, medians of $RUNS alternating runs: mirrord $bm ms" \
-	"(copy + wait), one-shot rsync -a $br ms (+ sync -f: $bs ms)"
+	"(copy + wait), one-shot rsync -a $br ms (+ sync -f: $bs ms); mirrord after cp -a" \
+	"$(median "$T_DIR/b.tail") ms, sink CPU until converged $(median "$T_DIR/b.sinkcpu") ms"
 awk -v m="$bm" -v r="$br" -v s="$bs" 'BEGIN {
 	printf "burst ratio mirrord/rsync: %.2f (vs rsync + sync -f: %.2f)\n", m / r, m / s }'
 $BURST_ONLY && exit 0
