@@ -74,7 +74,6 @@ struct receiver {
 	uint64_t *fly_ids;      /* its DONE ids */
 	size_t fly_n, fly_cap;
 	uint64_t fly_ack;       /* its ACK id */
-	uint64_t fly_since;     /* ms (monotonic) it was begun */
 	struct entry *links;    /* hardlinks held until no content is in flight */
 	size_t links_n, links_cap;
 	size_t held_hl;         /* how many of them are hardlinks */
@@ -1161,7 +1160,6 @@ static int fly_end(struct receiver *r, bool wait)
 		log_err("mirror %s: commit failed: %s", r->opts.mirror, strerror(-rc));
 		return rc;
 	}
-	r->commit_cost = now_ms() - r->fly_since;
 	if (r->owed)
 		owed_out(r);
 	if (!apply_unsynced(r->apply)) {        /* it put nothing in place */
@@ -1176,13 +1174,15 @@ static int fly_end(struct receiver *r, bool wait)
 	return r->out->err;
 }
 
-/* The batch went to the commit thread: its DONE and ACK wait for it. */
+/* The batch went to the commit thread: its DONE and ACK wait for it.  The
+ * commit's cost, which sizes the batches, is the time the input stood
+ * still: the wait for the batch before it, not the time beside it. */
 static void fly_begin(struct receiver *r, uint64_t t0)
 {
 	ids_move(&r->fly_ids, &r->fly_n, &r->fly_cap, &r->done_ids, &r->done_n, &r->done_cap);
 	r->fly_ack = r->last_id;
 	r->fly = true;
-	r->fly_since = t0;
+	r->commit_cost = now_ms() - t0;
 	r->dirty = false;
 }
 
