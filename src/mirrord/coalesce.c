@@ -10,8 +10,6 @@
 struct item {
 	enum coalesce_kind kind;
 	bool created, ready;
-	bool replaced;                  /* made by an elided rename, maybe over an
-					 * older namesake the sink still has */
 	char *path, *to;
 	size_t len, to_len;
 	uint64_t due;
@@ -311,7 +309,6 @@ static int do_rename(struct coalesce *c, const char *from, size_t flen, const ch
 {
 	struct item *src = *slot_of(c, from, flen), *r;
 	bool elide = src && src->created;
-	bool replaced = elide && src->replaced;
 	int rc;
 
 	if (!elide && c->count >= c->max)
@@ -342,10 +339,11 @@ static int do_rename(struct coalesce *c, const char *from, size_t flen, const ch
 	}
 	if ((rc = coalesce_touch(c, to, tlen, elide ? COALESCE_CREATED : 0, now)) < 0)
 		return rc;
-	if (elide && (r = *slot_of(c, to, tlen)))
-		r->replaced = true;
-	/* what the sink had at from before the elided rename made it goes */
-	return replaced ? coalesce_touch(c, from, flen, 0, now) : 0;
+	/* from was never sent as a change, but a listing read at send time
+	 * (a start-up or reconciliation pass over its directory) may have
+	 * sent it; so may an elided rename that made it, over an older from
+	 * the sink has: from is sent by its state (absent: a delete) */
+	return elide ? coalesce_touch(c, from, flen, 0, now) : 0;
 }
 
 static int move_expire(struct coalesce *c, struct move *m, uint64_t now)

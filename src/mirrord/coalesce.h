@@ -14,11 +14,13 @@
  * cookie.  A pair becomes a RENAME item; every pending item not under FROM
  * is made ready before it (what happened before the rename is sent before
  * it), and pending items under FROM are renamed to TO and sent after it.
- * When FROM itself was created and never sent, the sink cannot have it: no
- * RENAME is emitted, its items are just renamed.  Such a rename may replace
- * an older TO the sink has, so when that TO is renamed on before it was
- * sent, its old name is touched as well (absent on disk: a delete).  The destination is always
- * touched too, so a rename the sink could not apply still converges.  An
+ * When FROM itself was created and never sent as a change, no RENAME is
+ * emitted, its items are just renamed, and FROM is touched (absent on
+ * disk: a delete): a listing read when it is sent (a start-up or
+ * reconciliation pass over FROM's directory) may have sent FROM to the
+ * sink, and an elided rename that made FROM may have replaced an older one
+ * the sink has.  The destination is always touched too, so a rename the
+ * sink could not apply still converges.  An
  * unpaired MOVED_FROM (moved out of the tree) becomes a touch of FROM
  * (absent: a delete); an unpaired MOVED_TO (moved in) a created touch.
  *

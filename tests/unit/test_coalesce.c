@@ -123,7 +123,10 @@ static void test_rename_elided(void **state)
 	T(c, ".f.tmp", COALESCE_CREATED, 0);
 	assert_int_equal(coalesce_moved_from(c, 9, ".f.tmp", 6, 1), 0);
 	assert_int_equal(coalesce_moved_to(c, 9, "f", 1, 1), 0);
+	/* the temporary name too (absent: a delete): a listing read when it
+	 * was sent may have put it on the sink */
 	expect(c, 11, COALESCE_PATH, "f", NULL);
+	expect(c, 11, COALESCE_PATH, ".f.tmp", NULL);
 	expect_none(c, 100);
 	assert_int_equal(coalesce_stats(c)->renames_elided, 1);
 	assert_int_equal(coalesce_stats(c)->renames, 0);
@@ -134,9 +137,31 @@ static void test_rename_elided(void **state)
 	assert_int_equal(coalesce_moved_to(c, 10, "f", 1, 200), 0);
 	assert_int_equal(coalesce_moved_from(c, 11, "f", 1, 201), 0);
 	assert_int_equal(coalesce_moved_to(c, 11, "g", 1, 201), 0);
+	expect(c, 211, COALESCE_PATH, ".f.tmp", NULL);
 	expect(c, 211, COALESCE_PATH, "g", NULL);
 	expect(c, 211, COALESCE_PATH, "f", NULL);
 	expect_none(c, 300);
+	coalesce_free(c);
+}
+
+static void test_rename_elided_dir(void **state)
+{
+	struct coalesce *c = coalesce_new(16, 10);
+
+	(void)state;
+	/* a directory made, a file in it, moved before either was sent: the
+	 * new name with its file, then the old name (a listing of its parent
+	 * may have sent it already: absent here, the sink drops it) */
+	T(c, "a/new", COALESCE_CREATED, 0);
+	T(c, "a/new/x", COALESCE_CREATED, 0);
+	assert_int_equal(coalesce_moved_from(c, 3, "a/new", 5, 1), 0);
+	assert_int_equal(coalesce_moved_to(c, 3, "b/new", 5, 1), 0);
+	expect(c, 11, COALESCE_PATH, "b/new", NULL);
+	expect(c, 11, COALESCE_PATH, "b/new/x", NULL);
+	expect(c, 11, COALESCE_PATH, "a/new", NULL);
+	expect_none(c, 100);
+	assert_int_equal(coalesce_stats(c)->renames_elided, 1);
+	assert_int_equal(coalesce_stats(c)->renames, 0);
 	coalesce_free(c);
 }
 
@@ -218,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_close_write),
 		cmocka_unit_test(test_rename_pair),
 		cmocka_unit_test(test_rename_elided),
+		cmocka_unit_test(test_rename_elided_dir),
 		cmocka_unit_test(test_moves_unpaired),
 		cmocka_unit_test(test_bound),
 		cmocka_unit_test(test_root_rename_prefix),
