@@ -217,10 +217,10 @@ static void complete(struct sender *s, uint64_t id)
 		settle(s, tag);
 }
 
-static void file_answered(struct sender *s, const struct slot *sl, int status)
+static void file_answered(struct sender *s, const struct slot *sl, int status, bool written)
 {
 	if (s->opts.on_file)
-		s->opts.on_file(s->opts.ctx, &sl->e, status);
+		s->opts.on_file(s->opts.ctx, &sl->e, status, written);
 }
 
 enum retry_why {
@@ -280,7 +280,7 @@ static int on_ack(struct sender *s, const uint8_t *p, size_t n)
 		if (sl->state != SLOT_SENT)
 			continue;
 		if (sl->is_file)
-			file_answered(s, sl, 0);   /* the sink had this content */
+			file_answered(s, sl, 0, false);    /* the sink had this content */
 		complete(s, i);
 	}
 	advance_base(s);
@@ -364,7 +364,7 @@ static int on_done(struct sender *s, const uint8_t *p, size_t n)
 	sl = slot_of(s, id);
 	if (sl->state != SLOT_DATA_SENT)
 		return -EPROTO;
-	file_answered(s, sl, status);
+	file_answered(s, sl, status, true);
 	if (sl->mode == MODE_APPEND && status == -ESTALE) {
 		log_info("mirror %s: the sink's copy of '%s' does not end where the append "
 			 "starts, sending the file", s->opts.mirror, sl->e.path);

@@ -88,9 +88,10 @@ struct sender_opts {
 	/* Called when the sink answered for a regular file's ENTRY or APPEND:
 	 * status 0 when its copy now holds e->size bytes of ours (content sent
 	 * and durable, or found equal), else <0 (failed, aborted, or its copy
-	 * differed: a retry may follow).  e is borrowed for the call.  May be
-	 * NULL. */
-	void (*on_file)(void *ctx, const struct entry *e, int status);
+	 * differed: a retry may follow).  written tells the first two apart:
+	 * true when content went to the sink (DONE), false when its copy was
+	 * found equal (ACK).  e is borrowed for the call.  May be NULL. */
+	void (*on_file)(void *ctx, const struct entry *e, int status, bool written);
 	/* Called when the content of a file ENTRY (op tagged tag) did not
 	 * reach the sink for a reason on this side: the file changed while it
 	 * was read (err -ESTALE: it is sent again under the same name, but

@@ -639,13 +639,16 @@ static int grow_op(struct live *l, struct sender_op *op)
 	return 0;
 }
 
-/* sender's on_file: what the sink now holds of a file. */
-static void grow_on_file(void *ctx, const struct entry *e, int status)
+/* sender's on_file: what the sink now holds of a file.  Only content
+ * written resolves an error alert: a rescan that finds other files equal
+ * (the sink-failure backoff rescans the failed file's directory) says
+ * nothing of whether the sink can write again. */
+static void grow_on_file(void *ctx, const struct entry *e, int status, bool written)
 {
 	struct live *l = ctx;
 
 	grow_answered(l->grow, grow_sink(l), e->path, e->path_len, e->ino, e->size, status);
-	if (status == 0)
+	if (status == 0 && written)
 		alerts_file_ok(l->m->name);
 	else
 		alerts_file_error(l->m->name, "sink", e->path, status);

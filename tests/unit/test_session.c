@@ -262,6 +262,7 @@ struct list_feed {
 	struct sender_op *ops;
 	size_t n, next;
 	unsigned answered, answered_ok;   /* on_file calls */
+	unsigned written;                 /* of them with content sent */
 	uint64_t last_size;
 };
 
@@ -276,13 +277,14 @@ static int list_feed_next(void *ctx, struct sender_op *ret)
 	return 1;
 }
 
-static void list_on_file(void *ctx, const struct entry *e, int status)
+static void list_on_file(void *ctx, const struct entry *e, int status, bool written)
 {
 	struct list_feed *f = ctx;
 
 	f->answered++;
 	f->answered_ok += status == 0;
 	f->last_size = e->size;
+	f->written += written;
 }
 
 static void run_pass_feed(struct fixture *fx, struct list_feed *lf, struct pass *ret);
@@ -1079,8 +1081,33 @@ static void test_append_ships_new_bytes(void **state)
 	assert_true(p.ss.data_bytes_sent <= 3 * MIB + 17 + 1024);
 	assert_true(p.ss.bytes_read == 3 * MIB + 17);
 	assert_int_equal(lf.answered_ok, 1);
+	assert_int_equal(lf.written, 1);
 	assert_true(lf.last_size == 100000 + 3 * MIB + 17);
 	assert_true(same_prefix(fx, "log", 100000 + 3 * MIB + 17));
+}
+
+/* A file the sink already holds is answered ok but not written: only
+ * written content may resolve an error alert (the sink-failure backoff
+ * rescans a directory whose other files are equal). */
+static void test_equal_file_not_written(void **state)
+{
+	struct fixture *fx = *state;
+	struct list_feed lf = { 0 };
+	struct sender_op op;
+	struct pass p;
+
+	mkfile_sized(fx->srcfd, "same", 5000, 0644);
+	run_pass_ok(fx, &p);
+	memset(&op, 0, sizeof(op));
+	assert_int_equal(scan_stat(fx->srcfd, "same", 4, true, &op.e), 0);
+	op.kind = SOP_ENTRY;
+	lf.ops = &op;
+	lf.n = 1;
+	run_pass_feed(fx, &lf, &p);
+	assert_int_equal(p.sender_rc, 0);
+	assert_int_equal(lf.answered, 1);
+	assert_int_equal(lf.answered_ok, 1);
+	assert_int_equal(lf.written, 0);
 }
 
 /* The sink's copy does not end as ours: the append is refused and the
@@ -1999,6 +2026,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_empty_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_ships_new_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_equal_file_not_written, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_refused_falls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_raw_ping_mid_file, setup, teardown),
