@@ -45,3 +45,59 @@ wait_for() {
 		sleep "${BENCH_POLL:-0.05}"
 	done
 }
+
+# tree_bench_setup N: for the benches on a generated tree of N files in
+# N/10 directories (scale.sh, resume.sh): NDIRS, BOUND (s, the longest any
+# phase is waited for), enough inotify watches for two trees (the old
+# limit is put back on exit), SRC on master and DST on slave, the hosts.
+tree_bench_setup() {
+	NDIRS=$(($1 / 10))
+	BOUND=$((600 + $1 / 500))
+	OLD_WATCHES=$(sysctl -n fs.inotify.max_user_watches)
+	if [ "$OLD_WATCHES" -lt $((2 * NDIRS + 10000)) ]; then
+		sysctl -q -w fs.inotify.max_user_watches=$((2 * NDIRS + 10000)) || exit 99
+		trap 'rc=$?; sysctl -q -w fs.inotify.max_user_watches='"$OLD_WATCHES"'; (exit $rc); cleanup' EXIT
+	fi
+	SRC=$T_DIR/master/src
+	DST=$T_DIR/slave/dst
+	mkdir -p "$SRC" "$DST"
+	net_setup master slave
+}
+
+# tree_generate N: N small files (65-300 bytes, seeded) in NDIRS
+# directories under SRC, 1,000 directories per top directory.
+tree_generate() {
+	perl -e '
+		my ($root, $n, $nd) = @ARGV;
+		my $per = int($n / $nd);
+		srand(1);
+		for my $d (0 .. $nd - 1) {
+			my $top = sprintf("%s/d%04d", $root, int($d / 1000));
+			mkdir $top unless -d $top;
+			my $dir = sprintf("%s/d%07d", $top, $d);
+			mkdir $dir or die "$dir: $!";
+			for my $f (0 .. $per - 1) {
+				open(my $h, ">", "$dir/f$f") or die "$dir/f$f: $!";
+				print $h ("x" x (64 + int(rand(236))), "\n") or die;
+				close($h) or die;
+			}
+		}' "$SRC" "$1" "$NDIRS" || fail "generating the tree"
+}
+
+# tree_confs: mirrord's configurations for mirror m, SRC on master to DST
+# on slave: plaintext on the namespaces' link, defaults otherwise (xattrs,
+# owner, compression).
+tree_confs() {
+	local role
+	for role in slave master; do
+		{
+			printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
+				"$role" "$T_DIR" "$role" "$T_DIR" "$role"
+			[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
+			printf '\n[mirror m]\n'
+			if [ $role = slave ]; then printf 'path = %s\n' "$DST"
+			else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
+			printf '\n[security]\ninsecure_plaintext = yes\n'
+		} >"$T_DIR/$role.conf"
+	done
+}

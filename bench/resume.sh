@@ -42,18 +42,7 @@ export TMPDIR=/dev/shm
 bench_need rsync perl
 bench_built "$MIRRORD" "$TREECMP"
 
-NDIRS=$((N / 10))
-BOUND=$((600 + N / 500))       # s, the longest any phase is waited for
-OLD_WATCHES=$(sysctl -n fs.inotify.max_user_watches)
-if [ "$OLD_WATCHES" -lt $((2 * NDIRS + 10000)) ]; then
-	sysctl -q -w fs.inotify.max_user_watches=$((2 * NDIRS + 10000)) || exit 99
-	trap 'rc=$?; sysctl -q -w fs.inotify.max_user_watches='"$OLD_WATCHES"'; (exit $rc); cleanup' EXIT
-fi
-
-SRC=$T_DIR/master/src
-DST=$T_DIR/slave/dst
-mkdir -p "$SRC" "$DST"
-net_setup master slave
+tree_bench_setup "$N"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
@@ -61,34 +50,10 @@ res() { echo "$1 $2" >>"$T_DIR/results"; log "$1 = $2"; }
 : >"$T_DIR/results"
 
 log "generating $N files in $NDIRS directories"
-perl -e '
-	my ($root, $n, $nd) = @ARGV;
-	my $per = int($n / $nd);
-	srand(1);
-	for my $d (0 .. $nd - 1) {
-		my $top = sprintf("%s/d%04d", $root, int($d / 1000));
-		mkdir $top unless -d $top;
-		my $dir = sprintf("%s/d%07d", $top, $d);
-		mkdir $dir or die "$dir: $!";
-		for my $f (0 .. $per - 1) {
-			open(my $h, ">", "$dir/f$f") or die "$dir/f$f: $!";
-			print $h ("x" x (64 + int(rand(236))), "\n") or die;
-			close($h) or die;
-		}
-	}' "$SRC" "$N" "$NDIRS" || fail "generating the tree"
+tree_generate "$N"
 RECORDS=$(( NDIRS + (NDIRS + 999) / 1000 + 1 ))   # the listing's: every directory
 
-for role in slave master; do
-	{
-		printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
-			"$role" "$T_DIR" "$role" "$T_DIR" "$role"
-		[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
-		printf '\n[mirror m]\n'
-		if [ $role = slave ]; then printf 'path = %s\n' "$DST"
-		else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
-		printf '\n[security]\ninsecure_plaintext = yes\n'
-	} >"$T_DIR/$role.conf"
-done
+tree_confs
 cat >"$T_DIR/rsyncd.conf" <<CONF
 uid = root
 gid = root

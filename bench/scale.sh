@@ -60,18 +60,7 @@ bench_need rsync perl
 [ $COLD_ONLY = 1 ] || bench_need lsyncd
 bench_built "$MIRRORD" "$TREECMP"
 
-NDIRS=$((N / 10))
-BOUND=$((600 + N / 500))       # s, the longest any phase is waited for
-OLD_WATCHES=$(sysctl -n fs.inotify.max_user_watches)
-if [ "$OLD_WATCHES" -lt $((2 * NDIRS + 10000)) ]; then
-	sysctl -q -w fs.inotify.max_user_watches=$((2 * NDIRS + 10000)) || exit 99
-	trap 'rc=$?; sysctl -q -w fs.inotify.max_user_watches='"$OLD_WATCHES"'; (exit $rc); cleanup' EXIT
-fi
-
-SRC=$T_DIR/master/src
-DST=$T_DIR/slave/dst
-mkdir -p "$SRC" "$DST"
-net_setup master slave
+tree_bench_setup "$N"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -83,21 +72,7 @@ BAD=0
 
 log "generating $N files in $NDIRS directories on $(df --output=fstype "$T_DIR" | tail -n 1)"
 t0=$(now_ms)
-perl -e '
-	my ($root, $n, $nd) = @ARGV;
-	my $per = int($n / $nd);
-	srand(1);
-	for my $d (0 .. $nd - 1) {
-		my $top = sprintf("%s/d%04d", $root, int($d / 1000));
-		mkdir $top unless -d $top;
-		my $dir = sprintf("%s/d%07d", $top, $d);
-		mkdir $dir or die "$dir: $!";
-		for my $f (0 .. $per - 1) {
-			open(my $h, ">", "$dir/f$f") or die "$dir/f$f: $!";
-			print $h ("x" x (64 + int(rand(236))), "\n") or die;
-			close($h) or die;
-		}
-	}' "$SRC" "$N" "$NDIRS" || fail "generating the tree"
+tree_generate "$N"
 log "generated in $(( $(now_ms) - t0 )) ms; $(du -sm "$SRC" | cut -f1) MiB"
 sleep 1         # rsync -a leaves a directory's mtime of the current second unset
 
@@ -114,19 +89,7 @@ start_bg slave rsyncd rsync --daemon --no-detach --config="$T_DIR/rsyncd.conf" \
 	--address=192.0.2.12 --port=8730
 wait_port slave 192.0.2.12 8730 10
 
-# mirrord's configurations: plaintext on the namespaces' link, defaults
-# otherwise (xattrs, owner, compression)
-for role in slave master; do
-	{
-		printf '[node]\nname = %s\ncontrol_socket = %s/%s.sock\nstate_dir = %s/%s-state\n' \
-			"$role" "$T_DIR" "$role" "$T_DIR" "$role"
-		[ $role = slave ] && printf 'listen = 192.0.2.12:7770\n'
-		printf '\n[mirror m]\n'
-		if [ $role = slave ]; then printf 'path = %s\n' "$DST"
-		else printf 'path = %s\npeer = 192.0.2.12:7770\n' "$SRC"; fi
-		printf '\n[security]\ninsecure_plaintext = yes\n'
-	} >"$T_DIR/$role.conf"
-done
+tree_confs
 
 src_run() { # src_run NAME: start the source, time until "in sync"
 	local t0
