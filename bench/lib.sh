@@ -101,3 +101,24 @@ tree_confs() {
 		} >"$T_DIR/$role.conf"
 	done
 }
+
+# own_fs DIR [MiB]: a file system of its own at DIR, for one host of a
+# bench: a fresh ext4 image (default 2,048 MiB, sparse, an inode per
+# 4 KiB) on a loop device, unmounted (lazily) and removed on exit.  On one
+# machine the two namespaces otherwise share one aged file system: the
+# slave's durability flushes (syncfs) would also write back the master's
+# dirty pages, both sides' inode allocations would contend in the same
+# block groups, and the speed of creating files would depend on what
+# earlier runs deleted there.  Two real hosts have a disk each.
+OWN_FS=""
+own_fs() {
+	local dir=$1 mib=${2:-2048} img
+	bench_need mkfs.ext4
+	mkdir -p "$dir" || exit 99
+	img=$T_DIR/fs$(( $(echo "$OWN_FS" | wc -w) + 1 )).img
+	truncate -s "${mib}M" "$img" && mkfs.ext4 -q -F -i 4096 -E lazy_itable_init=0,lazy_journal_init=0 "$img" ||
+		{ log "cannot make a file system image"; exit 99; }
+	mount -o loop "$img" "$dir" || { log "cannot mount a loop device on $dir"; exit 99; }
+	OWN_FS="$OWN_FS $dir"
+	trap 'rc=$?; for d in $OWN_FS; do umount -l "$d" 2>/dev/null; done; (exit $rc); cleanup' EXIT
+}

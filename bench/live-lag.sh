@@ -8,19 +8,32 @@
 #   3. bytes on the veth and time to follow the rename of a directory of
 #      5,000 files.
 # Usage (as root, from a build tree):
-#   top_builddir=BUILD bench/live-lag.sh [--burst-only] [N] [RUNS]
+#   top_builddir=BUILD bench/live-lag.sh [--burst-only] [--shared-fs] [N] [RUNS]
 # N writes for the lag (default 200), RUNS alternating burst runs per tool
-# (default 5); --burst-only skips parts 1 and 3.
+# (default 5); --burst-only skips parts 1 and 3.  The master's and the
+# slave's trees are each on a fresh ext4 file system of their own, as on
+# two hosts (own_fs in lib.sh; the slave's holds the mirror and rsync's
+# destination); --shared-fs puts both in the temporary directory's file
+# system instead.
 . "$(dirname "$0")/lib.sh"
 BURST_ONLY=false
-[ "${1:-}" = --burst-only ] && { BURST_ONLY=true; shift; }
+SHARED_FS=false
+while :; do
+	case ${1:-} in
+	--burst-only) BURST_ONLY=true; shift ;;
+	--shared-fs) SHARED_FS=true; shift ;;
+	*) break ;;
+	esac
+done
 N=${1:-200}
 RUNS=${2:-5}
 
 net_setup master slave
+$SHARED_FS || { own_fs "$T_DIR/master"; own_fs "$T_DIR/slave"; }
 M=$T_DIR/master/www
 S=$T_DIR/slave/www
-mkdir -p "$M" "$S" "$T_DIR/rs"
+RS=$T_DIR/slave/rs
+mkdir -p "$M" "$S" "$RS"
 pair_confs "$M" "$S"
 start_bg slave sink "$MIRRORD" -f -c "$T_DIR/slave.conf"
 wait_port slave 192.0.2.12 7770 10
@@ -57,22 +70,22 @@ fi
 # treecmp takes ~200 ms of CPU, which would slow down both daemons and
 # quantise the result), then checked with treecmp: a run that is not equal
 # by then is timed until treecmp passes.
-mkdir -p "$T_DIR/src"
+mkdir -p "$T_DIR/master/src"
 perl -e 'open(my $r, "<", "/dev/urandom") or die; for my $i (1..10000) {
 	read($r, my $b, 1024) == 1024 or die; open(my $f, ">", "$ARGV[0]/f$i") or die;
-	print $f $b or die; close($f) or die }' "$T_DIR/src" || fail "making the source files"
+	print $f $b or die; close($f) or die }' "$T_DIR/master/src" || fail "making the source files"
 cat >"$T_DIR/rsyncd.conf" <<CONF
 uid = root
 gid = root
 use chroot = no
 [t]
-path = $T_DIR/rs
+path = $RS
 read only = no
 CONF
 start_bg slave rsyncd rsync --daemon --no-detach --config="$T_DIR/rsyncd.conf" \
 	--address=192.0.2.12 --port=8730
 wait_port slave 192.0.2.12 8730 10
-cat "$T_DIR/src"/* >/dev/null
+cat "$T_DIR/master/src"/* >/dev/null
 
 names() { find "$1" -mindepth 1 -maxdepth 1 ! -name '.mirrord.tmp.*' 2>/dev/null | wc -l; }
 # The directory's mtime first: two stats, where counting 10,000 names takes
@@ -93,7 +106,7 @@ run_mirrord() {
 	sync -f "$S"
 	c0=$(sink_cpu_ms)
 	t0=$(date +%s%N)
-	cp -a "$T_DIR/src" "$M/$d"
+	cp -a "$T_DIR/master/src" "$M/$d"
 	cp_ms=$(ms_since "$t0")
 	end=$(( t0 + 120000000000 ))
 	until burst_there "$d"; do
@@ -115,13 +128,13 @@ run_mirrord() {
 
 run_rsync() {
 	local d=burst$1 t0 ms sms
-	sync -f "$T_DIR/rs"
+	sync -f "$RS"
 	t0=$(date +%s%N)
-	in_ns master rsync -a "$T_DIR/src/" "rsync://192.0.2.12:8730/t/$d/" || fail "rsync"
+	in_ns master rsync -a "$T_DIR/master/src/" "rsync://192.0.2.12:8730/t/$d/" || fail "rsync"
 	ms=$(ms_since "$t0")
-	sync -f "$T_DIR/rs"
+	sync -f "$RS"
 	sms=$(ms_since "$t0")
-	"$TREECMP" "$T_DIR/src" "$T_DIR/rs/$d" >/dev/null 2>&1 || fail "rsync copy differs"
+	"$TREECMP" "$T_DIR/master/src" "$RS/$d" >/dev/null 2>&1 || fail "rsync copy differs"
 	echo "$ms" >>"$T_DIR/b.rsync"
 	echo "$sms" >>"$T_DIR/b.rsync_sync"
 	echo "burst run $1: rsync -a $ms ms (+ sync -f: $sms ms)"
